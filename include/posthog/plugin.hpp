@@ -1,0 +1,44 @@
+// posthog/plugin.hpp: the one header a plugin author includes.
+//
+// A plugin is an ordinary C++ class. The hooks it defines are its capabilities
+// (see capabilities.hpp); POSTHOG_PLUGIN(Class) makes it a loadable module, built
+// with posthog_add_plugin() from CMake. The server loads the module once per
+// process, calls setup_instance once (shared state, e.g. a GeoIP database), and
+// constructs one small copy of the class per team, from that team's config.
+//
+//   #include <posthog/plugin.hpp>
+//
+//   class HelloWorld {
+//    public:
+//     explicit HelloWorld(posthog::TeamContext& team) : bar_(team.config.string("bar")) {}
+//     bool process_event(posthog::Event& event, posthog::Meta& meta) {
+//       event.properties()["hello"] = "world";
+//       event.properties()["bar"] = bar_;
+//       event.properties()["$counter"] = meta.cache.incr("counter") - 1;
+//       return true;  // false drops the event
+//     }
+//    private:
+//     std::string bar_;
+//   };
+//   POSTHOG_PLUGIN(HelloWorld)
+//
+// Threading. The hooks of one team copy may run on several worker threads at
+// once; events of one (team, distinct_id) are always processed in order, one at a
+// time. State set up in the constructor and read afterwards needs nothing; state
+// written by hooks goes through `meta.cache` / `meta.storage` (atomic where their
+// operations say so, e.g. incr) or the plugin's own synchronisation.
+//
+// Lifetime. Cache, storage and other Meta state live in the server, not in the
+// module: they survive a reload or hot swap of the plugin. Members of the class
+// do not: a new version starts from its constructor.
+#pragma once
+
+#include "abi.h"
+#include "capabilities.hpp"
+#include "config.hpp"
+#include "errors.hpp"
+#include "event.hpp"
+#include "manifest.hpp"
+#include "meta.hpp"
+#include "module.hpp"
+#include "version.hpp"

@@ -1,0 +1,3 @@
+#include "helloworld.hpp"
+
+POSTHOG_PLUGIN(posthog::plugins::HelloWorld)

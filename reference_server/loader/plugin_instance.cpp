@@ -1,0 +1,73 @@
+#include "plugin_instance.hpp"
+
+#include <posthog/errors.hpp>
+
+#include <boost/json/serialize.hpp>
+
+#include "../stores/plugin_log.hpp"
+#include "load_error.hpp"
+
+namespace posthog::server {
+
+std::shared_ptr<PluginInstance> PluginInstance::create(std::shared_ptr<PluginModule> module,
+                                                       const boost::json::object& settings, PluginLog* log) {
+  std::shared_ptr<PluginInstance> instance(new PluginInstance());
+  instance->module_ = std::move(module);
+  instance->log_ = log;
+  auto const text = boost::json::serialize(settings);
+  posthog_error error{};
+  auto const status = instance->module_->vtable().setup_instance(text.data(), text.size(), &instance->handle_, &error);
+  if (status != POSTHOG_OK)
+    throw LoadError(instance->module_->file(), LoadStep::setup_instance,
+                    {std::string("setup_instance threw ") + error.kind + ": " + error.message});
+  return instance;
+}
+
+PluginInstance::~PluginInstance() {
+  if (!handle_) return;
+  posthog_error error{};
+  if (module_->vtable().teardown_instance(handle_, &error) != POSTHOG_OK && log_)
+    log_->error({0, module_->name(), "teardown_instance", error.kind, error.message, {}, {}, {}});
+}
+
+TeamPlugin::TeamPlugin(std::shared_ptr<PluginInstance> instance, std::int64_t team_id, HostServices& services)
+    : instance_(std::move(instance)), scope_(team_id, instance_->module().name(), services), services_(services) {}
+
+std::shared_ptr<TeamPlugin> TeamPlugin::create(std::shared_ptr<PluginInstance> instance, std::int64_t team_id,
+                                               const boost::json::object& config, HostServices& services) {
+  std::shared_ptr<TeamPlugin> copy(new TeamPlugin(std::move(instance), team_id, services));
+  auto& module = copy->module();
+  std::string const where = "team " + std::to_string(team_id) + ", plugin " + module.name();
+  try {
+    copy->config_ = module.manifest().validate_config(config);
+  } catch (const posthog::ConfigError& e) {
+    throw LoadError(module.file(), LoadStep::team_config, {where + ": " + e.what()}, e.field());
+  }
+  auto const text = boost::json::serialize(copy->config_);
+  posthog_team_setup setup{sizeof(posthog_team_setup), team_id, text.data(), text.size(), copy->meta()};
+  posthog_error error{};
+  auto const status = module.vtable().setup_team(copy->instance_->handle(), &setup, &copy->handle_, &error);
+  if (status != POSTHOG_OK) {
+    copy->handle_ = nullptr;
+    throw LoadError(module.file(), status == POSTHOG_CONFIG_ERROR ? LoadStep::team_config : LoadStep::setup_team,
+                    {where + ": setup_team threw " + error.kind + ": " + error.message});
+  }
+  return copy;
+}
+
+TeamPlugin::~TeamPlugin() {
+  if (!handle_) return;
+  posthog_error error{};
+  if (module().vtable().teardown_team(handle_, meta(), &error) != POSTHOG_OK && services_.log)
+    services_.log->error({team_id(), name(), "teardown", error.kind, error.message, {}, {}, {}});
+}
+
+posthog_status TeamPlugin::process_event(boost::json::object& event, posthog_error& error) const noexcept {
+  return module().vtable().process_event(handle_, &event, meta(), &error);
+}
+
+posthog_status TeamPlugin::on_event(const boost::json::object& event, posthog_error& error) const noexcept {
+  return module().vtable().on_event(handle_, &event, meta(), &error);
+}
+
+}  // namespace posthog::server

@@ -1,0 +1,69 @@
+// PluginInstance: a module's process-wide state (one per module per process,
+// from setup_instance), and TeamPlugin: one configured copy per (team, plugin).
+//
+// A TeamPlugin is what a chain calls. It is small on purpose (the scope, a
+// pointer to the module's copy, the validated config): the expensive, shared
+// state lives once in the instance.
+#pragma once
+
+#include <posthog/abi.h>
+
+#include <boost/json/object.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "plugin_module.hpp"
+#include "plugin_scope.hpp"
+
+namespace posthog::server {
+
+class PluginInstance {
+ public:
+  // Runs setup_instance with the instance settings. Throws LoadError(setup_instance).
+  static std::shared_ptr<PluginInstance> create(std::shared_ptr<PluginModule> module,
+                                                const boost::json::object& settings, PluginLog* log = nullptr);
+  ~PluginInstance();
+  PluginInstance(const PluginInstance&) = delete;
+  PluginInstance& operator=(const PluginInstance&) = delete;
+
+  PluginModule& module() const noexcept { return *module_; }
+  posthog_instance* handle() const noexcept { return handle_; }
+
+ private:
+  PluginInstance() = default;
+  std::shared_ptr<PluginModule> module_;
+  posthog_instance* handle_ = nullptr;
+  PluginLog* log_ = nullptr;
+};
+
+class TeamPlugin {
+ public:
+  // Validates `config` against the manifest's schema (LoadError team_config,
+  // naming the field), then runs setup_team (LoadError setup_team).
+  static std::shared_ptr<TeamPlugin> create(std::shared_ptr<PluginInstance> instance, std::int64_t team_id,
+                                            const boost::json::object& config, HostServices& services);
+  ~TeamPlugin();
+  TeamPlugin(const TeamPlugin&) = delete;
+  TeamPlugin& operator=(const TeamPlugin&) = delete;
+
+  PluginModule& module() const noexcept { return instance_->module(); }
+  const std::string& name() const noexcept { return scope_.plugin(); }
+  std::int64_t team_id() const noexcept { return scope_.team_id(); }
+  posthog_team* handle() const noexcept { return handle_; }
+  const posthog_meta* meta() const noexcept { return scope_.meta(); }
+  const boost::json::object& config() const noexcept { return config_; }
+
+  posthog_status process_event(boost::json::object& event, posthog_error& error) const noexcept;
+  posthog_status on_event(const boost::json::object& event, posthog_error& error) const noexcept;
+
+ private:
+  TeamPlugin(std::shared_ptr<PluginInstance> instance, std::int64_t team_id, HostServices& services);
+  std::shared_ptr<PluginInstance> instance_;
+  PluginScope scope_;
+  boost::json::object config_;  // validated, defaults applied
+  posthog_team* handle_ = nullptr;
+  HostServices& services_;
+};
+
+}  // namespace posthog::server

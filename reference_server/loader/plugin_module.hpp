@@ -1,0 +1,74 @@
+// PluginModule: one loaded .so, checked before any of its code runs.
+//
+// Loading order (each step refuses with a LoadError naming the step):
+//   1. read the descriptor section from the file (elf_section.hpp) and check it
+//      field by field against this server (module_descriptor.hpp);
+//   2. dlopen with RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE;
+//   3. find both entry symbols and check that the descriptor the code returns is
+//      the one the file carries;
+//   4. parse the embedded plugin.json;
+//   5. call the entry function for the hook table and check its size.
+//
+// Modules are never unmapped (RTLD_NODELETE, and the handle is kept): C++ plugins
+// leave thread-locals, static destructors and atexit handlers behind, which make
+// dlclose the classic crash. See docs/design-notes.md.
+#pragma once
+
+#include <posthog/abi.h>
+#include <posthog/manifest.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "module_descriptor.hpp"
+
+namespace posthog::server {
+
+class PluginModule {
+ public:
+  // Throws LoadError.
+  static std::shared_ptr<PluginModule> load(const std::filesystem::path& file);
+
+  const std::string& file() const noexcept { return file_; }
+  const ModuleDescriptor& descriptor() const noexcept { return descriptor_; }
+  const posthog::Manifest& manifest() const noexcept { return manifest_; }
+  const std::string& name() const noexcept { return descriptor_.name; }
+  const std::string& version() const noexcept { return descriptor_.version; }
+  std::uint64_t capabilities() const noexcept { return descriptor_.header.capabilities; }
+  bool has(std::uint64_t capability) const noexcept { return (capabilities() & capability) != 0; }
+  const posthog_plugin_vtable& vtable() const noexcept { return *vtable_; }
+
+  // True when the hook at `member` fits in the module's table and is set.
+  template <class Fn>
+  bool has_hook(Fn posthog_plugin_vtable::*member) const noexcept {
+    auto const offset = reinterpret_cast<std::size_t>(&(static_cast<posthog_plugin_vtable*>(nullptr)->*member));
+    return offset + sizeof(Fn) <= vtable_->size && vtable_->*member != nullptr;
+  }
+
+ private:
+  PluginModule() = default;
+  std::string file_;
+  void* handle_ = nullptr;
+  ModuleDescriptor descriptor_;
+  posthog::Manifest manifest_;
+  const posthog_plugin_vtable* vtable_ = nullptr;
+};
+
+// One module per file identity (device + inode) and never two of one name.
+class ModuleRegistry {
+ public:
+  // The module at `file`, loading it on first use. Throws LoadError.
+  std::shared_ptr<PluginModule> load(const std::filesystem::path& file);
+
+ private:
+  std::mutex mutex_;
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::shared_ptr<PluginModule>> by_identity_;
+  std::map<std::string, std::shared_ptr<PluginModule>> by_name_;
+};
+
+}  // namespace posthog::server

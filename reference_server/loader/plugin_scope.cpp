@@ -1,0 +1,185 @@
+#include "plugin_scope.hpp"
+
+#include <boost/json/parse.hpp>
+#include <cstring>
+#include <exception>
+#include <string_view>
+
+#include "../pipeline/event_ids.hpp"
+#include "../stores/plugin_log.hpp"
+#include "../stores/plugin_storage.hpp"
+#include "../stores/team_cache.hpp"
+
+namespace posthog::server {
+namespace {
+
+using std::chrono::seconds;
+
+void report(posthog_context* c, const char* what, const std::exception& e) noexcept {
+  try {
+    c->services->log->log({c->team_id, c->plugin, POSTHOG_LOG_ERROR, std::string(what) + " failed: " + e.what(), {}});
+  } catch (const std::exception&) {
+    // The log itself failed (out of memory): the status returned to the plugin still says so.
+  }
+}
+
+// Runs a service call: no exception crosses back into the module.
+template <class F>
+posthog_status call(posthog_context* c, const char* what, F&& f) noexcept {
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    report(c, what, e);
+    return POSTHOG_ERROR;
+  }
+}
+
+void give(posthog_bytes_sink sink, void* user, const std::string& s) { sink(user, s.data(), s.size()); }
+
+const posthog_cache_api cache_api = {
+    sizeof(posthog_cache_api),
+    [](posthog_context* c, const char* k, size_t n, posthog_bytes_sink sink, void* user) {
+      return call(c, "cache.get", [&] {
+        auto v = c->services->cache->get(c->key(k, n));
+        if (!v) return POSTHOG_NOT_FOUND;
+        give(sink, user, *v);
+        return POSTHOG_OK;
+      });
+    },
+    [](posthog_context* c, const char* k, size_t n, const char* json, size_t jn, int64_t ttl) {
+      return call(c, "cache.set", [&] {
+        c->services->cache->set(c->key(k, n), std::string_view(json, jn), seconds(ttl));
+        return POSTHOG_OK;
+      });
+    },
+    [](posthog_context* c, const char* k, size_t n, int64_t by, int64_t* result) {
+      return call(c, "cache.incr", [&] {
+        *result = c->services->cache->incr(c->key(k, n), by);
+        return POSTHOG_OK;
+      });
+    },
+    [](posthog_context* c, const char* k, size_t n, int64_t ttl, int32_t* existed) {
+      return call(c, "cache.expire", [&] {
+        *existed = c->services->cache->expire(c->key(k, n), seconds(ttl)) ? 1 : 0;
+        return POSTHOG_OK;
+      });
+    },
+    [](posthog_context* c, const char* k, size_t n, const char* json, size_t jn, int64_t* length) {
+      return call(c, "cache.lpush", [&] {
+        *length = c->services->cache->lpush(c->key(k, n), std::string_view(json, jn));
+        return POSTHOG_OK;
+      });
+    },
+    [](posthog_context* c, const char* k, size_t n, int64_t start, int64_t stop, posthog_bytes_sink sink, void* user) {
+      return call(c, "cache.lrange", [&] {
+        for (auto const& v : c->services->cache->lrange(c->key(k, n), start, stop)) give(sink, user, v);
+        return POSTHOG_OK;
+      });
+    },
+    [](posthog_context* c, const char* k, size_t n, int64_t* length) {
+      return call(c, "cache.llen", [&] {
+        *length = c->services->cache->llen(c->key(k, n));
+        return POSTHOG_OK;
+      });
+    },
+    [](posthog_context* c, const char* k, size_t n, int64_t count, const char* json, size_t jn, int64_t* removed) {
+      return call(c, "cache.lrem", [&] {
+        *removed = c->services->cache->lrem(c->key(k, n), count, std::string_view(json, jn));
+        return POSTHOG_OK;
+      });
+    },
+    [](posthog_context* c, const char* k, size_t n, int64_t count, posthog_bytes_sink sink, void* user) {
+      return call(c, "cache.lpop", [&] {
+        for (auto const& v : c->services->cache->lpop(c->key(k, n), count)) give(sink, user, v);
+        return POSTHOG_OK;
+      });
+    },
+    [](posthog_context* c, const char* k, size_t n) {
+      return call(c, "cache.del", [&] {
+        c->services->cache->del(c->key(k, n));
+        return POSTHOG_OK;
+      });
+    },
+};
+
+const posthog_storage_api storage_api = {
+    sizeof(posthog_storage_api),
+    [](posthog_context* c, const char* k, size_t n, posthog_bytes_sink sink, void* user) {
+      return call(c, "storage.get", [&] {
+        auto v = c->services->storage->get(c->key(k, n));
+        if (!v) return POSTHOG_NOT_FOUND;
+        give(sink, user, *v);
+        return POSTHOG_OK;
+      });
+    },
+    [](posthog_context* c, const char* k, size_t n, const char* json, size_t jn) {
+      return call(c, "storage.set", [&] {
+        c->services->storage->set(c->key(k, n), std::string_view(json, jn));
+        return POSTHOG_OK;
+      });
+    },
+    [](posthog_context* c, const char* k, size_t n) {
+      return call(c, "storage.del", [&] {
+        c->services->storage->del(c->key(k, n));
+        return POSTHOG_OK;
+      });
+    },
+};
+
+const posthog_logger_api logger_api = {
+    sizeof(posthog_logger_api),
+    [](posthog_context* c, int32_t level, const char* message, size_t size) {
+      call(c, "logger.log", [&] {
+        c->services->log->log({c->team_id, c->plugin, level, std::string(message, size), {}});
+        return POSTHOG_OK;
+      });
+    },
+};
+
+const posthog_capture_api capture_api = {
+    sizeof(posthog_capture_api),
+    [](posthog_context* c, const char* name, size_t name_size, const char* props, size_t props_size) {
+      return call(c, "capture", [&] {
+        if (!c->services->capture) throw std::runtime_error("capture is not available in this mode");
+        boost::json::object properties;
+        if (props_size) {
+          auto v = boost::json::parse(std::string_view(props, props_size));
+          if (!v.is_object()) throw std::invalid_argument("capture: properties must be an object");
+          properties = std::move(v.get_object());
+        }
+        auto const now = std::chrono::system_clock::now();
+        boost::json::object event;
+        event["event"] = std::string_view(name, name_size);
+        if (auto const* id = properties.if_contains("distinct_id"); id && id->is_string())
+          event["distinct_id"] = id->get_string();
+        else
+          event["distinct_id"] = c->plugin;  // PostHog's posthog.capture: the plugin's name
+        properties["$lib"] = "posthog-plugin-server";
+        event["properties"] = std::move(properties);
+        event["team_id"] = c->team_id;
+        event["uuid"] = make_uuid_v7(now);
+        event["timestamp"] = iso8601(now);
+        event["now"] = iso8601(now);
+        c->services->capture->capture(c->team_id, std::move(event));
+        return POSTHOG_OK;
+      });
+    },
+};
+
+const void* find_service(const char* name, uint32_t min_size) {
+  (void)name;
+  (void)min_size;
+  return nullptr;  // no optional service yet: jobs and metrics will register here
+}
+
+const posthog_host_api the_host_api = {sizeof(posthog_host_api), POSTHOG_ABI_MAJOR, POSTHOG_ABI_MINOR, &find_service};
+
+}  // namespace
+
+const posthog_host_api* host_api() noexcept { return &the_host_api; }
+
+PluginScope::PluginScope(std::int64_t team_id, std::string plugin, HostServices& services)
+    : context_{team_id, plugin, "@plugin/" + plugin + "/" + std::to_string(team_id) + "/", &services},
+      meta_{sizeof(posthog_meta), team_id, &context_, &cache_api, &storage_api, &logger_api, &capture_api} {}
+
+}  // namespace posthog::server

@@ -1,0 +1,109 @@
+// posthog-plugin-server: the reference server's command line.
+//
+//   posthog-plugin-server process --config FILE [--workers N]
+//   posthog-plugin-server inspect MODULE.so
+//   posthog-plugin-server --version
+#include <posthog/version.hpp>
+
+#include <signal.h>
+
+#include <boost/json/serialize.hpp>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <string_view>
+
+#include "config/server_config.hpp"
+#include "loader/elf_section.hpp"
+#include "loader/load_error.hpp"
+#include "loader/module_descriptor.hpp"
+#include "modes/process_mode.hpp"
+
+namespace {
+
+using namespace posthog::server;
+
+constexpr const char* usage =
+    "usage:\n"
+    "  posthog-plugin-server process --config FILE [--workers N]\n"
+    "      events as JSON lines on stdin -> plugin chains -> JSON lines on stdout;\n"
+    "      errors, plugin logs and a summary as JSON lines on stderr\n"
+    "  posthog-plugin-server inspect MODULE.so\n"
+    "      print a module's descriptor and manifest without running any of its code\n"
+    "  posthog-plugin-server --version\n";
+
+int inspect(const std::string& file) {
+  try {
+    auto bytes = read_elf_section(file, POSTHOG_DESCRIPTOR_SECTION);
+    auto d = decode_descriptor(file, bytes);
+    auto o = d.to_json();
+    o["file"] = file;
+    o["manifest"] = d.manifest;
+    std::cout << boost::json::serialize(o) << "\n";
+    return 0;
+  } catch (const LoadError& e) {
+    std::cerr << e.what() << "\n";
+    return 1;
+  }
+}
+
+int version() {
+  auto const f = posthog::build_fingerprint();
+  posthog_plugin_descriptor d{};
+  d.build = f;
+  std::cout << "posthog-plugin-server " << POSTHOG_SDK_VERSION_MAJOR << "." << POSTHOG_SDK_VERSION_MINOR << "."
+            << POSTHOG_SDK_VERSION_PATCH << "\nplugin ABI " << POSTHOG_ABI_MAJOR << "." << POSTHOG_ABI_MINOR
+            << "\nbuild fingerprint: " << describe(f) << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ::signal(SIGPIPE, SIG_IGN);  // a closed output is reported by the writer, not fatal
+  if (argc < 2) {
+    std::cerr << usage;
+    return 2;
+  }
+  std::string_view command = argv[1];
+  if (command == "--version" || command == "version") return version();
+  if (command == "--help" || command == "-h" || command == "help") {
+    std::cout << usage;
+    return 0;
+  }
+  if (command == "inspect") {
+    if (argc != 3) {
+      std::cerr << usage;
+      return 2;
+    }
+    return inspect(argv[2]);
+  }
+  if (command == "process") {
+    std::string config_file;
+    ProcessOptions options;
+    for (int i = 2; i < argc; ++i) {
+      std::string_view a = argv[i];
+      if (a == "--config" && i + 1 < argc) config_file = argv[++i];
+      else if (a == "--workers" && i + 1 < argc) options.workers = static_cast<unsigned>(std::stoul(argv[++i]));
+      else {
+        std::cerr << "process: unknown argument '" << a << "'\n" << usage;
+        return 2;
+      }
+    }
+    if (config_file.empty()) {
+      std::cerr << "process: --config FILE is required\n" << usage;
+      return 2;
+    }
+    try {
+      auto config = ServerConfig::load(config_file);
+      return run_process_mode(config, options);
+    } catch (const ConfigFileError& e) {
+      std::cerr << "{\"type\":\"config_error\",\"message\":" << boost::json::serialize(boost::json::value(e.what()))
+                << "}\n";
+      return 1;
+    }
+  }
+  std::cerr << "unknown command '" << command << "'\n" << usage;
+  return 2;
+}

@@ -1,0 +1,78 @@
+#include "plugin_chain.hpp"
+
+#include <boost/json/serialize.hpp>
+#include <cstdio>
+
+#include "../stores/plugin_log.hpp"
+
+namespace posthog::server {
+namespace {
+
+std::string uuid_of(const boost::json::object& event) {
+  auto const* v = event.if_contains("uuid");
+  return v && v->is_string() ? std::string(v->get_string()) : std::string();
+}
+
+void record(PluginLog& log, const TeamPlugin& plugin, const char* hook, const posthog_error& error,
+            const boost::json::object& event) {
+  log.error({plugin.team_id(), plugin.name(), hook, error.kind, error.message, uuid_of(event),
+             boost::json::serialize(event), {}});
+}
+
+}  // namespace
+
+PluginChain::PluginChain(std::int64_t team_id, std::vector<std::shared_ptr<TeamPlugin>> plugins)
+    : team_id_(team_id), plugins_(std::move(plugins)) {
+  for (auto const& p : plugins_) {
+    if (p->module().has_hook(&posthog_plugin_vtable::process_event)) process_event_.push_back(p.get());
+    if (p->module().has_hook(&posthog_plugin_vtable::on_event)) on_event_.push_back(p.get());
+  }
+}
+
+bool PluginChain::process(boost::json::object& event, ChainScratch& scratch, PluginLog& log,
+                          ChainStats& stats) const {
+  for (const TeamPlugin* plugin : process_event_) {
+    bool dropped = false;
+    {
+      // The snapshot lives in the arena and is copied back only on failure. It
+      // must be gone before the arena is released, hence this scope.
+      boost::json::object before(event, boost::json::storage_ptr(&scratch.arena));
+      posthog_error error;
+      error.kind[0] = error.message[0] = '\0';
+      auto const status = plugin->process_event(event, error);
+      if (status == POSTHOG_DROP) {
+        ++stats.dropped;
+        dropped = true;
+      } else if (status != POSTHOG_OK) {
+        ++stats.plugin_errors;
+        record(log, *plugin, "process_event", error, before);
+        event = before;
+      } else if (auto const* t = event.if_contains("team_id"); !t || !t->is_int64() || t->get_int64() != team_id_) {
+        ++stats.illegal_team_changes;
+        posthog_error illegal{};
+        std::snprintf(illegal.kind, sizeof illegal.kind, "IllegalOperationError");
+        std::snprintf(illegal.message, sizeof illegal.message,
+                      "process_event changed team_id (to %s); plugins cannot change team_id, the change was undone",
+                      t ? boost::json::serialize(*t).c_str() : "nothing");
+        record(log, *plugin, "process_event", illegal, event);
+        event["team_id"] = team_id_;
+      }
+    }
+    scratch.arena.release();
+    if (dropped) return false;
+  }
+  return true;
+}
+
+void PluginChain::on_event(const boost::json::object& event, PluginLog& log, ChainStats& stats) const {
+  for (const TeamPlugin* plugin : on_event_) {
+    posthog_error error;
+    error.kind[0] = error.message[0] = '\0';
+    if (plugin->on_event(event, error) != POSTHOG_OK) {
+      ++stats.plugin_errors;
+      record(log, *plugin, "on_event", error, event);
+    }
+  }
+}
+
+}  // namespace posthog::server

@@ -1,0 +1,59 @@
+// PluginChain: one team's plugins in order, run on one event.
+//
+// The rules, as PostHog's plugin server ran processEvent (worker/plugins/run.ts),
+// with one deliberate difference:
+//   - plugins run in the team's order; one returning false drops the event and
+//     stops the chain;
+//   - a plugin that throws has its error recorded (plugin, team, event uuid,
+//     message, the event it received) and the event continues *as it was before
+//     that plugin* (PostHog kept whatever the plugin had half-written; we restore
+//     a snapshot, so a failed plugin leaves no trace in the event);
+//   - team_id cannot change: a plugin that changes it gets an error recorded and
+//     the change undone.
+#pragma once
+
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/object.hpp>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "../loader/plugin_instance.hpp"
+
+namespace posthog::server {
+
+class PluginLog;
+
+// Counters a worker keeps for itself (no sharing, no atomics) and sums at the end.
+struct ChainStats {
+  std::uint64_t dropped = 0;
+  std::uint64_t plugin_errors = 0;
+  std::uint64_t illegal_team_changes = 0;
+};
+
+// Per-thread scratch space for the snapshots taken before each plugin.
+struct ChainScratch {
+  boost::json::monotonic_resource arena{64 * 1024};
+};
+
+class PluginChain {
+ public:
+  PluginChain(std::int64_t team_id, std::vector<std::shared_ptr<TeamPlugin>> plugins);
+
+  // Runs every process_event hook. Returns false when a plugin dropped the event.
+  bool process(boost::json::object& event, ChainScratch& scratch, PluginLog& log, ChainStats& stats) const;
+  // Runs every on_event hook (after the sink accepted the event).
+  void on_event(const boost::json::object& event, PluginLog& log, ChainStats& stats) const;
+
+  std::int64_t team_id() const noexcept { return team_id_; }
+  const std::vector<std::shared_ptr<TeamPlugin>>& plugins() const noexcept { return plugins_; }
+  bool has_on_event() const noexcept { return !on_event_.empty(); }
+
+ private:
+  std::int64_t team_id_;
+  std::vector<std::shared_ptr<TeamPlugin>> plugins_;
+  std::vector<const TeamPlugin*> process_event_;  // only the plugins that have the hook
+  std::vector<const TeamPlugin*> on_event_;
+};
+
+}  // namespace posthog::server
