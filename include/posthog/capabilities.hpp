@@ -50,19 +50,19 @@ concept HasTeardown = requires(P& p, Meta& m) { p.teardown(m); } || requires(P& 
 
 namespace detail {
 template <class P>
-struct InstanceStateOf {
+struct InstanceStateTraits {
   struct None {};
   using type = None;
 };
 template <HasSetupInstance P>
-struct InstanceStateOf<P> {
+struct InstanceStateTraits<P> {
   using type = typename std::remove_cvref_t<decltype(P::setup_instance(std::declval<InstanceContext&>()))>::element_type;
 };
 }  // namespace detail
 
 // The shared state type returned by P::setup_instance, or an empty tag.
 template <class P>
-using InstanceStateOf = typename detail::InstanceStateOf<P>::type;
+using InstanceStateOf = typename detail::InstanceStateTraits<P>::type;
 
 template <class P>
 constexpr std::uint64_t capabilities_of() noexcept {

@@ -74,6 +74,13 @@ class Cache {
     detail::check(m_->cache->set(m_->context, key.data(), key.size(), text.data(), text.size(), ttl.count()),
                   "cache.set");
   }
+  // Stores a JSON string (event fields are string_views).
+  void set(std::string_view key, std::string_view value, std::chrono::seconds ttl = std::chrono::seconds(0)) {
+    set(key, boost::json::value(value), ttl);
+  }
+  void set(std::string_view key, const char* value, std::chrono::seconds ttl = std::chrono::seconds(0)) {
+    set(key, std::string_view(value), ttl);
+  }
   std::int64_t incr(std::string_view key, std::int64_t by = 1) {
     std::int64_t result = 0;
     detail::check(m_->cache->incr(m_->context, key.data(), key.size(), by, &result), "cache.incr");
@@ -149,6 +156,8 @@ class Storage {
     auto text = boost::json::serialize(value);
     detail::check(m_->storage->set(m_->context, key.data(), key.size(), text.data(), text.size()), "storage.set");
   }
+  void set(std::string_view key, std::string_view value) { set(key, boost::json::value(value)); }
+  void set(std::string_view key, const char* value) { set(key, std::string_view(value)); }
   void del(std::string_view key) {
     detail::check(m_->storage->del(m_->context, key.data(), key.size()), "storage.del");
   }

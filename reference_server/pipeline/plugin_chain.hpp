@@ -14,6 +14,7 @@
 
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/object.hpp>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -31,9 +32,12 @@ struct ChainStats {
   std::uint64_t illegal_team_changes = 0;
 };
 
-// Per-thread scratch space for the snapshots taken before each plugin.
+// Per-thread scratch space for the snapshots taken before each plugin: a fixed
+// buffer, so a snapshot of an ordinary event costs no heap allocation at all
+// (bigger ones spill to the heap until the next release()).
 struct ChainScratch {
-  boost::json::monotonic_resource arena{64 * 1024};
+  alignas(std::max_align_t) unsigned char buffer[64 * 1024];
+  boost::json::monotonic_resource arena{buffer, sizeof buffer};
 };
 
 class PluginChain {

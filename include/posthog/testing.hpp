@@ -1,0 +1,483 @@
+// posthog/testing.hpp: unit-test a plugin class in a few lines, and run its
+// built module through the real server end to end.
+//
+// PluginHarness drives a plugin class through the very adapters POSTHOG_PLUGIN
+// generates (so exceptions become statuses exactly as in the server), with an
+// in-memory cache, storage, logger and capture, like plugin-scaffold's test
+// utilities:
+//
+//   #include <posthog/testing.hpp>
+//   #include "helloworld.hpp"
+//
+//   posthog::testing::PluginHarness<HelloWorld> plugin({{"bar", "qux"}});
+//   auto out = plugin.process_event(posthog::testing::make_event("$pageview"));
+//   REQUIRE(out->at("properties").at("bar") == "qux");
+//   REQUIRE(plugin.cache().get("counter")->as_int64() == 1);
+//
+// The manifest comes from the target's plugin.json when the test links the
+// `<plugin>_manifest` target that posthog_add_plugin() creates, or is passed in.
+//
+// run_process_mode() feeds events to the real `posthog-plugin-server process`
+// binary, which loads the built .so through the real loader:
+//
+//   auto run = posthog::testing::run_process_mode(server, config_json, {event1, event2});
+//   REQUIRE(run.exit_code == 0);
+//   REQUIRE(run.events.size() == 2);
+#pragma once
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "plugin.hpp"
+
+namespace posthog::testing {
+
+// A PostHog event as the server hands it to plugins.
+inline boost::json::object make_event(std::string_view name, boost::json::object properties = {},
+                                      std::string_view distinct_id = "user-1", std::int64_t team_id = 1) {
+  static std::uint64_t counter = 0;
+  char uuid[40];
+  std::snprintf(uuid, sizeof uuid, "0190b2c4-0000-7000-8000-%012llx", static_cast<unsigned long long>(++counter));
+  return boost::json::object{{"uuid", uuid},
+                             {"event", name},
+                             {"distinct_id", distinct_id},
+                             {"team_id", team_id},
+                             {"ip", "127.0.0.1"},
+                             {"site_url", "http://localhost"},
+                             {"now", "2026-01-01T00:00:00.000Z"},
+                             {"timestamp", "2026-01-01T00:00:00.000Z"},
+                             {"properties", std::move(properties)}};
+}
+
+// A hook threw: `kind` is the exception type as the server records it.
+class HookFailed : public std::runtime_error {
+ public:
+  HookFailed(std::string hook, std::string kind, const std::string& message, bool retry)
+      : std::runtime_error(hook + " threw " + kind + ": " + message),
+        hook(std::move(hook)),
+        kind(std::move(kind)),
+        retry(retry) {}
+  std::string hook;
+  std::string kind;
+  bool retry;  // a posthog::RetryError: the server would try again later
+};
+
+struct LogLine {
+  int level;
+  std::string message;
+};
+
+// In-memory services behind posthog_meta, with a clock tests can move.
+class TestServices {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  explicit TestServices(std::int64_t team_id) {
+    meta_ = {sizeof(posthog_meta), team_id, reinterpret_cast<posthog_context*>(this), &cache_api, &storage_api,
+             &logger_api, &capture_api};
+  }
+  TestServices(const TestServices&) = delete;
+  TestServices& operator=(const TestServices&) = delete;
+
+  const posthog_meta* meta() const noexcept { return &meta_; }
+  void advance(std::chrono::seconds by) { offset_ += by; }
+  std::vector<LogLine> logs() const {
+    std::lock_guard lock(mutex_);
+    return logs_;
+  }
+  std::vector<boost::json::object> captured() const {
+    std::lock_guard lock(mutex_);
+    return captured_;
+  }
+
+ private:
+  struct Entry {
+    std::string value;
+    std::vector<std::string> list;  // front = index 0
+    bool is_list = false;
+    Clock::time_point expires = Clock::time_point::max();
+  };
+  // Declared before the tables below, whose functions use them.
+  mutable std::mutex mutex_;
+  posthog_meta meta_{};
+  std::chrono::seconds offset_{0};
+  std::map<std::string, Entry> cache_;
+  std::map<std::string, std::string> storage_;
+  std::vector<LogLine> logs_;
+  std::vector<boost::json::object> captured_;
+
+  static TestServices& self(posthog_context* c) { return *reinterpret_cast<TestServices*>(c); }
+  Clock::time_point now() const { return Clock::now() + offset_; }
+  Entry* live(std::string_view key) {
+    auto it = cache_.find(std::string(key));
+    if (it == cache_.end()) return nullptr;
+    if (it->second.expires <= now()) {
+      cache_.erase(it);
+      return nullptr;
+    }
+    return &it->second;
+  }
+  static void give(posthog_bytes_sink sink, void* user, const std::string& s) { sink(user, s.data(), s.size()); }
+
+  static inline const posthog_cache_api cache_api = {
+      sizeof(posthog_cache_api),
+      [](posthog_context* c, const char* k, size_t n, posthog_bytes_sink sink, void* user) {
+        auto& s = self(c);
+        std::lock_guard lock(s.mutex_);
+        auto* e = s.live({k, n});
+        if (!e || e->is_list) return POSTHOG_NOT_FOUND;
+        give(sink, user, e->value);
+        return POSTHOG_OK;
+      },
+      [](posthog_context* c, const char* k, size_t n, const char* json, size_t jn, int64_t ttl) {
+        auto& s = self(c);
+        std::lock_guard lock(s.mutex_);
+        s.cache_[std::string(k, n)] =
+            Entry{std::string(json, jn), {}, false,
+                  ttl > 0 ? s.now() + std::chrono::seconds(ttl) : Clock::time_point::max()};
+        return POSTHOG_OK;
+      },
+      [](posthog_context* c, const char* k, size_t n, int64_t by, int64_t* result) {
+        auto& s = self(c);
+        std::lock_guard lock(s.mutex_);
+        auto* e = s.live({k, n});
+        if (!e) e = &s.cache_[std::string(k, n)];
+        std::int64_t v = 0;
+        if (!e->value.empty()) {
+          char* end = nullptr;
+          v = std::strtoll(e->value.c_str(), &end, 10);
+          if (e->is_list || *end) return POSTHOG_ERROR;
+        }
+        *result = v + by;
+        e->value = std::to_string(*result);
+        return POSTHOG_OK;
+      },
+      [](posthog_context* c, const char* k, size_t n, int64_t ttl, int32_t* existed) {
+        auto& s = self(c);
+        std::lock_guard lock(s.mutex_);
+        auto* e = s.live({k, n});
+        *existed = e ? 1 : 0;
+        if (e) e->expires = s.now() + std::chrono::seconds(ttl);
+        return POSTHOG_OK;
+      },
+      [](posthog_context* c, const char* k, size_t n, const char* json, size_t jn, int64_t* length) {
+        auto& s = self(c);
+        std::lock_guard lock(s.mutex_);
+        auto* e = s.live({k, n});
+        if (!e) {
+          e = &s.cache_[std::string(k, n)];
+          e->is_list = true;
+        }
+        if (!e->is_list) return POSTHOG_ERROR;
+        e->list.insert(e->list.begin(), std::string(json, jn));
+        if (e->list.size() > 1000) e->list.resize(1000);
+        *length = static_cast<int64_t>(e->list.size());
+        return POSTHOG_OK;
+      },
+      [](posthog_context* c, const char* k, size_t n, int64_t start, int64_t stop, posthog_bytes_sink sink,
+         void* user) {
+        auto& s = self(c);
+        std::lock_guard lock(s.mutex_);
+        auto* e = s.live({k, n});
+        if (!e || !e->is_list) return POSTHOG_OK;
+        auto const len = static_cast<int64_t>(e->list.size());
+        if (start < 0) start = start + len < 0 ? 0 : start + len;
+        if (stop < 0) stop += len;
+        for (auto i = start; i <= stop && i < len; ++i) give(sink, user, e->list[static_cast<size_t>(i)]);
+        return POSTHOG_OK;
+      },
+      [](posthog_context* c, const char* k, size_t n, int64_t* length) {
+        auto& s = self(c);
+        std::lock_guard lock(s.mutex_);
+        auto* e = s.live({k, n});
+        *length = e && e->is_list ? static_cast<int64_t>(e->list.size()) : 0;
+        return POSTHOG_OK;
+      },
+      [](posthog_context* c, const char* k, size_t n, int64_t count, const char* json, size_t jn,
+         int64_t* removed) {
+        auto& s = self(c);
+        std::lock_guard lock(s.mutex_);
+        *removed = 0;
+        auto* e = s.live({k, n});
+        if (!e || !e->is_list) return POSTHOG_OK;
+        std::string_view value(json, jn);
+        auto const limit = count == 0 ? INT64_MAX : (count < 0 ? -count : count);
+        std::vector<std::string> kept;
+        if (count >= 0) {
+          for (auto& item : e->list)
+            if (item == value && *removed < limit) ++*removed;
+            else kept.push_back(std::move(item));
+        } else {
+          for (auto it = e->list.rbegin(); it != e->list.rend(); ++it)
+            if (*it == value && *removed < limit) ++*removed;
+            else kept.insert(kept.begin(), std::move(*it));
+        }
+        e->list = std::move(kept);
+        return POSTHOG_OK;
+      },
+      [](posthog_context* c, const char* k, size_t n, int64_t count, posthog_bytes_sink sink, void* user) {
+        auto& s = self(c);
+        std::lock_guard lock(s.mutex_);
+        auto* e = s.live({k, n});
+        if (!e || !e->is_list) return POSTHOG_OK;
+        while (count-- > 0 && !e->list.empty()) {
+          give(sink, user, e->list.front());
+          e->list.erase(e->list.begin());
+        }
+        return POSTHOG_OK;
+      },
+      [](posthog_context* c, const char* k, size_t n) {
+        auto& s = self(c);
+        std::lock_guard lock(s.mutex_);
+        s.cache_.erase(std::string(k, n));
+        return POSTHOG_OK;
+      },
+  };
+
+  static inline const posthog_storage_api storage_api = {
+      sizeof(posthog_storage_api),
+      [](posthog_context* c, const char* k, size_t n, posthog_bytes_sink sink, void* user) {
+        auto& s = self(c);
+        std::lock_guard lock(s.mutex_);
+        auto it = s.storage_.find(std::string(k, n));
+        if (it == s.storage_.end()) return POSTHOG_NOT_FOUND;
+        give(sink, user, it->second);
+        return POSTHOG_OK;
+      },
+      [](posthog_context* c, const char* k, size_t n, const char* json, size_t jn) {
+        auto& s = self(c);
+        std::lock_guard lock(s.mutex_);
+        s.storage_[std::string(k, n)] = std::string(json, jn);
+        return POSTHOG_OK;
+      },
+      [](posthog_context* c, const char* k, size_t n) {
+        auto& s = self(c);
+        std::lock_guard lock(s.mutex_);
+        s.storage_.erase(std::string(k, n));
+        return POSTHOG_OK;
+      },
+  };
+
+  static inline const posthog_logger_api logger_api = {
+      sizeof(posthog_logger_api),
+      [](posthog_context* c, int32_t level, const char* message, size_t size) {
+        auto& s = self(c);
+        std::lock_guard lock(s.mutex_);
+        s.logs_.push_back({level, std::string(message, size)});
+      },
+  };
+
+  static inline const posthog_capture_api capture_api = {
+      sizeof(posthog_capture_api),
+      [](posthog_context* c, const char* name, size_t name_size, const char* props, size_t props_size) {
+        auto& s = self(c);
+        std::error_code ec;
+        auto v = boost::json::parse(std::string_view(props, props_size), ec);
+        if (ec || !v.is_object()) return POSTHOG_ERROR;
+        std::lock_guard lock(s.mutex_);
+        s.captured_.push_back({{"event", std::string_view(name, name_size)},
+                               {"team_id", s.meta_.team_id},
+                               {"properties", std::move(v.get_object())}});
+        return POSTHOG_OK;
+      },
+  };
+
+};
+
+inline std::string_view default_manifest() {
+#if defined(POSTHOG_PLUGIN_MANIFEST_JSON)
+  return POSTHOG_PLUGIN_MANIFEST_JSON;
+#else
+  return {};
+#endif
+}
+
+// One plugin class, one team: instance setup, team setup (config validated
+// against the manifest first, as the server does), hooks, teardown.
+template <class P>
+class PluginHarness {
+  using Adapter = detail::Module<P>;
+
+ public:
+  // Throws posthog::ConfigError (naming the field) when the config fails the
+  // manifest's schema, HookFailed when setup_instance or the constructor throws.
+  explicit PluginHarness(boost::json::object team_config = {}, boost::json::object settings = {},
+                         std::string_view manifest_json = default_manifest(), std::int64_t team_id = 1)
+      : services_(team_id) {
+    if (manifest_json.empty())
+      throw std::invalid_argument("PluginHarness: no manifest; link <plugin>_manifest or pass plugin.json text");
+    manifest_ = Manifest::parse(manifest_json);
+    config_ = manifest_.validate_config(team_config);
+    auto const settings_text = boost::json::serialize(settings);
+    posthog_error error{};
+    check("setup_instance", Adapter::setup_instance(settings_text.data(), settings_text.size(), &instance_, &error),
+          error);
+    auto const config_text = boost::json::serialize(config_);
+    posthog_team_setup setup{sizeof(posthog_team_setup), team_id, config_text.data(), config_text.size(),
+                             services_.meta()};
+    auto const status = Adapter::setup_team(instance_, &setup, &team_, &error);
+    if (status != POSTHOG_OK) {
+      Adapter::teardown_instance(instance_, &error);
+      check("setup_team", status, error);
+    }
+  }
+  ~PluginHarness() {
+    posthog_error error{};
+    if (team_) Adapter::teardown_team(team_, services_.meta(), &error);
+    if (instance_) Adapter::teardown_instance(instance_, &error);
+  }
+  PluginHarness(const PluginHarness&) = delete;
+  PluginHarness& operator=(const PluginHarness&) = delete;
+
+  // The event after the plugin, or nullopt when it dropped it. Throws HookFailed.
+  std::optional<boost::json::object> process_event(boost::json::object event) {
+    posthog_error error{};
+    auto const status = Adapter::vtable.process_event(team_, &event, services_.meta(), &error);
+    if (status == POSTHOG_DROP) return std::nullopt;
+    check("process_event", status, error);
+    return event;
+  }
+  void on_event(const boost::json::object& event) {
+    posthog_error error{};
+    check("on_event", Adapter::vtable.on_event(team_, &event, services_.meta(), &error), error);
+  }
+  void export_events(const std::vector<boost::json::object>& events) {
+    std::vector<const void*> pointers;
+    for (auto const& e : events) pointers.push_back(&e);
+    posthog_error error{};
+    check("export_events",
+          Adapter::vtable.export_events(team_, pointers.data(), pointers.size(), services_.meta(), &error), error);
+  }
+  void run_every_minute() { scheduled("run_every_minute", Adapter::vtable.run_every_minute); }
+  void run_every_hour() { scheduled("run_every_hour", Adapter::vtable.run_every_hour); }
+  void run_every_day() { scheduled("run_every_day", Adapter::vtable.run_every_day); }
+
+  // The plugin's view of its team's state, for assertions and set-up.
+  Cache cache() const noexcept { return Cache(services_.meta()); }
+  Storage storage() const noexcept { return Storage(services_.meta()); }
+  std::vector<LogLine> logs() const { return services_.logs(); }
+  std::vector<boost::json::object> captured() const { return services_.captured(); }
+  const boost::json::object& config() const noexcept { return config_; }
+  const Manifest& manifest() const noexcept { return manifest_; }
+  // Moves the cache's clock forward (TTL tests without sleeping).
+  void advance_clock(std::chrono::seconds by) { services_.advance(by); }
+
+ private:
+  using Scheduled = posthog_status (*)(posthog_team*, const posthog_meta*, posthog_error*);
+  void scheduled(const char* hook, Scheduled fn) {
+    if (!fn) throw std::logic_error(std::string("the plugin has no ") + hook + " hook");
+    posthog_error error{};
+    check(hook, fn(team_, services_.meta(), &error), error);
+  }
+  static void check(const char* hook, posthog_status status, const posthog_error& error) {
+    if (status == POSTHOG_OK) return;
+    if (status == POSTHOG_CONFIG_ERROR) throw ConfigError("", error.message);
+    throw HookFailed(hook, error.kind, error.message, status == POSTHOG_RETRY_ERROR);
+  }
+
+  TestServices services_;
+  Manifest manifest_;
+  boost::json::object config_;
+  posthog_instance* instance_ = nullptr;
+  posthog_team* team_ = nullptr;
+};
+
+// ---- end to end through the real server ---------------------------------------
+
+struct ProcessRun {
+  int exit_code = -1;
+  std::vector<boost::json::object> events;      // stdout, parsed
+  std::vector<boost::json::object> diagnostics;  // stderr JSON lines (errors, logs, summary)
+  std::string raw_stdout, raw_stderr;
+
+  // The stderr lines of one type ("plugin_error", "input_error", "load_error", "summary").
+  std::vector<boost::json::object> of_type(std::string_view type) const {
+    std::vector<boost::json::object> out;
+    for (auto const& d : diagnostics)
+      if (auto const* t = d.if_contains("type"); t && t->is_string() && t->get_string() == type) out.push_back(d);
+    return out;
+  }
+};
+
+namespace detail {
+inline std::vector<boost::json::object> parse_lines(const std::string& text) {
+  std::vector<boost::json::object> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    std::error_code ec;
+    auto v = boost::json::parse(line, ec);
+    if (!ec && v.is_object()) out.push_back(std::move(v.get_object()));
+  }
+  return out;
+}
+inline std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+}  // namespace detail
+
+// Runs `server process --config <config_json>` with `input` as stdin (one JSON
+// line each; strings are passed verbatim so tests can send malformed lines).
+inline ProcessRun run_process_mode(const std::filesystem::path& server, const boost::json::object& config,
+                                   const std::vector<std::string>& input, std::vector<std::string> extra_args = {}) {
+  char dir_template[] = "/tmp/posthog-testing-XXXXXX";
+  if (!::mkdtemp(dir_template)) throw std::runtime_error("run_process_mode: mkdtemp failed");
+  std::filesystem::path dir(dir_template);
+  {
+    std::ofstream(dir / "config.json") << boost::json::serialize(config);
+    std::ofstream in(dir / "in.jsonl");
+    for (auto const& line : input) in << line << "\n";
+  }
+  pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("run_process_mode: fork failed");
+  if (pid == 0) {
+    int in = ::open((dir / "in.jsonl").c_str(), O_RDONLY);
+    int out = ::open((dir / "out.jsonl").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = ::open((dir / "err.jsonl").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (in < 0 || out < 0 || err < 0) ::_exit(126);
+    ::dup2(in, 0);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    std::string const config_path = (dir / "config.json").string();
+    std::vector<std::string> args{server.string(), "process", "--config", config_path};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ProcessRun run;
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  run.raw_stdout = detail::slurp(dir / "out.jsonl");
+  run.raw_stderr = detail::slurp(dir / "err.jsonl");
+  run.events = detail::parse_lines(run.raw_stdout);
+  run.diagnostics = detail::parse_lines(run.raw_stderr);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  return run;
+}
+
+}  // namespace posthog::testing

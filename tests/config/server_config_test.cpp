@@ -1,0 +1,51 @@
+#include <catch2/catch.hpp>
+
+#include "config/server_config.hpp"
+
+using posthog::server::ConfigFileError;
+using posthog::server::ServerConfig;
+
+namespace {
+std::string error_of(std::string_view json) {
+  try {
+    ServerConfig::parse(json, "/etc/posthog", "server.json");
+  } catch (const ConfigFileError& e) {
+    return e.what();
+  }
+  return "<accepted>";
+}
+}  // namespace
+
+TEST_CASE("The config file: paths resolve against its folder, chain order kept", "[config]") {
+  auto c = ServerConfig::parse(R"({
+    "plugins_dir": "plugins", "workers": 3,
+    "plugins": [{"name": "helloworld", "settings": {"a": 1}}, {"name": "geo", "file": "/opt/geo.so"}],
+    "teams": [{"id": 1, "token": "phc_1", "plugins": [
+      {"name": "geo", "config": {"x": "y"}}, {"name": "helloworld", "enabled": false}]}]})",
+                               "/etc/posthog");
+  CHECK(c.plugins_dir == "/etc/posthog/plugins");
+  CHECK(c.workers == 3);
+  CHECK(c.plugins[0].file == "/etc/posthog/plugins/helloworld.so");
+  CHECK(c.plugins[0].settings.at("a") == 1);
+  CHECK(c.plugins[1].file == "/opt/geo.so");
+  REQUIRE(c.teams[0].plugins.size() == 2);
+  CHECK(c.teams[0].plugins[0].name == "geo");
+  CHECK(c.teams[0].plugins[0].config.at("x") == "y");
+  CHECK_FALSE(c.teams[0].plugins[1].enabled);
+}
+
+TEST_CASE("Config file errors name the file and the JSON path", "[config]") {
+  CHECK(error_of("{") == "server.json: not valid JSON: incomplete JSON");
+  CHECK(error_of("[]") == "server.json: $: must be an object");
+  CHECK(error_of(R"({"plugins": [{}]})") == "server.json: $.plugins[0].name: is missing");
+  CHECK(error_of(R"({"plugins": [{"name": "a"}, {"name": "a"}]})") ==
+        "server.json: $.plugins[1].name: 'a' is listed twice");
+  CHECK(error_of(R"({"teams": [{"token": "x"}]})") == "server.json: $.teams[0].id: is missing");
+  CHECK(error_of(R"({"teams": [{"id": 1, "plugins": [{"name": "ghost"}]}]})") ==
+        "server.json: $.teams[0].plugins[0].name: 'ghost' is not declared in $.plugins");
+  CHECK(error_of(R"({"teams": [{"id": 1, "token": "t"}, {"id": 2, "token": "t"}]})") ==
+        "server.json: $.teams[1].token: token 't' belongs to another team too");
+  CHECK(error_of(R"({"workers": -1})") == "server.json: $.workers: must be between 0 (one per core) and 1024");
+  CHECK(error_of(R"({"plugins": [{"name": "a", "settings": []}]})") ==
+        "server.json: $.plugins[0].settings: must be an object");
+}

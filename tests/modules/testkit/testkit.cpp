@@ -1,0 +1,77 @@
+// testkit: the loader and pipeline tests' fixture. Each event's properties say
+// what to do: drop, throw (after half-writing the event), change_team, capture,
+// capture_loop, throw_on_event; `seq` per distinct_id detects reordering.
+#include <posthog/plugin.hpp>
+
+#include <atomic>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+namespace {
+
+std::atomic<int> instance_setups{0};
+
+struct Shared {
+  int id;
+};
+
+bool flag(const posthog::Event& e, std::string_view key) {
+  auto const* v = e.property(key);
+  return v && v->is_bool() && v->get_bool();
+}
+
+class Testkit {
+ public:
+  static std::shared_ptr<Shared> setup_instance(posthog::InstanceContext& ctx) {
+    if (auto const* fail = ctx.settings.if_contains("fail"); fail && fail->as_bool())
+      throw std::runtime_error("instance settings asked setup_instance to fail");
+    return std::make_shared<Shared>(Shared{++instance_setups});
+  }
+
+  Testkit(posthog::TeamContext& team, Shared& shared)
+      : shared_(shared), label_(team.config.string("label")), quiet_(team.config.string("mode") == "quiet") {
+    if (label_ == "refuse") throw std::invalid_argument("label 'refuse' makes setup_team throw");
+    max_ = team.config.json("rules").as_object().at("max").to_number<int>();
+  }
+
+  bool process_event(posthog::Event& event, posthog::Meta& meta) {
+    if (flag(event, "drop")) return false;
+    auto& props = event.properties();
+    if (flag(event, "throw")) {
+      props["half_written"] = true;
+      throw std::runtime_error("asked to throw");
+    }
+    if (flag(event, "change_team")) event.raw()["team_id"] = 999;
+    if (flag(event, "capture")) meta.capture("captured by testkit", {{"origin", event.uuid()}});
+    if (flag(event, "capture_loop")) meta.capture("loop", {{"capture_loop", true}});
+    if (auto const* seq = event.property("seq"); seq && seq->is_int64()) {
+      std::string key = "seq/" + std::string(event.distinct_id());
+      auto last = meta.cache.get(key, -1).as_int64();
+      if (seq->get_int64() <= last) props["out_of_order"] = true;
+      meta.cache.set(key, seq->get_int64());
+    }
+    if (!quiet_) {
+      props["testkit_label"] = label_;
+      props["testkit_instance"] = shared_.id;
+      props["testkit_instance_setups"] = instance_setups.load();
+      props["testkit_max"] = max_;
+    }
+    return true;
+  }
+
+  void on_event(const posthog::Event& event, posthog::Meta& meta) {
+    if (flag(event, "throw_on_event")) throw std::runtime_error("on_event asked to throw");
+    meta.cache.incr("on_event_count");
+  }
+
+ private:
+  Shared& shared_;
+  std::string label_;
+  bool quiet_;
+  int max_ = 0;
+};
+
+}  // namespace
+
+POSTHOG_PLUGIN(Testkit)

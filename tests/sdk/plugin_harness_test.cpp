@@ -1,0 +1,170 @@
+// Capabilities detected at compile time, and the generated adapters driven
+// through posthog/testing.hpp exactly as the server drives them.
+#include <catch2/catch.hpp>
+#include <posthog/testing.hpp>
+
+#include <memory>
+#include <span>
+#include <stdexcept>
+
+using posthog::testing::HookFailed;
+using posthog::testing::make_event;
+using posthog::testing::PluginHarness;
+
+namespace {
+
+constexpr const char* minimal_manifest = R"({"name": "t", "version": "1.0.0"})";
+
+struct OnlyProcess {
+  bool process_event(posthog::Event&, posthog::Meta&) { return true; }
+};
+struct Everything {
+  struct State {
+    int loads = 0;
+  };
+  static std::unique_ptr<State> setup_instance(posthog::InstanceContext&) { return std::make_unique<State>(); }
+  Everything(posthog::TeamContext&, State& state) : state(state) { ++state.loads; }
+  void process_event(posthog::Event&, posthog::Meta&) {}
+  void on_event(const posthog::Event&, posthog::Meta&) {}
+  void export_events(std::span<const posthog::Event>, posthog::Meta&) {}
+  void run_every_minute(posthog::Meta&) {}
+  void run_every_hour(posthog::Meta&) {}
+  void run_every_day(posthog::Meta&) {}
+  void teardown() {}
+  State& state;
+};
+struct WrongSignature {
+  int process_event(posthog::Event&) { return 0; }  // no Meta: not the hook
+  void on_event(posthog::Event&, posthog::Meta&) {}  // non-const event: still callable with const? no
+};
+
+}  // namespace
+
+TEST_CASE("Capabilities are the hooks a class defines", "[sdk][capabilities]") {
+  STATIC_REQUIRE(posthog::capabilities_of<OnlyProcess>() == POSTHOG_CAP_PROCESS_EVENT);
+  STATIC_REQUIRE(posthog::capabilities_of<Everything>() ==
+                 (POSTHOG_CAP_SETUP_INSTANCE | POSTHOG_CAP_PROCESS_EVENT | POSTHOG_CAP_ON_EVENT |
+                  POSTHOG_CAP_EXPORT_EVENTS | POSTHOG_CAP_RUN_EVERY_MINUTE | POSTHOG_CAP_RUN_EVERY_HOUR |
+                  POSTHOG_CAP_RUN_EVERY_DAY | POSTHOG_CAP_TEARDOWN));
+  STATIC_REQUIRE(posthog::capabilities_of<WrongSignature>() == 0);
+  // A hook the class lacks has no adapter in the table: the server never routes to it.
+  STATIC_REQUIRE(posthog::detail::Module<OnlyProcess>::vtable.on_event == nullptr);
+  STATIC_REQUIRE(posthog::detail::Module<OnlyProcess>::vtable.process_event != nullptr);
+  STATIC_REQUIRE(posthog::detail::Module<Everything>::vtable.run_every_day != nullptr);
+}
+
+namespace {
+struct Counter {
+  bool process_event(posthog::Event& e, posthog::Meta& meta) {
+    if (e.name() == "drop me") return false;
+    if (e.name() == "retry") throw posthog::RetryError("upstream busy");
+    if (e.name() == "fail") throw std::out_of_range("index 7 out of range");
+    if (e.name() == "weird") throw 42;
+    e.properties()["n"] = meta.cache.incr("n");
+    meta.cache.set("short", "lived", std::chrono::seconds(60));
+    meta.storage.set("last", e.name());
+    meta.logger.info("saw " + std::string(e.name()));
+    if (e.name() == "emit") meta.capture("emitted", {{"from", "counter"}});
+    return true;
+  }
+};
+}  // namespace
+
+TEST_CASE("The harness runs hooks through the real adapters", "[sdk][harness]") {
+  PluginHarness<Counter> plugin({}, {}, minimal_manifest);
+  auto out = plugin.process_event(make_event("a"));
+  REQUIRE(out);
+  CHECK(out->at("properties").at("n") == 1);
+  CHECK(plugin.process_event(make_event("b"))->at("properties").at("n") == 2);
+  CHECK_FALSE(plugin.process_event(make_event("drop me")).has_value());
+  CHECK(plugin.storage().get("last")->as_string() == "b");
+  REQUIRE(plugin.logs().size() == 2);
+  CHECK(plugin.logs()[1].message == "saw b");
+  plugin.process_event(make_event("emit"));
+  REQUIRE(plugin.captured().size() == 1);
+  CHECK(plugin.captured()[0].at("event") == "emitted");
+}
+
+TEST_CASE("Exceptions become statuses with the type and message", "[sdk][harness]") {
+  PluginHarness<Counter> plugin({}, {}, minimal_manifest);
+  try {
+    plugin.process_event(make_event("retry"));
+    FAIL("no exception");
+  } catch (const HookFailed& e) {
+    CHECK(e.retry);
+    CHECK(e.kind == "posthog::RetryError");
+    CHECK(std::string(e.what()).find("upstream busy") != std::string::npos);
+  }
+  try {
+    plugin.process_event(make_event("fail"));
+    FAIL("no exception");
+  } catch (const HookFailed& e) {
+    CHECK_FALSE(e.retry);
+    CHECK(e.kind == "std::out_of_range");
+  }
+  try {
+    plugin.process_event(make_event("weird"));
+    FAIL("no exception");
+  } catch (const HookFailed& e) {
+    CHECK(e.kind == "unknown");
+  }
+}
+
+TEST_CASE("Cache TTL follows the harness clock", "[sdk][harness]") {
+  PluginHarness<Counter> plugin({}, {}, minimal_manifest);
+  plugin.process_event(make_event("a"));
+  CHECK(plugin.cache().get("short").has_value());
+  plugin.advance_clock(std::chrono::seconds(61));
+  CHECK_FALSE(plugin.cache().get("short").has_value());
+  CHECK(plugin.cache().get("n")->as_int64() == 1);  // no TTL: still there
+}
+
+TEST_CASE("Cache list operations follow PostHog's semantics", "[sdk][harness][cache]") {
+  PluginHarness<Counter> plugin({}, {}, minimal_manifest);
+  auto cache = plugin.cache();
+  CHECK(cache.lpush("l", "a") == 1);
+  CHECK(cache.lpush("l", "b") == 2);
+  CHECK(cache.lpush("l", "a") == 3);
+  CHECK(cache.llen("l") == 3);
+  auto all = cache.lrange("l", 0, -1);
+  REQUIRE(all.size() == 3);
+  CHECK(all[0] == "a");
+  CHECK(all[1] == "b");
+  CHECK(cache.lrem("l", 0, "a") == 2);
+  CHECK(cache.lpop("l", 5).size() == 1);
+  CHECK(cache.llen("l") == 0);
+  for (int i = 0; i < 1005; ++i) cache.lpush("capped", i);
+  CHECK(cache.llen("capped") == 1000);
+  CHECK(cache.lrange("capped", 0, 0)[0] == 1004);
+}
+
+namespace {
+struct NeedsConfig {
+  explicit NeedsConfig(posthog::TeamContext& team) : greeting(team.config.string("greeting")) {}
+  bool process_event(posthog::Event& e, posthog::Meta&) {
+    e.properties()["greeting"] = greeting;
+    return true;
+  }
+  std::string greeting;
+};
+constexpr const char* greeting_manifest = R"({"name": "g", "version": "1.0.0",
+  "config": [{"key": "greeting", "type": "string", "required": true}]})";
+}  // namespace
+
+TEST_CASE("Team setup reads typed config; a bad config is refused with the field", "[sdk][harness][config]") {
+  PluginHarness<NeedsConfig> ok({{"greeting", "hi"}}, {}, greeting_manifest);
+  CHECK(ok.process_event(make_event("a"))->at("properties").at("greeting") == "hi");
+  try {
+    PluginHarness<NeedsConfig> missing({}, {}, greeting_manifest);
+    FAIL("accepted a config without its required field");
+  } catch (const posthog::ConfigError& e) {
+    CHECK(e.field() == "greeting");
+  }
+}
+
+TEST_CASE("Instance state is shared and built once per harness instance", "[sdk][harness]") {
+  PluginHarness<Everything> plugin({}, {}, minimal_manifest);
+  CHECK(plugin.process_event(make_event("a")).has_value());
+  plugin.run_every_minute();
+  plugin.export_events({make_event("x"), make_event("y")});
+}
