@@ -10,7 +10,6 @@
 # The manifest's "name" and "version" become the module's name and version; the
 # build re-configures when plugin.json changes.
 
-set(_POSTHOG_PLUGIN_CMAKE_DIR "${CMAKE_CURRENT_LIST_DIR}")
 
 function(_posthog_manifest_to_c_literal manifest_text out_var)
   string(REPLACE "\\" "\\\\" text "${manifest_text}")
@@ -77,6 +76,6 @@ function(posthog_add_plugin target)
     set_target_properties(${target} PROPERTIES LIBRARY_OUTPUT_DIRECTORY "${ARG_OUTPUT_DIRECTORY}")
   endif()
   target_link_options(${target} PRIVATE
-    "LINKER:--version-script=${_POSTHOG_PLUGIN_CMAKE_DIR}/posthog_plugin.map"
+    "LINKER:--version-script=${CMAKE_CURRENT_FUNCTION_LIST_DIR}/posthog_plugin.map"
     "LINKER:-z,defs")
 endfunction()

@@ -1,0 +1,3 @@
+#include "greeter.hpp"
+
+POSTHOG_PLUGIN(Greeter)
