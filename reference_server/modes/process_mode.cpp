@@ -7,6 +7,7 @@
 #include <boost/json/parser.hpp>
 #include <boost/json/serialize.hpp>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <functional>
@@ -113,6 +114,19 @@ std::size_t partition(const boost::json::object& event, std::int64_t team_id, st
     else if (d->is_int64()) h ^= std::hash<std::int64_t>{}(d->get_int64());
   }
   return (h ^ (h >> 29)) % workers;
+}
+
+// This process's peak resident memory (VmHWM), in KiB; 0 when unknown. Read from
+// /proc rather than getrusage, whose maxrss also counts the pre-exec parent image.
+long peak_rss_kib() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  char line[256];
+  long kib = 0;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "VmHWM: %ld kB", &kib) == 1) break;
+  std::fclose(f);
+  return kib;
 }
 
 }  // namespace
@@ -264,7 +278,8 @@ int run_process_mode(const ServerConfig& config, const ProcessOptions& options, 
                         {"load_errors", summary.load_errors},
                         {"workers", workers},
                         {"seconds", summary.seconds},
-                        {"events_per_second", summary.seconds > 0 ? summary.in / summary.seconds : 0.0}}));
+                        {"events_per_second", summary.seconds > 0 ? summary.in / summary.seconds : 0.0},
+                        {"peak_rss_kib", peak_rss_kib()}}));
   if (summary_out) *summary_out = summary;
   return out.broken() ? 1 : 0;
 }
