@@ -49,8 +49,8 @@ TEST_CASE("Capabilities are the hooks a class defines", "[sdk][capabilities]") {
   STATIC_REQUIRE(posthog::capabilities_of<WrongSignature>() == 0);
   // A hook the class lacks has no adapter in the table: the server never routes to it.
   STATIC_REQUIRE(posthog::detail::Module<OnlyProcess>::vtable.on_event == nullptr);
-  STATIC_REQUIRE(posthog::detail::Module<OnlyProcess>::vtable.process_event != nullptr);
-  STATIC_REQUIRE(posthog::detail::Module<Everything>::vtable.run_every_day != nullptr);
+  CHECK(posthog::detail::Module<OnlyProcess>::vtable.process_event != nullptr);
+  CHECK(posthog::detail::Module<Everything>::vtable.run_every_day != nullptr);
 }
 
 namespace {
