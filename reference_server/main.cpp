@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include <boost/json/serialize.hpp>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -85,7 +86,16 @@ int main(int argc, char** argv) {
     for (int i = 2; i < argc; ++i) {
       std::string_view a = argv[i];
       if (a == "--config" && i + 1 < argc) config_file = argv[++i];
-      else if (a == "--workers" && i + 1 < argc) options.workers = static_cast<unsigned>(std::stoul(argv[++i]));
+      else if (a == "--workers" && i + 1 < argc) {
+        std::string_view n = argv[++i];
+        unsigned long workers = 0;
+        auto [end, ec] = std::from_chars(n.data(), n.data() + n.size(), workers);
+        if (ec != std::errc() || end != n.data() + n.size() || workers > 1024) {
+          std::cerr << "process: --workers takes a number from 0 (one per core) to 1024, not '" << n << "'\n";
+          return 2;
+        }
+        options.workers = static_cast<unsigned>(workers);
+      }
       else {
         std::cerr << "process: unknown argument '" << a << "'\n" << usage;
         return 2;
