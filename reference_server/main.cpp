@@ -51,8 +51,6 @@ int inspect(const std::string& file) {
 
 int version() {
   auto const f = posthog::build_fingerprint();
-  posthog_plugin_descriptor d{};
-  d.build = f;
   std::cout << "posthog-plugin-server " << POSTHOG_SDK_VERSION_MAJOR << "." << POSTHOG_SDK_VERSION_MINOR << "."
             << POSTHOG_SDK_VERSION_PATCH << "\nplugin ABI " << POSTHOG_ABI_MAJOR << "." << POSTHOG_ABI_MINOR
             << "\nbuild fingerprint: " << describe(f) << "\n";
