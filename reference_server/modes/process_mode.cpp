@@ -20,6 +20,7 @@
 #include "../pipeline/chain_set.hpp"
 #include "../pipeline/json_lines.hpp"
 #include "../pipeline/partitioned_workers.hpp"
+#include "../pipeline/route_key.hpp"
 #include "../sinks/fd_writer.hpp"
 #include "../stores/memory_cache.hpp"
 #include "../stores/plugin_log.hpp"
@@ -29,6 +30,7 @@ namespace posthog::server {
 namespace {
 
 constexpr std::size_t batch_size = 256;
+constexpr std::size_t batch_bytes = 1 << 20;  // bounds memory when lines are large
 constexpr std::size_t queue_batches = 8;
 constexpr std::size_t read_chunk = 1 << 20;
 
@@ -50,6 +52,9 @@ struct WorkerState {
   std::string out;
   std::vector<Survivor> survivors;
   std::deque<WorkItem> captured;
+  boost::json::parser parser;
+  std::uint64_t in_count = 0;
+  std::uint64_t malformed_count = 0;
   std::uint64_t out_count = 0;
   std::uint64_t captured_count = 0;
   int depth = 0;
@@ -107,12 +112,29 @@ std::optional<std::int64_t> resolve_team(boost::json::object& event, const Chain
   return team;
 }
 
-std::size_t partition(const boost::json::object& event, std::int64_t team_id, std::size_t workers) {
-  std::size_t h = std::hash<std::int64_t>{}(team_id) * 0x9e3779b97f4a7c15ull;
-  if (auto const* d = event.if_contains("distinct_id")) {
-    if (d->is_string()) h ^= std::hash<std::string_view>{}(d->get_string());
-    else if (d->is_int64()) h ^= std::hash<std::int64_t>{}(d->get_int64());
+// Input lines travel to the workers unparsed, in blocks that share one buffer.
+struct LineRef {
+  std::uint32_t offset, size;
+  std::uint64_t number;
+};
+struct LineBatch {
+  std::string text;
+  std::vector<LineRef> lines;
+  void add(std::string_view line, std::uint64_t number) {
+    lines.push_back({static_cast<std::uint32_t>(text.size()), static_cast<std::uint32_t>(line.size()), number});
+    text.append(line);
   }
+  std::string_view line(const LineRef& r) const { return std::string_view(text).substr(r.offset, r.size); }
+};
+
+// The worker that owns a line's person, found without parsing the line.
+// Partitioning by distinct_id alone (not team and distinct_id) is coarser than
+// the ordering PostHog promises and so keeps it; a line without a distinct_id
+// has no person to keep in order and goes round robin.
+std::size_t partition(std::string_view line, std::uint64_t number, std::size_t workers) {
+  auto key = top_level_value(line, "distinct_id");
+  if (!key) return number % workers;
+  std::size_t h = std::hash<std::string_view>{}(*key) * 0x9e3779b97f4a7c15ull;
   return (h ^ (h >> 29)) % workers;
 }
 
@@ -178,11 +200,37 @@ int run_process_mode(const ServerConfig& config, const ProcessOptions& options, 
     if (chain && chain->has_on_event()) w.survivors.push_back({chain, std::move(item.event)});
   };
 
-  PartitionedWorkers<WorkItem> pool(workers, queue_batches, [&](std::size_t i, std::vector<WorkItem>& batch) {
+  // Parses one input line into a work item, or reports why it cannot be one.
+  auto parse_line = [&](WorkerState& w, std::string_view line, std::uint64_t number) -> std::optional<WorkItem> {
+    auto reject = [&](const std::string& why, std::size_t column) -> std::optional<WorkItem> {
+      ++w.malformed_count;
+      boost::json::object o{{"type", "input_error"}, {"line", number}, {"message", why}};
+      if (column) o["column"] = column;
+      err.write(error_line(std::move(o)));
+      return std::nullopt;
+    };
+    w.parser.reset();
+    boost::system::error_code ec;
+    std::size_t const consumed = w.parser.write(line.data(), line.size(), ec);
+    if (ec) return reject("malformed JSON: " + ec.message(), consumed + 1);
+    boost::json::value v = w.parser.release();
+    if (!v.is_object()) return reject("an event must be a JSON object", 0);
+    auto team = resolve_team(v.get_object(), *chains);
+    if (!team)
+      return reject("no team: the event has no integer team_id and no known project token "
+                    "(token, api_key, $token or properties.token)",
+                    0);
+    ++w.in_count;
+    return WorkItem{std::move(v.get_object()), *team, 0};
+  };
+
+  PartitionedWorkers<LineBatch> pool(workers, queue_batches, [&](std::size_t i, LineBatch& batch) {
     WorkerState& w = states[i];
     current_worker = &w;
-    for (auto& item : batch) {
-      process_one(w, item);
+    for (auto const& ref : batch.lines) {
+      auto item = parse_line(w, batch.line(ref), ref.number);
+      if (!item) continue;
+      process_one(w, *item);
       while (!w.captured.empty()) {
         WorkItem c = std::move(w.captured.front());
         w.captured.pop_front();
@@ -198,38 +246,20 @@ int run_process_mode(const ServerConfig& config, const ProcessOptions& options, 
     w.survivors.clear();
   });
 
-  std::vector<std::vector<WorkItem>> pending(workers);
-  boost::json::parser parser;
+  // The reader only splits lines and routes them; parsing happens in the workers.
+  std::vector<LineBatch> pending(workers);
   std::string buffer;
   std::vector<char> chunk(read_chunk);
   std::uint64_t line_number = 0;
   auto handle_line = [&](std::string_view line) {
     ++line_number;
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) return;
-    auto reject = [&](const std::string& why, std::size_t column) {
-      ++summary.malformed;
-      boost::json::object o{{"type", "input_error"}, {"line", line_number}, {"message", why}};
-      if (column) o["column"] = column;
-      err.write(error_line(std::move(o)));
-    };
-    parser.reset();
-    boost::system::error_code ec;
-    std::size_t const consumed = parser.write(line.data(), line.size(), ec);
-    if (ec) return reject("malformed JSON: " + ec.message(), consumed + 1);
-    boost::json::value v = parser.release();
-    if (!v.is_object()) return reject("an event must be a JSON object", 0);
-    auto team = resolve_team(v.get_object(), *chains);
-    if (!team)
-      return reject("no team: the event has no integer team_id and no known project token "
-                    "(token, api_key, $token or properties.token)",
-                    0);
-    ++summary.in;
-    auto const w = partition(v.get_object(), *team, workers);
-    pending[w].push_back({std::move(v.get_object()), *team, 0});
-    if (pending[w].size() >= batch_size) {
+    auto const w = partition(line, line_number, workers);
+    pending[w].add(line, line_number);
+    if (pending[w].lines.size() >= batch_size || pending[w].text.size() >= batch_bytes) {
       pool.push(w, std::move(pending[w]));
-      pending[w].clear();
-      pending[w].reserve(batch_size);
+      pending[w] = LineBatch{};
+      pending[w].lines.reserve(batch_size);
     }
   };
 
@@ -258,10 +288,12 @@ int run_process_mode(const ServerConfig& config, const ProcessOptions& options, 
   }
   if (!buffer.empty()) handle_line(buffer);
   for (std::size_t w = 0; w < workers; ++w)
-    if (!pending[w].empty()) pool.push(w, std::move(pending[w]));
+    if (!pending[w].lines.empty()) pool.push(w, std::move(pending[w]));
   pool.close_and_join();
 
   for (auto const& w : states) {
+    summary.in += w.in_count;
+    summary.malformed += w.malformed_count;
     summary.out += w.out_count;
     summary.dropped += w.stats.dropped;
     summary.plugin_errors += w.stats.plugin_errors + w.stats.illegal_team_changes;

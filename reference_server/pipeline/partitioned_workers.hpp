@@ -1,5 +1,7 @@
 // PartitionedWorkers: N worker threads, each with a bounded queue of batches.
 //
+// Batch is any movable, default-constructible type (process mode sends blocks
+// of raw input lines, parsed by the worker that owns them).
 // A producer sends each batch to the worker its partition key maps to, so that
 // all events of one (team, distinct_id) are handled by one thread, in order.
 // Queues hold batches, not events, so the lock is taken once per batch; a full
@@ -16,10 +18,9 @@
 
 namespace posthog::server {
 
-template <class Item>
+template <class Batch>
 class PartitionedWorkers {
  public:
-  using Batch = std::vector<Item>;
   using Handler = std::function<void(std::size_t worker, Batch& batch)>;
 
   PartitionedWorkers(std::size_t workers, std::size_t queue_batches, Handler handler)
