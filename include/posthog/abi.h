@@ -41,9 +41,9 @@ extern "C" {
 
 #define POSTHOG_ABI_MAGIC UINT64_C(0x31474c5047484f50) /* "POHGPLG1" read little-endian */
 #define POSTHOG_ABI_MAJOR 1
-#define POSTHOG_ABI_MINOR 0
+#define POSTHOG_ABI_MINOR 1
 /* FNV-1a 64 of this file with this one line removed; tests/sdk/abi_hash_test.cpp */
-#define POSTHOG_ABI_HEADER_HASH UINT64_C(0x557e58ebb120c91b)
+#define POSTHOG_ABI_HEADER_HASH UINT64_C(0x09e29820ea2a5a3b)
 
 #define POSTHOG_DESCRIPTOR_SECTION ".posthog_plugin"
 #define POSTHOG_DESCRIPTOR_SYMBOL "posthog_plugin_descriptor_v1"
@@ -59,7 +59,10 @@ enum {
   POSTHOG_CAP_RUN_EVERY_HOUR = 1u << 5,
   POSTHOG_CAP_RUN_EVERY_DAY = 1u << 6,
   POSTHOG_CAP_TEARDOWN = 1u << 7,
-  POSTHOG_CAP_JOBS = 1u << 8
+  POSTHOG_CAP_JOBS = 1u << 8,
+  /* process_event is declared noexcept: it cannot fail, so the server skips the
+     snapshot it otherwise takes to restore the event when a plugin throws. (1.1) */
+  POSTHOG_CAP_PROCESS_EVENT_NOEXCEPT = 1u << 9
 };
 
 /* Compiler families in the build fingerprint. */

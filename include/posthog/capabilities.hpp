@@ -6,7 +6,8 @@
 //
 //   static std::shared_ptr<State> setup_instance(posthog::InstanceContext&);  // or unique_ptr
 //   explicit MyPlugin(posthog::TeamContext&, State&);   // or (TeamContext&), or ()
-//   bool process_event(posthog::Event&, posthog::Meta&);  // false drops; void keeps
+//   bool process_event(posthog::Event&, posthog::Meta&);  // false drops; void keeps;
+//                                                         // noexcept: no undo snapshot
 //   void on_event(const posthog::Event&, posthog::Meta&);
 //   void export_events(std::span<const posthog::Event>, posthog::Meta&);
 //   void run_every_minute(posthog::Meta&);  // and run_every_hour, run_every_day
@@ -35,6 +36,11 @@ concept HasSetupInstance = requires(InstanceContext& c) {
 
 template <class P>
 concept HasProcessEvent = requires(P& p, Event& e, Meta& m) { p.process_event(e, m); };
+// Declaring process_event noexcept is a promise that it cannot fail; the server
+// then skips the per-event snapshot it takes to undo a throwing plugin's writes.
+template <class P>
+concept HasNoexceptProcessEvent =
+    requires(P& p, Event& e, Meta& m) { requires noexcept(p.process_event(e, m)); };
 template <class P>
 concept HasOnEvent = requires(P& p, const Event& e, Meta& m) { p.on_event(e, m); };
 template <class P>
@@ -69,6 +75,7 @@ constexpr std::uint64_t capabilities_of() noexcept {
   std::uint64_t caps = 0;
   if constexpr (HasSetupInstance<P>) caps |= POSTHOG_CAP_SETUP_INSTANCE;
   if constexpr (HasProcessEvent<P>) caps |= POSTHOG_CAP_PROCESS_EVENT;
+  if constexpr (HasNoexceptProcessEvent<P>) caps |= POSTHOG_CAP_PROCESS_EVENT_NOEXCEPT;
   if constexpr (HasOnEvent<P>) caps |= POSTHOG_CAP_ON_EVENT;
   if constexpr (HasExportEvents<P>) caps |= POSTHOG_CAP_EXPORT_EVENTS;
   if constexpr (HasRunEveryMinute<P>) caps |= POSTHOG_CAP_RUN_EVERY_MINUTE;

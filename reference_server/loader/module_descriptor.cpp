@@ -65,7 +65,8 @@ std::vector<std::string> capability_list(std::uint64_t caps) {
       {POSTHOG_CAP_ON_EVENT, "on_event"},             {POSTHOG_CAP_EXPORT_EVENTS, "export_events"},
       {POSTHOG_CAP_RUN_EVERY_MINUTE, "run_every_minute"}, {POSTHOG_CAP_RUN_EVERY_HOUR, "run_every_hour"},
       {POSTHOG_CAP_RUN_EVERY_DAY, "run_every_day"},   {POSTHOG_CAP_TEARDOWN, "teardown"},
-      {POSTHOG_CAP_JOBS, "jobs"}};
+      {POSTHOG_CAP_JOBS, "jobs"},
+      {POSTHOG_CAP_PROCESS_EVENT_NOEXCEPT, "process_event_noexcept"}};
   std::vector<std::string> out;
   for (auto [bit, name] : names)
     if (caps & bit) out.emplace_back(name);

@@ -2,6 +2,7 @@
 
 #include <boost/json/serialize.hpp>
 #include <cstdio>
+#include <optional>
 
 #include "../stores/plugin_log.hpp"
 
@@ -24,19 +25,22 @@ void record(PluginLog& log, const TeamPlugin& plugin, const char* hook, const po
 PluginChain::PluginChain(std::int64_t team_id, std::vector<std::shared_ptr<TeamPlugin>> plugins)
     : team_id_(team_id), plugins_(std::move(plugins)) {
   for (auto const& p : plugins_) {
-    if (p->module().has_hook(&posthog_plugin_vtable::process_event)) process_event_.push_back(p.get());
+    if (p->module().has_hook(&posthog_plugin_vtable::process_event))
+      process_event_.push_back({p.get(), !p->module().has(POSTHOG_CAP_PROCESS_EVENT_NOEXCEPT)});
     if (p->module().has_hook(&posthog_plugin_vtable::on_event)) on_event_.push_back(p.get());
   }
 }
 
 bool PluginChain::process(boost::json::object& event, ChainScratch& scratch, PluginLog& log,
                           ChainStats& stats) const {
-  for (const TeamPlugin* plugin : process_event_) {
+  for (auto const& [plugin, may_fail] : process_event_) {
     bool dropped = false;
     {
       // The snapshot lives in the arena and is copied back only on failure. It
-      // must be gone before the arena is released, hence this scope.
-      boost::json::object before(event, boost::json::storage_ptr(&scratch.arena));
+      // must be gone before the arena is released, hence this scope. A plugin
+      // whose process_event is noexcept cannot fail, so it gets none.
+      std::optional<boost::json::object> before;
+      if (may_fail) before.emplace(event, boost::json::storage_ptr(&scratch.arena));
       posthog_error error;
       error.kind[0] = error.message[0] = '\0';
       auto const status = plugin->process_event(event, error);
@@ -45,8 +49,8 @@ bool PluginChain::process(boost::json::object& event, ChainScratch& scratch, Plu
         dropped = true;
       } else if (status != POSTHOG_OK) {
         ++stats.plugin_errors;
-        record(log, *plugin, "process_event", error, before);
-        event = before;
+        record(log, *plugin, "process_event", error, before ? *before : event);
+        if (before) event = *before;
       } else if (auto const* t = event.if_contains("team_id"); !t || !t->is_int64() || t->get_int64() != team_id_) {
         ++stats.illegal_team_changes;
         posthog_error illegal{};
@@ -58,7 +62,7 @@ bool PluginChain::process(boost::json::object& event, ChainScratch& scratch, Plu
         event["team_id"] = team_id_;
       }
     }
-    scratch.arena.release();
+    if (may_fail) scratch.arena.release();
     if (dropped) return false;
   }
   return true;

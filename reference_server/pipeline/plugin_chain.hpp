@@ -56,7 +56,11 @@ class PluginChain {
  private:
   std::int64_t team_id_;
   std::vector<std::shared_ptr<TeamPlugin>> plugins_;
-  std::vector<const TeamPlugin*> process_event_;  // only the plugins that have the hook
+  struct Step {
+    const TeamPlugin* plugin;
+    bool may_fail;  // false for a noexcept process_event: no undo snapshot needed
+  };
+  std::vector<Step> process_event_;  // only the plugins that have the hook
   std::vector<const TeamPlugin*> on_event_;
 };
 

@@ -100,7 +100,7 @@ TEST_CASE("Refusal: ABI major mismatch", "[loader][refusal]") {
 TEST_CASE("Refusal: plugin needs a newer ABI minor", "[loader][refusal]") {
   auto e = refusal_of(module_path("bad_abi_minor"));
   CHECK(e.step() == LoadStep::descriptor);
-  CHECK(mentions(e, "abi_minor: server has 1.0, plugin needs 1.1"));
+  CHECK(mentions(e, "abi_minor: server has 1.1, plugin needs 1.2"));
 }
 
 TEST_CASE("Refusal: build fingerprint mismatch shows both fingerprints, field by field", "[loader][refusal]") {

@@ -18,6 +18,9 @@ constexpr const char* minimal_manifest = R"({"name": "t", "version": "1.0.0"})";
 struct OnlyProcess {
   bool process_event(posthog::Event&, posthog::Meta&) { return true; }
 };
+struct CannotFail {
+  bool process_event(posthog::Event&, posthog::Meta&) noexcept { return true; }
+};
 struct Everything {
   struct State {
     int loads = 0;
@@ -47,6 +50,9 @@ TEST_CASE("Capabilities are the hooks a class defines", "[sdk][capabilities]") {
                   POSTHOG_CAP_EXPORT_EVENTS | POSTHOG_CAP_RUN_EVERY_MINUTE | POSTHOG_CAP_RUN_EVERY_HOUR |
                   POSTHOG_CAP_RUN_EVERY_DAY | POSTHOG_CAP_TEARDOWN));
   STATIC_REQUIRE(posthog::capabilities_of<WrongSignature>() == 0);
+  // noexcept is published, so the server can skip the undo snapshot for it.
+  STATIC_REQUIRE(posthog::capabilities_of<CannotFail>() ==
+                 (POSTHOG_CAP_PROCESS_EVENT | POSTHOG_CAP_PROCESS_EVENT_NOEXCEPT));
   // A hook the class lacks has no adapter in the table: the server never routes to it.
   STATIC_REQUIRE(posthog::detail::Module<OnlyProcess>::vtable.on_event == nullptr);
   CHECK(posthog::detail::Module<OnlyProcess>::vtable.process_event != nullptr);
