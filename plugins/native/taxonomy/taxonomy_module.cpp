@@ -1,0 +1,4 @@
+// The module's entry: descriptor and hook table for the Taxonomy class.
+#include "taxonomy.hpp"
+
+POSTHOG_PLUGIN(posthog::plugins::Taxonomy)
