@@ -12,6 +12,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace posthog {
@@ -30,6 +31,19 @@ class ConfigError : public std::runtime_error {
       : std::runtime_error(field.empty() ? reason : "config field '" + field + "': " + reason),
         field_(std::move(field)) {}
   const std::string& field() const noexcept { return field_; }
+
+  // Only the message crosses the binary interface; the field is read back from
+  // it ("config field 'x': reason"), so the server can name it too.
+  static ConfigError from_message(std::string_view message) {
+    constexpr std::string_view prefix = "config field '";
+    if (message.substr(0, prefix.size()) == prefix) {
+      auto const end = message.find("': ", prefix.size());
+      if (end != std::string_view::npos)
+        return ConfigError(std::string(message.substr(prefix.size(), end - prefix.size())),
+                           std::string(message.substr(end + 3)));
+    }
+    return ConfigError("", std::string(message));
+  }
 
  private:
   std::string field_;

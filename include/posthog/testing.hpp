@@ -389,7 +389,7 @@ class PluginHarness {
   }
   static void check(const char* hook, posthog_status status, const posthog_error& error) {
     if (status == POSTHOG_OK) return;
-    if (status == POSTHOG_CONFIG_ERROR) throw ConfigError("", error.message);
+    if (status == POSTHOG_CONFIG_ERROR) throw ConfigError::from_message(error.message);
     throw HookFailed(hook, error.kind, error.message, status == POSTHOG_RETRY_ERROR);
   }
 

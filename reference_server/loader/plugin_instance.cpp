@@ -17,9 +17,16 @@ std::shared_ptr<PluginInstance> PluginInstance::create(std::shared_ptr<PluginMod
   auto const text = boost::json::serialize(settings);
   posthog_error error{};
   auto const status = instance->module_->vtable().setup_instance(text.data(), text.size(), &instance->handle_, &error);
-  if (status != POSTHOG_OK)
+  if (status != POSTHOG_OK) {
+    // A ConfigError from setup_instance is about the plugin's instance settings.
+    std::string field;
+    if (status == POSTHOG_CONFIG_ERROR) {
+      auto const setting = ConfigError::from_message(error.message).field();
+      field = setting.empty() ? "settings" : "settings." + setting;
+    }
     throw LoadError(instance->module_->file(), LoadStep::setup_instance,
-                    {std::string("setup_instance threw ") + error.kind + ": " + error.message});
+                    {std::string("setup_instance threw ") + error.kind + ": " + error.message}, field);
+  }
   return instance;
 }
 
@@ -49,8 +56,10 @@ std::shared_ptr<TeamPlugin> TeamPlugin::create(std::shared_ptr<PluginInstance> i
   auto const status = module.vtable().setup_team(copy->instance_->handle(), &setup, &copy->handle_, &error);
   if (status != POSTHOG_OK) {
     copy->handle_ = nullptr;
-    throw LoadError(module.file(), status == POSTHOG_CONFIG_ERROR ? LoadStep::team_config : LoadStep::setup_team,
-                    {where + ": setup_team threw " + error.kind + ": " + error.message});
+    bool const config = status == POSTHOG_CONFIG_ERROR;
+    throw LoadError(module.file(), config ? LoadStep::team_config : LoadStep::setup_team,
+                    {where + ": setup_team threw " + error.kind + ": " + error.message},
+                    config ? ConfigError::from_message(error.message).field() : std::string());
   }
   return copy;
 }

@@ -80,9 +80,9 @@ class ProcessCapture final : public CaptureSink {
   int max_depth_;
 };
 
-std::string error_line(boost::json::object o) {
-  auto s = boost::json::serialize(o);
-  s.push_back('\n');
+std::string error_line(const boost::json::object& o) {
+  std::string s;
+  append_json_line(s, o);
   return s;
 }
 

@@ -85,7 +85,7 @@ GeoDatabase::GeoDatabase(const std::string& path) : path_(path) {
   int const status = MMDB_open(path.c_str(), MMDB_MODE_MMAP, &mmdb_);
   if (status != MMDB_SUCCESS) {
     std::string why = MMDB_strerror(status);
-    if (status == MMDB_IO_ERROR) why += std::string(" (") + std::strerror(errno) + ")";
+    if (status == MMDB_IO_ERROR || status == MMDB_FILE_OPEN_ERROR) why += std::string(" (") + std::strerror(errno) + ")";
     throw std::runtime_error("cannot open GeoIP database " + path + ": " + why);
   }
   std::string_view const type = mmdb_.metadata.database_type ? mmdb_.metadata.database_type : "";
