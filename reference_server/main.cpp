@@ -1,6 +1,7 @@
 // posthog-plugin-server: the reference server's command line.
 //
 //   posthog-plugin-server process --config FILE [--workers N]
+//   posthog-plugin-server check --config FILE
 //   posthog-plugin-server inspect MODULE.so
 //   posthog-plugin-server --version
 #include <posthog/version.hpp>
@@ -19,6 +20,7 @@
 #include "loader/elf_section.hpp"
 #include "loader/load_error.hpp"
 #include "loader/module_descriptor.hpp"
+#include "modes/check_mode.hpp"
 #include "modes/process_mode.hpp"
 
 namespace {
@@ -30,6 +32,9 @@ constexpr const char* usage =
     "  posthog-plugin-server process --config FILE [--workers N]\n"
     "      events as JSON lines on stdin -> plugin chains -> JSON lines on stdout;\n"
     "      errors, plugin logs and a summary as JSON lines on stderr\n"
+    "  posthog-plugin-server check --config FILE\n"
+    "      set up every plugin and team copy the config asks for, print a JSON report\n"
+    "      (refusals, copies, memory) and exit: 0 when nothing was refused, 3 otherwise\n"
     "  posthog-plugin-server inspect MODULE.so\n"
     "      print a module's descriptor and manifest without running any of its code\n"
     "  posthog-plugin-server --version\n";
@@ -77,6 +82,19 @@ int main(int argc, char** argv) {
       return 2;
     }
     return inspect(argv[2]);
+  }
+  if (command == "check") {
+    if (argc != 4 || std::string_view(argv[2]) != "--config") {
+      std::cerr << usage;
+      return 2;
+    }
+    try {
+      return run_check_mode(ServerConfig::load(argv[3]), 1);
+    } catch (const ConfigFileError& e) {
+      std::cerr << "{\"type\":\"config_error\",\"message\":" << boost::json::serialize(boost::json::value(e.what()))
+                << "}\n";
+      return 1;
+    }
   }
   if (command == "process") {
     std::string config_file;

@@ -25,6 +25,7 @@
 #include "../stores/memory_cache.hpp"
 #include "../stores/plugin_log.hpp"
 #include "../stores/plugin_storage.hpp"
+#include "process_memory.hpp"
 
 namespace posthog::server {
 namespace {
@@ -136,19 +137,6 @@ std::size_t partition(std::string_view line, std::uint64_t number, std::size_t w
   if (!key) return number % workers;
   std::size_t h = std::hash<std::string_view>{}(*key) * 0x9e3779b97f4a7c15ull;
   return (h ^ (h >> 29)) % workers;
-}
-
-// This process's peak resident memory (VmHWM), in KiB; 0 when unknown. Read from
-// /proc rather than getrusage, whose maxrss also counts the pre-exec parent image.
-long peak_rss_kib() {
-  std::FILE* f = std::fopen("/proc/self/status", "r");
-  if (!f) return 0;
-  char line[256];
-  long kib = 0;
-  while (std::fgets(line, sizeof line, f))
-    if (std::sscanf(line, "VmHWM: %ld kB", &kib) == 1) break;
-  std::fclose(f);
-  return kib;
 }
 
 }  // namespace
@@ -311,7 +299,7 @@ int run_process_mode(const ServerConfig& config, const ProcessOptions& options, 
                         {"workers", workers},
                         {"seconds", summary.seconds},
                         {"events_per_second", summary.seconds > 0 ? summary.in / summary.seconds : 0.0},
-                        {"peak_rss_kib", peak_rss_kib()}}));
+                        {"peak_rss_kib", peak_resident_kib()}}));
   if (summary_out) *summary_out = summary;
   return out.broken() ? 1 : 0;
 }

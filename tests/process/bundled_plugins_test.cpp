@@ -3,6 +3,12 @@
 #include <catch2/catch.hpp>
 #include <posthog/testing.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <map>
 
 using posthog::testing::run_process_mode;
@@ -130,4 +136,27 @@ TEST_CASE("A plugin whose instance cannot start is refused with the setting name
   REQUIRE(run.events.size() == 2);  // nothing lost
   for (auto const& e : run.events)
     if (e.at("team_id") == 2) CHECK(e.at("event") == "signedUp");
+}
+
+TEST_CASE("check mode sets everything up once and reports copies and refusals", "[process][check]") {
+  auto const dir = std::filesystem::temp_directory_path() / ("posthog-check-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto const file = dir / "config.json";
+  std::ofstream(file) << boost::json::serialize(config());
+  std::string const command = std::string(POSTHOG_SERVER_BINARY) + " check --config " + file.string();
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe);
+  std::string out;
+  char buf[4096];
+  while (auto n = std::fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
+  int const status = ::pclose(pipe);
+  std::filesystem::remove_all(dir);
+  CHECK(WEXITSTATUS(status) == 3);  // team 3's config is refused
+  auto const report = boost::json::parse(out).as_object();
+  CHECK(report.at("teams") == 3);
+  CHECK(report.at("plugin_copies") == 8);             // 6 for team 1, 2 for team 2
+  CHECK(report.at("instances").as_array().size() == 6);  // one per plugin, not per team
+  REQUIRE(report.at("load_errors").as_array().size() == 1);
+  CHECK(report.at("load_errors").at(0).at("step") == "team_config");
+  CHECK(report.at("load_errors").at(0).at("field") == "properties");
 }
