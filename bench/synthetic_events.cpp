@@ -5,7 +5,24 @@
 
 namespace posthog::bench {
 
-std::vector<std::string> synthetic_events(std::size_t count, std::int64_t team_id, std::uint64_t seed) {
+namespace {
+
+// A public IPv4 address derived from the person: first octets outside the
+// private, loopback, CGNAT, link-local and multicast ranges.
+std::string public_address(std::uint64_t person) {
+  std::uint64_t h = (person + 1) * 0x9e3779b97f4a7c15ull;
+  h ^= h >> 31;
+  unsigned a = 1 + static_cast<unsigned>(h % 223);
+  if (a == 10 || a == 100 || a == 127 || a == 169 || a == 172 || a == 192) ++a;
+  return std::to_string(a) + "." + std::to_string(h >> 8 & 255) + "." + std::to_string(h >> 16 & 255) + "." +
+         std::to_string(1 + (h >> 24) % 254);
+}
+
+}  // namespace
+
+std::vector<std::string> synthetic_events(std::size_t count, std::int64_t first_team, std::uint64_t seed,
+                                          std::int64_t teams) {
+  std::uint64_t const people = teams > 1 ? static_cast<std::uint64_t>(teams) * 3 : 5000;
   std::mt19937_64 rng(seed);
   auto pick = [&](auto const& options) { return options[rng() % std::size(options)]; };
   static const char* names[] = {"$pageview", "$pageview", "$autocapture", "$pageleave", "signed up",
@@ -19,7 +36,8 @@ std::vector<std::string> synthetic_events(std::size_t count, std::int64_t team_i
   std::vector<std::string> lines;
   lines.reserve(count);
   for (std::size_t i = 0; i < count; ++i) {
-    auto const person = rng() % 5000;
+    auto const person = rng() % people;
+    std::int64_t const team_id = first_team + static_cast<std::int64_t>(person % static_cast<std::uint64_t>(teams));
     char uuid[40];
     std::snprintf(uuid, sizeof uuid, "018f%04x-%04x-7%03x-8%03x-%012llx", unsigned(i >> 16 & 0xffff),
                   unsigned(i & 0xffff), unsigned(rng() & 0xfff), unsigned(rng() & 0xfff),
@@ -54,7 +72,7 @@ std::vector<std::string> synthetic_events(std::size_t count, std::int64_t team_i
         {"token", "phc_bench"},
         {"$is_identified", rng() % 2 == 0},
         {"$process_person_profile", true},
-        {"$ip", "89.160.20." + std::to_string(rng() % 250 + 1)},
+        {"$ip", teams > 1 ? public_address(person) : "89.160.20." + std::to_string(rng() % 250 + 1)},
         {"email", "person" + std::to_string(person) + "@example.com"},
     };
     auto extra = rng() % 11;  // 30..40 properties in all

@@ -1,6 +1,9 @@
 // Deterministic synthetic events shaped like posthog-js traffic: $pageview,
 // $autocapture and custom events with 25-40 properties, about 1 KB a line, a
 // few thousand distinct_ids. The same seed gives the same bytes on every run.
+// With `teams` > 1, people are spread over team ids first_team .. first_team +
+// teams - 1 (three people a team), each with a stable public IPv4 address of
+// its own, so GeoIP lookups touch the whole database.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +12,7 @@
 
 namespace posthog::bench {
 
-std::vector<std::string> synthetic_events(std::size_t count, std::int64_t team_id, std::uint64_t seed = 42);
+std::vector<std::string> synthetic_events(std::size_t count, std::int64_t first_team, std::uint64_t seed = 42,
+                                          std::int64_t teams = 1);
 
 }  // namespace posthog::bench

@@ -46,7 +46,13 @@ struct posthog_context {
   std::string key_prefix;
   posthog::server::HostServices* services;
 
-  std::string key(const char* k, std::size_t n) const { return key_prefix + std::string(k, n); }
+  // The scoped key, built in a per-thread buffer: no allocation per cache call.
+  // Valid until the next key() on this thread; stores copy what they keep.
+  std::string_view key(const char* k, std::size_t n) const {
+    thread_local std::string buffer;
+    buffer.assign(key_prefix).append(k, n);
+    return buffer;
+  }
 };
 
 namespace posthog::server {

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -49,6 +50,9 @@ struct Survivor {
 // What one worker thread owns: nothing here is shared with another worker.
 struct WorkerState {
   ChainScratch scratch;
+  // Where the batch's events are parsed: one bump allocator, emptied after the
+  // batch, instead of a malloc and a free per JSON value.
+  ReusableArena arena{1 << 20};
   ChainStats stats;
   std::string out;
   std::vector<Survivor> survivors;
@@ -197,7 +201,7 @@ int run_process_mode(const ServerConfig& config, const ProcessOptions& options, 
       err.write(error_line(std::move(o)));
       return std::nullopt;
     };
-    w.parser.reset();
+    w.parser.reset(w.arena.storage());
     boost::system::error_code ec;
     std::size_t const consumed = w.parser.write(line.data(), line.size(), ec);
     if (ec) return reject("malformed JSON: " + ec.message(), consumed + 1);
@@ -232,6 +236,7 @@ int run_process_mode(const ServerConfig& config, const ProcessOptions& options, 
     // on_event runs once the events were handed to the sink (here: written out).
     for (auto& s : w.survivors) s.chain->on_event(s.event, log, w.stats);
     w.survivors.clear();
+    w.arena.reset();  // every event of the batch is gone by now
   });
 
   // The reader only splits lines and routes them; parsing happens in the workers.

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 namespace posthog::server {
@@ -10,10 +11,25 @@ namespace {
 // Characters a JSON string must escape: the quote, the backslash and controls.
 constexpr bool needs_escape(unsigned char c) noexcept { return c < 0x20 || c == '"' || c == '\\'; }
 
+// True when any of the 8 bytes of `w` is a control character, '"' or '\\'
+// (the classic "has a byte less than n" / "has a zero byte" word tricks).
+constexpr bool word_needs_escape(std::uint64_t w) noexcept {
+  constexpr std::uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+  auto has_zero = [](std::uint64_t x) { return (x - ones) & ~x & highs; };
+  std::uint64_t const controls = (w - ones * 0x20) & ~w & highs;
+  return controls | has_zero(w ^ (ones * '"')) | has_zero(w ^ (ones * '\\'));
+}
+
 void append_string(std::string& out, std::string_view s) {
   out.push_back('"');
-  std::size_t start = 0;
-  for (std::size_t i = 0; i < s.size(); ++i) {
+  std::size_t start = 0, i = 0;
+  // Most strings need no escape at all: skip them eight bytes at a time.
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    if (word_needs_escape(w)) break;
+  }
+  for (; i < s.size(); ++i) {
     auto const c = static_cast<unsigned char>(s[i]);
     if (!needs_escape(c)) continue;
     out.append(s.data() + start, i - start);

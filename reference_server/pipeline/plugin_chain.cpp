@@ -40,7 +40,7 @@ bool PluginChain::process(boost::json::object& event, ChainScratch& scratch, Plu
       // must be gone before the arena is released, hence this scope. A plugin
       // whose process_event is noexcept cannot fail, so it gets none.
       std::optional<boost::json::object> before;
-      if (may_fail) before.emplace(event, boost::json::storage_ptr(&scratch.arena));
+      if (may_fail) before.emplace(event, scratch.arena.storage());
       posthog_error error;
       error.kind[0] = error.message[0] = '\0';
       auto const status = plugin->process_event(event, error);
@@ -62,7 +62,7 @@ bool PluginChain::process(boost::json::object& event, ChainScratch& scratch, Plu
         event["team_id"] = team_id_;
       }
     }
-    if (may_fail) scratch.arena.release();
+    if (may_fail) scratch.arena.reset();
     if (dropped) return false;
   }
   return true;

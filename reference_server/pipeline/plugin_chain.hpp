@@ -12,8 +12,8 @@
 //     the change undone.
 #pragma once
 
-#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/object.hpp>
+#include "reusable_arena.hpp"
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -34,10 +34,9 @@ struct ChainStats {
 
 // Per-thread scratch space for the snapshots taken before each plugin: a fixed
 // buffer, so a snapshot of an ordinary event costs no heap allocation at all
-// (bigger ones spill to the heap until the next release()).
+// (bigger ones spill to the heap until the next reset()).
 struct ChainScratch {
-  alignas(std::max_align_t) unsigned char buffer[64 * 1024];
-  boost::json::monotonic_resource arena{buffer, sizeof buffer};
+  ReusableArena arena{64 * 1024};
 };
 
 class PluginChain {

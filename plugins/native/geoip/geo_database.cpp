@@ -1,5 +1,6 @@
 #include "geo_database.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
@@ -104,14 +105,41 @@ std::optional<Location> GeoDatabase::locate(const IpAddress& ip) const noexcept 
 }
 
 GeoDatabases::GeoDatabases(const std::vector<std::string>& paths) {
+  static std::atomic<std::uint64_t> serials{0};
+  serial_ = ++serials;
   if (paths.empty()) throw std::runtime_error("no GeoIP database given");
   for (auto const& p : paths) files_.push_back(std::make_unique<GeoDatabase>(p));
 }
 
-std::optional<Location> GeoDatabases::locate(const IpAddress& ip) const noexcept {
+std::optional<Location> GeoDatabases::search(const IpAddress& ip) const noexcept {
   for (auto const& f : files_)
     if (auto l = f->locate(ip)) return l;
   return std::nullopt;
+}
+
+std::optional<Location> GeoDatabases::locate(const IpAddress& ip) const noexcept {
+  struct Slot {
+    std::uint64_t serial = 0;  // 0: empty
+    std::array<unsigned char, 17> address{};
+    std::optional<Location> answer;
+  };
+  static constexpr std::size_t slots = 1024;
+  thread_local std::unique_ptr<Slot[]> table(new Slot[slots]);
+
+  std::array<unsigned char, 17> address{};  // family, then the address bytes
+  address[0] = static_cast<unsigned char>(ip.storage.ss_family);
+  if (ip.is_v6())
+    std::memcpy(address.data() + 1, &reinterpret_cast<const sockaddr_in6*>(&ip.storage)->sin6_addr, 16);
+  else
+    std::memcpy(address.data() + 1, &reinterpret_cast<const sockaddr_in*>(&ip.storage)->sin_addr, 4);
+  std::uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (auto b : address) h = (h ^ b) * 1099511628211ull;
+  Slot& slot = table[h % slots];
+  if (slot.serial == serial_ && slot.address == address) return slot.answer;
+  slot.answer = search(ip);
+  slot.serial = serial_;
+  slot.address = address;
+  return slot.answer;
 }
 
 }  // namespace posthog::plugins::geoip

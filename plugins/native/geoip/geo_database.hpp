@@ -15,6 +15,7 @@
 #include <maxminddb.h>
 
 #include <array>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -60,6 +61,12 @@ class GeoDatabase {
 };
 
 // Several files searched in order (ip-location-db ships IPv4 and IPv6 apart).
+//
+// Answers are remembered per thread in a small direct-mapped table keyed by
+// address: a person's events mostly come from one address, and a repeated
+// lookup then costs a hash instead of a tree walk and a dozen record decodes.
+// Entries are tagged with this object's serial number, never reused, so a
+// table can never hand out strings of a database that was closed.
 class GeoDatabases {
  public:
   explicit GeoDatabases(const std::vector<std::string>& paths);
@@ -67,7 +74,10 @@ class GeoDatabases {
   const std::vector<std::unique_ptr<GeoDatabase>>& files() const noexcept { return files_; }
 
  private:
+  std::optional<Location> search(const IpAddress& ip) const noexcept;
+
   std::vector<std::unique_ptr<GeoDatabase>> files_;
+  std::uint64_t serial_;
 };
 
 }  // namespace posthog::plugins::geoip

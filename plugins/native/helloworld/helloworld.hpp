@@ -6,6 +6,7 @@
 
 #include <posthog/plugin.hpp>
 
+#include <exception>
 #include <string>
 
 namespace posthog::plugins {
@@ -14,12 +15,17 @@ class HelloWorld {
  public:
   explicit HelloWorld(posthog::TeamContext& team) : bar_(team.config.string_or("bar", "baz")) {}
 
-  bool process_event(posthog::Event& event, posthog::Meta& meta) {
-    auto const seen = meta.cache.incr("counter") - 1;  // atomic: the count before this event
+  // noexcept: the one call that can fail (the cache) is caught and logged, so
+  // the server needs no undo snapshot for this plugin.
+  bool process_event(posthog::Event& event, posthog::Meta& meta) noexcept {
     auto& props = event.properties();
     props["hello"] = "world";
     props["bar"] = bar_;
-    props["$counter"] = seen;
+    try {
+      props["$counter"] = meta.cache.incr("counter") - 1;  // atomic: the count before this event
+    } catch (const std::exception& e) {
+      meta.logger.warn(std::string("helloworld: no counter for this event, the cache failed: ") + e.what());
+    }
     return true;
   }
 
