@@ -11,12 +11,13 @@
 //     set-ups (one per plugin, whatever the number of teams);
 //   - process mode over events spread across all teams, next to a
 //     single-threaded parse-and-reserialise pass over the same lines, in the
-//     same run, with the server's peak memory.
+//     same run (best of 3 each, alternating), with the server's peak memory.
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -125,26 +126,33 @@ int main(int argc, char** argv) {
     std::ofstream out(dir / "events.jsonl");
     for (auto const& l : lines) out << l << '\n', bytes += l.size() + 1;
   }
-  auto const start = Clock::now();
-  boost::json::parser parser;
+  // Each pass runs `rounds` times, alternating, and the best time counts: the
+  // machine may be shared, and the best is the least disturbed.
+  constexpr int rounds = 3;
+  double floor_s = 1e30, chain_s = 1e30;
+  boost::json::object summary;
   std::size_t out_bytes = 0;
-  for (auto const& l : lines) {
-    parser.reset();
-    parser.write(l);
-    out_bytes += boost::json::serialize(parser.release()).size();
-  }
-  double const floor_s = std::chrono::duration<double>(Clock::now() - start).count();
-  lines = {};
+  for (int round = 0; round < rounds; ++round) {
+    auto const start = Clock::now();
+    boost::json::parser parser;
+    for (auto const& l : lines) {
+      parser.reset();
+      parser.write(l);
+      out_bytes += boost::json::serialize(parser.release()).size();
+    }
+    floor_s = std::min(floor_s, std::chrono::duration<double>(Clock::now() - start).count());
 
-  auto const t0 = Clock::now();
-  int const status = run({server, "process", "--config", (dir / "teams.json").string()}, dir / "events.jsonl",
-                         "/dev/null", dir / "process.err");
-  double const chain_s = std::chrono::duration<double>(Clock::now() - t0).count();
-  auto const summary = last_json_line(dir / "process.err", "summary");
-  if (status != 0 || summary.empty() || number(summary, "out") != static_cast<double>(n)) {
-    std::fprintf(stderr, "process mode failed (exit %d); see %s\n", status, (dir / "process.err").c_str());
-    return 1;
+    auto const t0 = Clock::now();
+    int const status = run({server, "process", "--config", (dir / "teams.json").string()}, dir / "events.jsonl",
+                           "/dev/null", dir / "process.err");
+    chain_s = std::min(chain_s, std::chrono::duration<double>(Clock::now() - t0).count());
+    summary = last_json_line(dir / "process.err", "summary");
+    if (status != 0 || summary.empty() || number(summary, "out") != static_cast<double>(n)) {
+      std::fprintf(stderr, "process mode failed (exit %d); see %s\n", status, (dir / "process.err").c_str());
+      return 1;
+    }
   }
+  lines = {};
 
   std::printf("teams: %lld, each with geoip + property-filter + helloworld + downsampling; %zu events, %.0f bytes each\n",
               static_cast<long long>(teams), n, static_cast<double>(bytes) / static_cast<double>(n));

@@ -8,6 +8,22 @@
 namespace posthog::server {
 namespace {
 
+// Plugin settings are the plugin's business, except for one convenience: the
+// text ${config_dir} in any string is replaced by the config file's folder, so
+// a config can name files next to it (a GeoIP database) wherever it is run from.
+void expand_config_dir(boost::json::value& v, const std::string& dir) {
+  constexpr std::string_view token = "${config_dir}";
+  if (v.is_string()) {
+    std::string s(v.get_string());
+    for (auto at = s.find(token); at != std::string::npos; at = s.find(token, at + dir.size())) s.replace(at, token.size(), dir);
+    v = s;
+  } else if (v.is_array()) {
+    for (auto& e : v.get_array()) expand_config_dir(e, dir);
+  } else if (v.is_object()) {
+    for (auto& kv : v.get_object()) expand_config_dir(kv.value(), dir);
+  }
+}
+
 class Reader {
  public:
   explicit Reader(std::string source) : source_(std::move(source)) {}
@@ -97,6 +113,9 @@ ServerConfig ServerConfig::parse(std::string_view json_text, const std::filesyst
     if (file.empty()) spec.file = c.plugins_dir / (spec.name + ".so");
     else spec.file = std::filesystem::path(file).is_absolute() ? std::filesystem::path(file) : base_dir / file;
     spec.settings = r.sub_object(p, "settings", path);
+    boost::json::value settings(std::move(spec.settings));
+    expand_config_dir(settings, base_dir.empty() ? std::string(".") : base_dir.string());
+    spec.settings = std::move(settings.get_object());
     c.plugins.push_back(std::move(spec));
   }
 

@@ -5,6 +5,7 @@
 //     "plugins_dir": "build/plugins",                    // relative to this file
 //     "workers": 0,                                      // 0: one per core
 //     "plugins": [{"name": "helloworld", "settings": {}, "file": "optional/path.so"}],
+//                                                        // ${config_dir} in settings: this file's folder
 //     "teams": [{"id": 1, "token": "phc_team_1",
 //                "plugins": [{"name": "helloworld", "enabled": true, "config": {"bar": "baz"}}]}]
 //   }

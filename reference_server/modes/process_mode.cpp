@@ -54,7 +54,7 @@ struct WorkerState {
   // batch, instead of a malloc and a free per JSON value.
   ReusableArena arena{1 << 20};
   ChainStats stats;
-  std::string out;
+  JsonBuffer out;
   std::vector<Survivor> survivors;
   std::deque<WorkItem> captured;
   boost::json::parser parser;
@@ -231,7 +231,7 @@ int run_process_mode(const ServerConfig& config, const ProcessOptions& options, 
       }
     }
     current_worker = nullptr;
-    out.write(w.out);
+    out.write(w.out.view());
     w.out.clear();
     // on_event runs once the events were handed to the sink (here: written out).
     for (auto& s : w.survivors) s.chain->on_event(s.event, log, w.stats);

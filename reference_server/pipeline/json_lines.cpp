@@ -1,5 +1,6 @@
 #include "json_lines.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -8,8 +9,32 @@
 namespace posthog::server {
 namespace {
 
-// Characters a JSON string must escape: the quote, the backslash and controls.
-constexpr bool needs_escape(unsigned char c) noexcept { return c < 0x20 || c == '"' || c == '\\'; }
+// Writes through a cursor into a JsonBuffer: each byte costs a store, not a
+// push_back's capacity check.
+class Writer {
+ public:
+  explicit Writer(JsonBuffer& out) : out_(out) {}
+
+  void put(char c) { *room(1) = c, out_.commit(1); }
+  void put(const char* data, std::size_t n) {
+    std::memcpy(room(n), data, n);
+    out_.commit(n);
+  }
+
+  void string(std::string_view s);
+  void value(const boost::json::value& v);
+  void object(const boost::json::object& o);
+
+ private:
+  char* room(std::size_t n) { return out_.reserve(n); }
+  template <class Number>
+  void number(Number n) {
+    char* const at = room(32);
+    out_.commit(static_cast<std::size_t>(std::to_chars(at, at + 32, n).ptr - at));
+  }
+
+  JsonBuffer& out_;
+};
 
 // True when any of the 8 bytes of `w` is a control character, '"' or '\\'
 // (the classic "has a byte less than n" / "has a zero byte" word tricks).
@@ -20,102 +45,110 @@ constexpr bool word_needs_escape(std::uint64_t w) noexcept {
   return controls | has_zero(w ^ (ones * '"')) | has_zero(w ^ (ones * '\\'));
 }
 
-void append_string(std::string& out, std::string_view s) {
-  out.push_back('"');
-  std::size_t start = 0, i = 0;
-  // Most strings need no escape at all: skip them eight bytes at a time.
+constexpr bool needs_escape(unsigned char c) noexcept { return c < 0x20 || c == '"' || c == '\\'; }
+
+void Writer::string(std::string_view s) {
+  put('"');
+  // Most strings need no escape at all: check them eight bytes at a time.
+  std::size_t i = 0;
   for (; i + 8 <= s.size(); i += 8) {
     std::uint64_t w;
     std::memcpy(&w, s.data() + i, 8);
     if (word_needs_escape(w)) break;
   }
-  for (; i < s.size(); ++i) {
-    auto const c = static_cast<unsigned char>(s[i]);
-    if (!needs_escape(c)) continue;
-    out.append(s.data() + start, i - start);
+  while (i < s.size() && !needs_escape(static_cast<unsigned char>(s[i]))) ++i;
+  put(s.data(), i);
+  for (std::size_t start = i; i <= s.size(); ++i) {
+    if (i < s.size() && !needs_escape(static_cast<unsigned char>(s[i]))) continue;
+    put(s.data() + start, i - start);
     start = i + 1;
-    switch (c) {
-      case '"': out.append("\\\""); break;
-      case '\\': out.append("\\\\"); break;
-      case '\n': out.append("\\n"); break;
-      case '\r': out.append("\\r"); break;
-      case '\t': out.append("\\t"); break;
-      case '\b': out.append("\\b"); break;
-      case '\f': out.append("\\f"); break;
+    if (i == s.size()) break;
+    switch (auto const c = static_cast<unsigned char>(s[i])) {
+      case '"': put("\\\"", 2); break;
+      case '\\': put("\\\\", 2); break;
+      case '\n': put("\\n", 2); break;
+      case '\r': put("\\r", 2); break;
+      case '\t': put("\\t", 2); break;
+      case '\b': put("\\b", 2); break;
+      case '\f': put("\\f", 2); break;
       default: {
         static constexpr char hex[] = "0123456789abcdef";
-        char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-        out.append(u, sizeof u);
+        char const u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+        put(u, sizeof u);
       }
     }
   }
-  out.append(s.data() + start, s.size() - start);
-  out.push_back('"');
+  put('"');
 }
 
-template <class Number>
-void append_number(std::string& out, Number n) {
-  char buf[32];
-  auto const r = std::to_chars(buf, buf + sizeof buf, n);
-  out.append(buf, r.ptr);
+void Writer::object(const boost::json::object& o) {
+  put('{');
+  bool first = true;
+  for (auto const& kv : o) {
+    if (!first) put(',');
+    first = false;
+    string(kv.key());
+    put(':');
+    value(kv.value());
+  }
+  put('}');
 }
 
-void append_double(std::string& out, double d) {
-  // JSON has no NaN or infinity; JSON.stringify writes null for them.
-  if (!std::isfinite(d)) return out.append("null"), void();
-  append_number(out, d);
-}
-
-void append_value(std::string& out, const boost::json::value& v) {
+void Writer::value(const boost::json::value& v) {
   switch (v.kind()) {
-    case boost::json::kind::null: out.append("null"); break;
-    case boost::json::kind::bool_: out.append(v.get_bool() ? "true" : "false"); break;
-    case boost::json::kind::int64: append_number(out, v.get_int64()); break;
-    case boost::json::kind::uint64: append_number(out, v.get_uint64()); break;
-    case boost::json::kind::double_: append_double(out, v.get_double()); break;
-    case boost::json::kind::string: append_string(out, v.get_string()); break;
+    case boost::json::kind::null: put("null", 4); break;
+    case boost::json::kind::bool_: v.get_bool() ? put("true", 4) : put("false", 5); break;
+    case boost::json::kind::int64: number(v.get_int64()); break;
+    case boost::json::kind::uint64: number(v.get_uint64()); break;
+    case boost::json::kind::double_:
+      // JSON has no NaN or infinity; JSON.stringify writes null for them.
+      if (std::isfinite(v.get_double())) number(v.get_double());
+      else put("null", 4);
+      break;
+    case boost::json::kind::string: string(v.get_string()); break;
     case boost::json::kind::array: {
-      out.push_back('[');
+      put('[');
       bool first = true;
       for (auto const& e : v.get_array()) {
-        if (!first) out.push_back(',');
+        if (!first) put(',');
         first = false;
-        append_value(out, e);
+        value(e);
       }
-      out.push_back(']');
+      put(']');
       break;
     }
-    case boost::json::kind::object: {
-      out.push_back('{');
-      bool first = true;
-      for (auto const& kv : v.get_object()) {
-        if (!first) out.push_back(',');
-        first = false;
-        append_string(out, kv.key());
-        out.push_back(':');
-        append_value(out, kv.value());
-      }
-      out.push_back('}');
-      break;
-    }
+    case boost::json::kind::object: object(v.get_object()); break;
   }
 }
 
 }  // namespace
 
-void append_json(std::string& out, const boost::json::value& value) { append_value(out, value); }
+void JsonBuffer::grow(std::size_t needed) {
+  std::size_t const capacity = std::max({needed, capacity_ * 2, std::size_t(4096)});
+  std::unique_ptr<char[]> data(new char[capacity]);
+  if (size_) std::memcpy(data.get(), data_.get(), size_);
+  data_ = std::move(data);
+  capacity_ = capacity;
+}
+
+void append_json_line(JsonBuffer& out, const boost::json::object& object) {
+  Writer w(out);
+  w.object(object);
+  w.put('\n');
+}
+
+void append_json(std::string& out, const boost::json::value& value) {
+  thread_local JsonBuffer buffer;
+  buffer.clear();
+  Writer(buffer).value(value);
+  out.append(buffer.view());
+}
 
 void append_json_line(std::string& out, const boost::json::object& object) {
-  out.push_back('{');
-  bool first = true;
-  for (auto const& kv : object) {
-    if (!first) out.push_back(',');
-    first = false;
-    append_string(out, kv.key());
-    out.push_back(':');
-    append_value(out, kv.value());
-  }
-  out.append("}\n");
+  thread_local JsonBuffer buffer;
+  buffer.clear();
+  append_json_line(buffer, object);
+  out.append(buffer.view());
 }
 
 }  // namespace posthog::server

@@ -10,9 +10,37 @@
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
+#include <cstddef>
+#include <memory>
 #include <string>
+#include <string_view>
 
 namespace posthog::server {
+
+// A growable byte buffer that, unlike std::string in C++20, grows without
+// zero-filling: the writer reserves room, writes through a pointer, commits.
+class JsonBuffer {
+ public:
+  std::string_view view() const noexcept { return {data_.get(), size_}; }
+  bool empty() const noexcept { return size_ == 0; }
+  void clear() noexcept { size_ = 0; }
+
+  // Room for n more bytes at the returned pointer; commit() what was written.
+  char* reserve(std::size_t n) {
+    if (size_ + n > capacity_) grow(size_ + n);
+    return data_.get() + size_;
+  }
+  void commit(std::size_t n) noexcept { size_ += n; }
+
+ private:
+  void grow(std::size_t needed);
+
+  std::unique_ptr<char[]> data_;
+  std::size_t size_ = 0, capacity_ = 0;
+};
+
+// Appends the object's JSON text and a newline to `out`.
+void append_json_line(JsonBuffer& out, const boost::json::object& object);
 
 // Appends the value's JSON text to `out`.
 void append_json(std::string& out, const boost::json::value& value);

@@ -49,3 +49,15 @@ TEST_CASE("Config file errors name the file and the JSON path", "[config]") {
   CHECK(error_of(R"({"plugins": [{"name": "a", "settings": []}]})") ==
         "server.json: $.plugins[0].settings: must be an object");
 }
+
+TEST_CASE("${config_dir} in plugin settings names the config file's folder", "[config]") {
+  auto c = ServerConfig::parse(R"({
+    "plugins": [{"name": "geoip", "settings": {
+      "database": ["${config_dir}/db/a.mmdb", "/abs/b.mmdb"], "nested": {"x": "${config_dir}:${config_dir}"}, "n": 1}}]})",
+                               "/etc/posthog");
+  auto const& s = c.plugins[0].settings;
+  CHECK(s.at("database").at(0) == "/etc/posthog/db/a.mmdb");
+  CHECK(s.at("database").at(1) == "/abs/b.mmdb");
+  CHECK(s.at("nested").at("x") == "/etc/posthog:/etc/posthog");
+  CHECK(s.at("n") == 1);
+}

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -44,10 +45,16 @@ const boost::json::value* address_value(const Event& event) noexcept {
 // $set_once, under PostHog's names. Keys are built on the stack.
 class LocationWriter {
  public:
+  // Room for every field up front: growing an object rehashes it.
+  static constexpr std::size_t most_fields = std::size(person_fields) + 8;
+
   LocationWriter(Event& event, bool person) : props_(event.properties()) {
+    props_.reserve(props_.size() + most_fields);
     if (!person) return;
     set_ = &event.set();
     set_once_ = &event.set_once();
+    set_->reserve(set_->size() + most_fields);
+    set_once_->reserve(set_once_->size() + most_fields);
     // Every person field defaults to null; values the event already had win.
     for (auto field : person_fields) {
       set_->emplace(key("$geoip_", field), nullptr);
