@@ -44,7 +44,7 @@ double Downsampling::decision_value(std::string_view key) noexcept {
   return static_cast<double>(v) / static_cast<double>(0xfffffffffffffffull);
 }
 
-bool Downsampling::process_event(posthog::Event& event, posthog::Meta&) noexcept {
+bool Downsampling::process_event(posthog::Event& event, posthog::Meta& meta) noexcept {
   switch (method_) {
     case Method::random: {
       // PostHog: Math.round(Math.random() * 100) <= percentage.
@@ -55,7 +55,14 @@ bool Downsampling::process_event(posthog::Event& event, posthog::Meta&) noexcept
     case Method::uuid: return decision_value(event.uuid()) <= fraction_;
     case Method::distinct_id: break;
   }
-  return decision_value(event.distinct_id()) <= fraction_;
+  // Without a person there is nothing to sample by: the event is kept, and said.
+  // (PostHog's plugin threw on such an event.)
+  auto const id = event.distinct_id();
+  if (id.empty()) {
+    meta.logger.warn("downsampling: the event has no distinct_id (or not a string); kept unsampled");
+    return true;
+  }
+  return decision_value(id) <= fraction_;
 }
 
 }  // namespace posthog::plugins

@@ -7,7 +7,7 @@ namespace {
 
 // PostHog's own events: never renamed.
 bool reserved(std::string_view name) noexcept {
-  return name.empty() || name.front() == '$' || name == "survey shown" || name == "survey sent" ||
+  return name.front() == '$' || name == "survey shown" || name == "survey sent" ||
          name == "survey dismissed";
 }
 
@@ -20,8 +20,12 @@ Taxonomy::Taxonomy(posthog::TeamContext& team) {
   style_ = *style;
 }
 
-bool Taxonomy::process_event(posthog::Event& event, posthog::Meta&) noexcept {
+bool Taxonomy::process_event(posthog::Event& event, posthog::Meta& meta) noexcept {
   auto const name = event.name();
+  if (name.empty()) {
+    meta.logger.warn("taxonomy: the event has no name (or not a string); left unchanged");
+    return true;
+  }
   if (reserved(name)) return true;
   auto renamed = taxonomy::restyle(name, style_);
   if (renamed != name) event.set_name(renamed);

@@ -113,3 +113,12 @@ TEST_CASE("downsampling's team copy is 16 bytes and cannot fail", "[downsampling
   STATIC_REQUIRE(sizeof(Downsampling) <= 16);
   STATIC_REQUIRE(posthog::capabilities_of<Downsampling>() & POSTHOG_CAP_PROCESS_EVENT_NOEXCEPT);
 }
+
+TEST_CASE("downsampling keeps an event without a distinct_id, and logs it", "[downsampling]") {
+  PluginHarness<Downsampling> plugin({{"percentage", "0"}});
+  boost::json::object anonymous{{"uuid", "u"}, {"event", "e"}, {"team_id", 1}, {"distinct_id", 42}};
+  CHECK(*plugin.process_event(anonymous) == anonymous);
+  REQUIRE(plugin.logs().size() == 1);
+  CHECK(plugin.logs()[0].level == POSTHOG_LOG_WARN);
+  CHECK_THAT(plugin.logs()[0].message, Catch::Contains("no distinct_id"));
+}

@@ -59,8 +59,10 @@ TEST_CASE("taxonomy changes nothing but the name", "[taxonomy]") {
   CHECK(out.at("event") == "orderCompleted");
   out["event"] = "order_completed";
   CHECK(out == e);
-  boost::json::object nameless{{"distinct_id", "d"}, {"team_id", 1}};
+  boost::json::object nameless{{"distinct_id", "d"}, {"team_id", 1}, {"event", 7}};
   CHECK(*plugin.process_event(nameless) == nameless);
+  REQUIRE(plugin.logs().size() == 1);
+  CHECK_THAT(plugin.logs()[0].message, Catch::Contains("no name"));
 }
 
 TEST_CASE("taxonomy refuses an unknown convention, naming the field", "[taxonomy][config]") {
