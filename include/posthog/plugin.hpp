@@ -41,4 +41,5 @@
 #include "manifest.hpp"
 #include "meta.hpp"
 #include "module.hpp"
+#include "timestamp.hpp"
 #include "version.hpp"

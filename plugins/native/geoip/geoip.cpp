@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "iso_time.hpp"
+#include <posthog/timestamp.hpp>
 
 namespace posthog::plugins {
 namespace {
@@ -184,7 +184,7 @@ bool GeoIp::process_event(posthog::Event& event, posthog::Meta& meta) noexcept {
         // person's location) must not overwrite it.
         bool late = false;
         if (!timestamp.empty() && !last_time.empty()) {
-          auto const ours = geoip::iso8601_millis(timestamp), theirs = geoip::iso8601_millis(last_time);
+          auto const ours = posthog::iso8601_millis(timestamp), theirs = posthog::iso8601_millis(last_time);
           late = ours && theirs && *ours < *theirs;
         }
         if (last_ip == ip || late) person = false;

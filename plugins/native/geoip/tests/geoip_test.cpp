@@ -10,7 +10,6 @@
 
 #include "../geoip.hpp"
 #include "../ip_address.hpp"
-#include "../iso_time.hpp"
 
 using posthog::plugins::GeoIp;
 using posthog::testing::make_event;
@@ -246,17 +245,4 @@ TEST_CASE("Public address classification", "[geoip][ip]") {
   CHECK(malformed);
   CHECK_FALSE(parse_public_ip(std::string(100, '1'), &malformed));
   CHECK(malformed);
-}
-
-TEST_CASE("ISO 8601 timestamps order events", "[geoip][time]") {
-  using posthog::plugins::geoip::iso8601_millis;
-  CHECK(iso8601_millis("1970-01-01T00:00:00Z") == 0);
-  CHECK(iso8601_millis("2026-01-01T00:00:00.123Z") == 1767225600123);
-  CHECK(iso8601_millis("2026-01-01T01:00:00+01:00") == iso8601_millis("2026-01-01T00:00:00Z"));
-  CHECK(iso8601_millis("2026-01-01 00:00:00") == iso8601_millis("2026-01-01T00:00:00Z"));
-  CHECK(iso8601_millis("2026-01-01") == iso8601_millis("2026-01-01T00:00:00Z"));
-  CHECK(iso8601_millis("2024-02-29T12:00:00.5-0230") == 1709217000500);
-  CHECK_FALSE(iso8601_millis("yesterday"));
-  CHECK_FALSE(iso8601_millis("2026-13-01T00:00:00Z"));
-  CHECK_FALSE(iso8601_millis("2026-01-01T00:00:00Zjunk"));
 }

@@ -1,16 +1,21 @@
-// ISO 8601 timestamps as milliseconds since the epoch, for ordering events.
+// posthog/timestamp.hpp: event timestamps (ISO 8601) as milliseconds since the
+// epoch, to order or compare events.
 //
 // Accepts what PostHog clients send and JavaScript's Date parses: a date, an
 // optional time ('T' or a space) with optional fractional seconds, and an
 // optional zone (Z, +hh:mm, +hhmm). A time without a zone is read as UTC
-// (JavaScript would read it as the server's local time; ours has none).
+// (JavaScript would read it as the machine's local time). nullopt when the text
+// is not such a timestamp.
+//
+//   auto t = posthog::iso8601_millis(event.timestamp());
+//   if (t && *t < cutoff_ms) return false;   // drop events older than the cutoff
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string_view>
 
-namespace posthog::plugins::geoip {
+namespace posthog {
 
 inline std::optional<std::int64_t> iso8601_millis(std::string_view s) noexcept {
   std::size_t i = 0;
@@ -64,4 +69,4 @@ inline std::optional<std::int64_t> iso8601_millis(std::string_view s) noexcept {
   return seconds * 1000 + millis;
 }
 
-}  // namespace posthog::plugins::geoip
+}  // namespace posthog

@@ -1,0 +1,213 @@
+#include "capture_payload.hpp"
+
+#include <posthog/timestamp.hpp>
+
+#include <boost/json/parser.hpp>
+#include <boost/json/serialize.hpp>
+#include <charconv>
+#include <cstdio>
+
+#include "../pipeline/event_ids.hpp"
+#include "body_decoder.hpp"
+
+namespace posthog::server {
+namespace {
+
+constexpr std::size_t max_distinct_id = 200;
+
+// Where a parse error is, as "line L, column C" (1-based).
+std::string position_of(std::string_view text, std::size_t offset) {
+  std::size_t line = 1, column = 1;
+  for (std::size_t i = 0; i < offset && i < text.size(); ++i) {
+    if (text[i] == '\n') ++line, column = 1;
+    else ++column;
+  }
+  return "line " + std::to_string(line) + ", column " + std::to_string(column);
+}
+
+std::string_view string_member(const boost::json::object& o, std::string_view key) {
+  auto const* v = o.if_contains(key);
+  return v && v->is_string() ? std::string_view(v->get_string()) : std::string_view();
+}
+
+// The event's own token, PostHog's order.
+std::string_view event_token(const boost::json::object& e) {
+  for (auto key : {"token", "$token", "api_key"})
+    if (auto t = string_member(e, key); !t.empty()) return t;
+  if (auto const* p = e.if_contains("properties"); p && p->is_object())
+    if (auto t = string_member(p->get_object(), "token"); !t.empty()) return t;
+  return {};
+}
+
+void check_token_shape(std::string_view token) {
+  if (token.size() > 64) throw CaptureError(401, "invalid_token", "the project token is longer than 64 characters");
+  for (unsigned char c : token)
+    if (c < 0x21 || c > 0x7e) throw CaptureError(401, "invalid_token", "the project token has characters other than ASCII");
+  if (token.substr(0, 4) == "phx_")
+    throw CaptureError(401, "invalid_token",
+                       "this is a personal API key (phx_...): send the project token (phc_...) instead");
+}
+
+bool is_uuid(std::string_view s) noexcept {
+  if (s.size() != 36) return false;
+  for (std::size_t i = 0; i < 36; ++i) {
+    char const c = s[i];
+    bool const dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) return false;
+  }
+  return true;
+}
+
+// distinct_id as text, or empty when the event has none.
+std::string distinct_id_of(const boost::json::object& e) {
+  const boost::json::value* v = e.if_contains("distinct_id");
+  if (!v || v->is_null()) v = e.if_contains("$distinct_id");
+  if ((!v || v->is_null()) && e.contains("properties") && e.at("properties").is_object())
+    v = e.at("properties").get_object().if_contains("distinct_id");
+  if (!v) return {};
+  std::string id;
+  if (v->is_string()) id = v->get_string();
+  else if (v->is_int64() || v->is_uint64() || v->is_double()) id = boost::json::serialize(*v);
+  else return {};
+  if (id.size() > max_distinct_id) {
+    std::size_t cut = max_distinct_id;  // on a UTF-8 character boundary
+    while (cut > 0 && (static_cast<unsigned char>(id[cut]) & 0xc0) == 0x80) --cut;
+    id.resize(cut);
+  }
+  return id;
+}
+
+std::chrono::system_clock::time_point from_millis(std::int64_t ms) {
+  return std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
+}
+
+// PostHog's timestamp rule (plugin-server's parseEventTimestamp).
+std::string corrected_timestamp(const boost::json::object& e, std::optional<std::int64_t> sent_at_ms,
+                                std::chrono::system_clock::time_point now) {
+  auto const now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  auto const ts = posthog::iso8601_millis(string_member(e, "timestamp"));
+  if (ts && sent_at_ms) return iso8601(from_millis(now_ms + (*ts - *sent_at_ms)));
+  if (ts) return iso8601(from_millis(*ts));
+  if (auto const* offset = e.if_contains("offset"); offset && offset->is_number())
+    return iso8601(from_millis(now_ms - static_cast<std::int64_t>(offset->to_number<double>())));
+  return iso8601(now);
+}
+
+std::optional<std::int64_t> query_millis(std::string_view query) {
+  auto const text = form_value(query, "_");
+  std::int64_t ms = 0;
+  auto const r = std::from_chars(text.data(), text.data() + text.size(), ms);
+  if (text.empty() || r.ec != std::errc() || r.ptr != text.data() + text.size()) return std::nullopt;
+  return ms;
+}
+
+}  // namespace
+
+CapturedEvents read_capture_payload(std::string_view json, const CaptureContext& context,
+                                    const TokenResolver& resolve_token) {
+  boost::json::parser parser;
+  boost::system::error_code ec;
+  std::size_t const consumed = parser.write(json.data(), json.size(), ec);
+  if (ec)
+    throw CaptureError(400, "invalid_payload",
+                       "malformed JSON at " + position_of(json, consumed) + ": " + ec.message());
+  boost::json::value root = parser.release();
+
+  // The shapes: a batch object, a bare array, one event.
+  boost::json::array events;
+  std::string_view batch_token, batch_sent_at;
+  if (root.is_object() && root.get_object().contains("batch")) {
+    auto& o = root.get_object();
+    if (!o.at("batch").is_array()) throw CaptureError(400, "invalid_payload", "\"batch\" must be an array of events");
+    batch_token = string_member(o, "api_key");
+    if (batch_token.empty()) batch_token = string_member(o, "token");
+    batch_sent_at = string_member(o, "sent_at");
+    events = std::move(o.at("batch").get_array());
+  } else if (root.is_array()) {
+    events = std::move(root.get_array());
+  } else if (root.is_object()) {
+    events.push_back(std::move(root));
+  } else {
+    throw CaptureError(400, "invalid_payload", "the body must be an event, an array of events or a batch object");
+  }
+  if (events.empty()) throw CaptureError(400, "no_events", "the request has no events");
+
+  // One project per request.
+  std::string token(batch_token);
+  if (token.empty()) {
+    for (auto const& v : events) {
+      if (!v.is_object()) continue;
+      auto const t = event_token(v.get_object());
+      if (t.empty()) continue;
+      if (token.empty()) token = t;
+      else if (t != token) throw CaptureError(401, "invalid_token", "the request mixes events of different project tokens");
+    }
+  }
+  if (token.empty())
+    throw CaptureError(401, "missing_token",
+                       "no project token: send it as api_key (or token) with the batch, or in each event");
+  check_token_shape(token);
+  auto const team = resolve_token(token);
+  if (!team) throw CaptureError(401, "invalid_token", "unknown project token '" + token + "'");
+
+  CapturedEvents out;
+  out.team_id = *team;
+  std::optional<std::int64_t> sent_at_ms = batch_sent_at.empty() ? std::nullopt : posthog::iso8601_millis(batch_sent_at);
+  if (!sent_at_ms) sent_at_ms = query_millis(context.query);
+  std::string const now = iso8601(context.now);
+
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    auto reject = [&](std::string why) { out.rejected.push_back({i, std::move(why)}); };
+    if (!events[i].is_object()) {
+      reject("an event must be a JSON object");
+      continue;
+    }
+    auto& e = events[i].get_object();
+    auto const name = string_member(e, "event");
+    if (name.empty()) {
+      reject("the event has no name (\"event\")");
+      continue;
+    }
+    auto distinct_id = distinct_id_of(e);
+    if (distinct_id.empty()) {
+      reject("the event has no distinct_id");
+      continue;
+    }
+    auto event_sent_at = sent_at_ms;
+    if (!batch_sent_at.size())
+      if (auto own = posthog::iso8601_millis(string_member(e, "sent_at"))) event_sent_at = own;
+
+    boost::json::object n;
+    n.reserve(e.size() + 10);
+    auto const uuid = string_member(e, "uuid");
+    n["uuid"] = is_uuid(uuid) ? std::string(uuid) : make_uuid_v7(context.now);
+    n["event"] = name;
+    n["distinct_id"] = distinct_id;
+    n["team_id"] = out.team_id;
+    n["ip"] = context.ip;
+    n["site_url"] = context.site_url;
+    n["now"] = now;
+    if (event_sent_at) n["sent_at"] = iso8601(from_millis(*event_sent_at));
+    n["timestamp"] = corrected_timestamp(e, event_sent_at, context.now);
+    n["token"] = token;
+    // Everything else the client sent (properties, $set, $set_once, ...) as sent.
+    for (auto& kv : e) {
+      auto const key = kv.key();
+      if (key == "uuid" || key == "event" || key == "distinct_id" || key == "$distinct_id" || key == "team_id" ||
+          key == "ip" || key == "site_url" || key == "now" || key == "sent_at" || key == "timestamp" ||
+          key == "token" || key == "$token" || key == "api_key" || key == "offset")
+        continue;
+      n[key] = std::move(kv.value());
+    }
+    if (!n.contains("properties") || !n.at("properties").is_object()) n["properties"] = boost::json::object();
+    out.events.push_back(std::move(n));
+  }
+  if (out.events.empty()) {
+    std::string why = out.rejected.size() == 1 ? out.rejected[0].message : "every event in the request is invalid";
+    if (events.size() > 1) why += " (first: event " + std::to_string(out.rejected[0].index) + ": " + out.rejected[0].message + ")";
+    throw CaptureError(400, "invalid_event", why);
+  }
+  return out;
+}
+
+}  // namespace posthog::server

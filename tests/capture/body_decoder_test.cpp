@@ -1,0 +1,115 @@
+// Capture bodies in every encoding PostHog's clients use, and the bad ones.
+#include <catch2/catch.hpp>
+
+#include <boost/json.hpp>
+
+#include "capture/body_decoder.hpp"
+#include "capture/lz_string.hpp"
+#include "capture_test_support.hpp"
+
+using posthog::server::CaptureBody;
+using posthog::server::CaptureError;
+using posthog::server::decode_capture_body;
+
+namespace {
+
+constexpr std::size_t limit = 1 << 20;
+const std::string event = R"({"event":"$pageview","distinct_id":"d","properties":{"city":"Linköping 😀"}})";
+
+std::string base64(const std::string& in) {
+  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::uint32_t buffer = 0;
+  int bits = 0;
+  for (unsigned char c : in) {
+    buffer = buffer << 8 | c;
+    bits += 8;
+    while (bits >= 6) out += alphabet[(buffer >> (bits -= 6)) & 63];
+  }
+  if (bits) out += alphabet[(buffer << (6 - bits)) & 63];
+  while (out.size() % 4) out += '=';
+  return out;
+}
+
+std::string url_encode(const std::string& in) {
+  std::string out;
+  char hex[4];
+  for (unsigned char c : in) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.') out += static_cast<char>(c);
+    else std::snprintf(hex, sizeof hex, "%%%02X", c), out += hex;
+  }
+  return out;
+}
+
+int status_of(const CaptureBody& body, std::size_t max = limit) {
+  try {
+    decode_capture_body(body, max);
+  } catch (const CaptureError& e) {
+    return e.status();
+  }
+  return 200;
+}
+
+}  // namespace
+
+TEST_CASE("Plain JSON bodies pass through", "[capture][decode]") {
+  CHECK(decode_capture_body({"POST", "application/json", "", "", event}, limit) == event);
+  CHECK(decode_capture_body({"POST", "text/plain", "", "ver=1.2", event}, limit) == event);
+}
+
+TEST_CASE("gzip by magic bytes, by ?compression and by Content-Encoding", "[capture][decode]") {
+  auto const gz = posthog::testing::gzip(event);
+  // posthog-js: text/plain with no marker at all.
+  CHECK(decode_capture_body({"POST", "text/plain", "", "", gz}, limit) == event);
+  CHECK(decode_capture_body({"POST", "text/plain", "", "compression=gzip-js", gz}, limit) == event);
+  CHECK(decode_capture_body({"POST", "application/json", "gzip", "", gz}, limit) == event);
+  CHECK(status_of({"POST", "text/plain", "", "compression=gzip", "not gzip at all"}) == 400);
+  CHECK(status_of({"POST", "text/plain", "", "", gz.substr(0, gz.size() / 2)}) == 400);  // truncated
+}
+
+TEST_CASE("Form bodies and GET ?data= carry base64 JSON", "[capture][decode]") {
+  auto const form = "data=" + url_encode(base64(event));
+  CHECK(decode_capture_body({"POST", "application/x-www-form-urlencoded", "", "compression=base64", form}, limit) == event);
+  CHECK(decode_capture_body({"POST", "application/x-www-form-urlencoded; charset=UTF-8", "", "", form}, limit) == event);
+  CHECK(decode_capture_body({"GET", "", "", "ip=1&" + form, ""}, limit) == event);
+  // A '+' of base64 that a naive client left unencoded arrives as a space.
+  std::string spaced = "data=" + base64(event);
+  for (auto& c : spaced) if (c == '+') c = ' ';
+  CHECK(decode_capture_body({"POST", "application/x-www-form-urlencoded", "", "", spaced}, limit) == event);
+  CHECK(status_of({"POST", "application/x-www-form-urlencoded", "", "", "other=1"}) == 400);
+  CHECK(status_of({"GET", "", "", "ip=1", ""}) == 400);
+  CHECK(status_of({"POST", "application/x-www-form-urlencoded", "", "", "data=%%%!!!"}) == 400);
+}
+
+TEST_CASE("lz64 bodies, compressed by the real lz-string", "[capture][decode][lz64]") {
+  auto const lz = posthog::testing::lz_string_base64(event);
+  REQUIRE_FALSE(lz.empty());
+  CHECK(decode_capture_body({"POST", "application/x-www-form-urlencoded", "", "compression=lz64",
+                             "data=" + url_encode(lz)},
+                            limit) == event);
+  CHECK(decode_capture_body({"POST", "text/plain", "", "compression=lz64", lz}, limit) == event);
+  // Long repetitive text exercises the dictionary's growth.
+  std::string big = "[";
+  for (int i = 0; i < 2000; ++i) big += (i ? "," : "") + event;
+  big += "]";
+  auto const lz_big = posthog::testing::lz_string_base64(big);
+  CHECK(decode_capture_body({"POST", "text/plain", "", "compression=lz64", lz_big}, 1 << 24) == big);
+  CHECK(status_of({"POST", "text/plain", "", "compression=lz64", lz_big}, 4096) == 413);
+  CHECK(status_of({"POST", "text/plain", "", "compression=lz64", "%%%"}) == 400);
+  CHECK(status_of({"POST", "text/plain", "", "compression=lz64", lz.substr(0, lz.size() / 2)}) == 400);
+}
+
+TEST_CASE("Compression bombs stop at the limit with 413", "[capture][decode][limits]") {
+  std::string const zeros(64 << 20, '0');  // 64 MiB that gzip turns into ~64 KiB
+  auto const bomb = posthog::testing::gzip(zeros);
+  REQUIRE(bomb.size() < (1 << 20));
+  try {
+    decode_capture_body({"POST", "text/plain", "", "", bomb}, limit);
+    FAIL("accepted");
+  } catch (const CaptureError& e) {
+    CHECK(e.status() == 413);
+    CHECK(e.code() == "too_large");
+    CHECK_THAT(e.what(), Catch::Contains("1048576 bytes"));
+  }
+  CHECK(status_of({"POST", "application/json", "", "", std::string(limit + 1, ' ')}) == 413);
+}
