@@ -93,6 +93,8 @@ ServerConfig ServerConfig::parse(std::string_view json_text, const std::filesyst
   auto const& root = r.object(root_value, "$");
 
   ServerConfig c;
+  c.base_dir = base_dir;
+  c.serve = r.sub_object(root, "serve", "$");
   auto dir = r.string(root, "plugins_dir", "$", false);
   c.plugins_dir = dir.empty() ? base_dir
                  : std::filesystem::path(dir).is_absolute() ? std::filesystem::path(dir) : base_dir / dir;

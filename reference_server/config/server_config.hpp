@@ -47,10 +47,12 @@ struct TeamSpec {
 };
 
 struct ServerConfig {
+  std::filesystem::path base_dir;  // the config file's folder
   std::filesystem::path plugins_dir;
   unsigned workers = 0;
   std::vector<PluginSpec> plugins;
   std::vector<TeamSpec> teams;
+  boost::json::object serve;  // the "serve" section, read by ServeSettings
 
   // Throws ConfigFileError naming the file and the JSON path at fault.
   static ServerConfig load(const std::filesystem::path& file);

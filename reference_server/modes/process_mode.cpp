@@ -19,6 +19,7 @@
 
 #include "../loader/plugin_module.hpp"
 #include "../pipeline/chain_set.hpp"
+#include "../pipeline/chain_worker.hpp"
 #include "../pipeline/json_lines.hpp"
 #include "../pipeline/partitioned_workers.hpp"
 #include "../pipeline/route_key.hpp"
@@ -26,6 +27,7 @@
 #include "../stores/memory_cache.hpp"
 #include "../stores/plugin_log.hpp"
 #include "../stores/plugin_storage.hpp"
+#include "diagnostics.hpp"
 #include "process_memory.hpp"
 
 namespace posthog::server {
@@ -35,70 +37,6 @@ constexpr std::size_t batch_size = 256;
 constexpr std::size_t batch_bytes = 1 << 20;  // bounds memory when lines are large
 constexpr std::size_t queue_batches = 8;
 constexpr std::size_t read_chunk = 1 << 20;
-
-struct WorkItem {
-  boost::json::object event;
-  std::int64_t team_id = 0;
-  int depth = 0;  // 0 for input events, n for an event captured by a plugin at depth n-1
-};
-
-struct Survivor {
-  const PluginChain* chain;
-  boost::json::object event;
-};
-
-// What one worker thread owns: nothing here is shared with another worker.
-struct WorkerState {
-  ChainScratch scratch;
-  // Where the batch's events are parsed: one bump allocator, emptied after the
-  // batch, instead of a malloc and a free per JSON value.
-  ReusableArena arena{1 << 20};
-  ChainStats stats;
-  JsonBuffer out;
-  std::vector<Survivor> survivors;
-  std::deque<WorkItem> captured;
-  boost::json::parser parser;
-  std::uint64_t in_count = 0;
-  std::uint64_t malformed_count = 0;
-  std::uint64_t out_count = 0;
-  std::uint64_t captured_count = 0;
-  int depth = 0;
-};
-
-thread_local WorkerState* current_worker = nullptr;
-
-// meta.capture() in process mode: the new event is processed by the same worker
-// right after the event being handled, through its team's chain, and written out.
-class ProcessCapture final : public CaptureSink {
- public:
-  explicit ProcessCapture(int max_depth) : max_depth_(max_depth) {}
-  void capture(std::int64_t team_id, boost::json::object event) override {
-    WorkerState* w = current_worker;
-    if (!w) throw std::runtime_error("capture is only available while an event is being processed");
-    if (w->depth >= max_depth_)
-      throw std::runtime_error("capture depth limit (" + std::to_string(max_depth_) +
-                               ") reached: events captured by plugins may not capture further");
-    w->captured.push_back({std::move(event), team_id, w->depth + 1});
-  }
-
- private:
-  int max_depth_;
-};
-
-std::string error_line(const boost::json::object& o) {
-  std::string s;
-  append_json_line(s, o);
-  return s;
-}
-
-const char* level_name(int level) {
-  switch (level) {
-    case 0: return "debug";
-    case 1: return "info";
-    case 2: return "warn";
-    default: return "error";
-  }
-}
 
 std::optional<std::int64_t> resolve_team(boost::json::object& event, const ChainSet& set) {
   if (auto const* t = event.if_contains("team_id")) {
@@ -153,55 +91,39 @@ int run_process_mode(const ServerConfig& config, const ProcessOptions& options, 
   MemoryCache cache;
   MemoryStorage storage;
   PluginLog log;
-  ProcessCapture capture(options.max_capture_depth);
+  WorkerCapture capture(options.max_capture_depth);
   HostServices services{&cache, &storage, &log, &capture};
 
   ModuleRegistry modules;
   std::vector<LoadError> refusals;
   auto const chains = ChainSet::build(config, modules, services, refusals);
-  for (auto const& r : refusals) {
-    boost::json::array details;
-    for (auto const& d : r.details()) details.emplace_back(d);
-    err.write(error_line({{"type", "load_error"}, {"file", r.file()}, {"step", to_string(r.step())},
-                          {"field", r.field()}, {"details", std::move(details)}}));
-  }
-  log.observe(
-      [&](const PluginLogLine& l) {
-        err.write(error_line({{"type", "plugin_log"}, {"team_id", l.team_id}, {"plugin", l.plugin},
-                              {"level", level_name(l.level)}, {"message", l.message}}));
-      },
-      [&](const PluginErrorRecord& e) {
-        err.write(error_line({{"type", "plugin_error"}, {"plugin", e.plugin}, {"team_id", e.team_id},
-                              {"event_uuid", e.event_uuid}, {"hook", e.hook}, {"kind", e.kind},
-                              {"message", e.message}}));
-      });
+  report_load_errors(err, refusals);
+  stream_plugin_log(log, err);
 
   unsigned workers = options.workers ? options.workers : config.workers;
   if (!workers) workers = std::max(1u, std::thread::hardware_concurrency());
-  std::vector<WorkerState> states(workers);
+  // Per worker: its chain runner, its parser, its counts.
+  struct Worker {
+    Worker(const ChainSet& chains, PluginLog& log) : runner(chains, log) {}
+    ChainWorker runner;
+    boost::json::parser parser;
+    std::uint64_t in = 0, malformed = 0;
+  };
+  std::vector<std::unique_ptr<Worker>> states;
+  for (unsigned i = 0; i < workers; ++i) states.push_back(std::make_unique<Worker>(*chains, log));
   ProcessSummary summary;
   summary.load_errors = refusals.size();
 
-  auto process_one = [&](WorkerState& w, WorkItem& item) {
-    const PluginChain* chain = chains->chain(item.team_id);
-    w.depth = item.depth;
-    bool const keep = !chain || chain->process(item.event, w.scratch, log, w.stats);
-    if (!keep) return;
-    append_json_line(w.out, item.event);
-    ++w.out_count;
-    if (chain && chain->has_on_event()) w.survivors.push_back({chain, std::move(item.event)});
-  };
-
   // Parses one input line into a work item, or reports why it cannot be one.
-  auto parse_line = [&](WorkerState& w, std::string_view line, std::uint64_t number) -> std::optional<WorkItem> {
+  auto parse_line = [&](Worker& w, std::string_view line, std::uint64_t number) -> std::optional<WorkItem> {
     auto reject = [&](const std::string& why, std::size_t column) -> std::optional<WorkItem> {
-      ++w.malformed_count;
+      ++w.malformed;
       boost::json::object o{{"type", "input_error"}, {"line", number}, {"message", why}};
       if (column) o["column"] = column;
-      err.write(error_line(std::move(o)));
+      err.write(diagnostic_line(o));
       return std::nullopt;
     };
-    w.parser.reset(w.arena.storage());
+    w.parser.reset(w.runner.batch_storage());
     boost::system::error_code ec;
     std::size_t const consumed = w.parser.write(line.data(), line.size(), ec);
     if (ec) return reject("malformed JSON: " + ec.message(), consumed + 1);
@@ -212,31 +134,17 @@ int run_process_mode(const ServerConfig& config, const ProcessOptions& options, 
       return reject("no team: the event has no integer team_id and no known project token "
                     "(token, api_key, $token or properties.token)",
                     0);
-    ++w.in_count;
+    ++w.in;
     return WorkItem{std::move(v.get_object()), *team, 0};
   };
 
   PartitionedWorkers<LineBatch> pool(workers, queue_batches, [&](std::size_t i, LineBatch& batch) {
-    WorkerState& w = states[i];
-    current_worker = &w;
-    for (auto const& ref : batch.lines) {
-      auto item = parse_line(w, batch.line(ref), ref.number);
-      if (!item) continue;
-      process_one(w, *item);
-      while (!w.captured.empty()) {
-        WorkItem c = std::move(w.captured.front());
-        w.captured.pop_front();
-        ++w.captured_count;
-        process_one(w, c);
-      }
-    }
-    current_worker = nullptr;
-    out.write(w.out.view());
-    w.out.clear();
-    // on_event runs once the events were handed to the sink (here: written out).
-    for (auto& s : w.survivors) s.chain->on_event(s.event, log, w.stats);
-    w.survivors.clear();
-    w.arena.reset();  // every event of the batch is gone by now
+    Worker& w = *states[i];
+    w.runner.begin_batch();
+    for (auto const& ref : batch.lines)
+      if (auto item = parse_line(w, batch.line(ref), ref.number)) w.runner.run(std::move(*item));
+    out.write(w.runner.output().view());
+    w.runner.after_sink();
   });
 
   // The reader only splits lines and routes them; parsing happens in the workers.
@@ -285,15 +193,15 @@ int run_process_mode(const ServerConfig& config, const ProcessOptions& options, 
   pool.close_and_join();
 
   for (auto const& w : states) {
-    summary.in += w.in_count;
-    summary.malformed += w.malformed_count;
-    summary.out += w.out_count;
-    summary.dropped += w.stats.dropped;
-    summary.plugin_errors += w.stats.plugin_errors + w.stats.illegal_team_changes;
-    summary.captured += w.captured_count;
+    summary.in += w->in;
+    summary.malformed += w->malformed;
+    summary.out += w->runner.written();
+    summary.dropped += w->runner.stats().dropped;
+    summary.plugin_errors += w->runner.stats().plugin_errors + w->runner.stats().illegal_team_changes;
+    summary.captured += w->runner.captured();
   }
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  err.write(error_line({{"type", "summary"},
+  err.write(diagnostic_line({{"type", "summary"},
                         {"in", summary.in},
                         {"out", summary.out},
                         {"dropped", summary.dropped},

@@ -1,0 +1,196 @@
+// The only file that includes Boost.Beast.
+#include "http_server.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <atomic>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace posthog::server {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+HttpResponse plain_error(int status, std::string message) {
+  HttpResponse r;
+  r.status = status;
+  r.body = "{\"status\":0,\"code\":\"" + std::string(status == 413 ? "too_large" : "bad_request") +
+           "\",\"error\":\"" + message + "\"}";
+  return r;
+}
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, const HttpServer::Handler& handler, const HttpServerOptions& options,
+          std::atomic<int>& live, const std::atomic<bool>& stopping)
+      : stream_(std::move(socket)), handler_(handler), options_(options), live_(live), stopping_(stopping) {
+    ++live_;
+  }
+  ~Session() { --live_; }
+
+  void start() { read(); }
+
+ private:
+  void read() {
+    parser_.emplace();
+    parser_->body_limit(options_.max_body_bytes);
+    parser_->header_limit(static_cast<std::uint32_t>(options_.max_header_bytes));
+    stream_.expires_after(std::chrono::seconds(60));  // idle keep-alive and slow clients
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted || ec == beast::error::timeout)
+      return close();
+    if (ec == http::error::body_limit) {
+      return respond(plain_error(413, "the body is over the limit of " + std::to_string(options_.max_body_bytes) +
+                                          " bytes"),
+                     false, 11);
+    }
+    if (ec) {
+      if (ec == asio::error::eof || ec == asio::error::connection_reset) return close();
+      return respond(plain_error(400, "malformed HTTP request: " + ec.message()), false, 11);
+    }
+    auto& message = parser_->get();
+    HttpRequest request;
+    request.method = std::string(message.method_string());
+    std::string_view target = message.target();
+    auto const q = target.find('?');
+    request.path = std::string(target.substr(0, q));
+    if (q != std::string_view::npos) request.query = std::string(target.substr(q + 1));
+    for (auto const& field : message) request.headers.emplace_back(lower(field.name_string()), std::string(field.value()));
+    request.body = std::move(message.body());
+    beast::error_code peer_ec;
+    auto const endpoint = stream_.socket().remote_endpoint(peer_ec);
+    if (!peer_ec) request.peer = endpoint.address().to_string();
+    HttpResponse response;
+    try {
+      response = handler_(request);
+    } catch (const std::exception& e) {
+      response = plain_error(500, "internal error");
+    }
+    respond(std::move(response), message.keep_alive(), message.version());
+  }
+
+  void respond(HttpResponse r, bool keep_alive, unsigned version) {
+    auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.status), version);
+    res->set(http::field::server, "posthog-plugin-server");
+    res->set(http::field::content_type, r.content_type);
+    for (auto const& [name, value] : r.headers) res->set(name, value);
+    res->body() = std::move(r.body);
+    res->keep_alive(keep_alive && !stopping_.load());  // a stopping server closes after answering
+    res->prepare_payload();
+    http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+      if (ec || !res->keep_alive()) return self->close();
+      self->read();
+    });
+  }
+
+  void close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  const HttpServer::Handler& handler_;
+  const HttpServerOptions& options_;
+  std::atomic<int>& live_;
+  const std::atomic<bool>& stopping_;
+};
+
+}  // namespace
+
+struct HttpServer::Impl {
+  HttpServerOptions options;
+  Handler handler;
+  asio::io_context io;
+  tcp::acceptor acceptor{io};
+  std::vector<std::thread> threads;
+  std::atomic<int> live_sessions{0};
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> waited{false};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  asio::steady_timer grace{io};
+
+  void accept() {
+    acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
+      if (ec) {
+        if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+      } else {
+        socket.set_option(tcp::no_delay(true));
+        std::make_shared<Session>(std::move(socket), handler, options, live_sessions, stopping)->start();
+      }
+      if (acceptor.is_open()) accept();
+    });
+  }
+};
+
+HttpServer::HttpServer(HttpServerOptions options, Handler handler) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  impl_->handler = std::move(handler);
+  auto& a = impl_->acceptor;
+  boost::system::error_code ec;
+  auto const address = asio::ip::make_address(impl_->options.host, ec);
+  if (ec) throw std::runtime_error("cannot listen on '" + impl_->options.host + "': not an IP address");
+  tcp::endpoint endpoint(address, impl_->options.port);
+  a.open(endpoint.protocol(), ec);
+  if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) a.bind(endpoint, ec);
+  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    throw std::runtime_error("cannot listen on " + impl_->options.host + ":" + std::to_string(impl_->options.port) +
+                             ": " + ec.message());
+  impl_->work.emplace(impl_->io.get_executor());
+  impl_->accept();
+  unsigned const n = std::max(1u, impl_->options.io_threads);
+  for (unsigned i = 0; i < n; ++i) impl_->threads.emplace_back([this] { impl_->io.run(); });
+}
+
+HttpServer::~HttpServer() {
+  stop();
+  wait();
+}
+
+std::uint16_t HttpServer::port() const noexcept {
+  boost::system::error_code ec;
+  auto const endpoint = impl_->acceptor.local_endpoint(ec);
+  return ec ? 0 : endpoint.port();
+}
+
+void HttpServer::stop() {
+  if (impl_->stopping.exchange(true)) return;
+  asio::post(impl_->io, [this] {
+    boost::system::error_code ec;
+    impl_->acceptor.close(ec);
+    // Requests already read are answered (and their connections closed);
+    // connections idling in keep-alive get a moment, then the loop stops.
+    impl_->grace.expires_after(std::chrono::seconds(1));
+    impl_->grace.async_wait([this](boost::system::error_code) { impl_->io.stop(); });
+  });
+  impl_->work.reset();
+}
+
+void HttpServer::wait() {
+  if (impl_->waited.exchange(true)) return;
+  for (auto& t : impl_->threads)
+    if (t.joinable()) t.join();
+}
+
+}  // namespace posthog::server

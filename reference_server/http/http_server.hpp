@@ -1,0 +1,49 @@
+// HttpServer: HTTP/1.1 on Boost.Asio and Beast with a small fixed pool of I/O
+// threads and keep-alive. Each request is read whole (bounded by
+// `max_body_bytes`: over it, 413 before the body is read), handed to the
+// handler on the I/O thread, and answered; the handler must not block for long
+// (capture hands events to the pipeline's workers and returns).
+//
+// stop() closes the listening socket and lets requests being read or answered
+// finish; wait() returns when every connection is gone and the threads ended.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "http_exchange.hpp"
+
+namespace posthog::server {
+
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8000;  // 0: any free port (see port())
+  unsigned io_threads = 2;
+  std::size_t max_body_bytes = 20 << 20;
+  std::size_t max_header_bytes = 16 << 10;
+};
+
+class HttpServer {
+ public:
+  using Handler = std::function<HttpResponse(HttpRequest&)>;
+
+  // Binds and starts serving; throws std::runtime_error naming the address when
+  // it cannot listen.
+  HttpServer(HttpServerOptions options, Handler handler);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  std::uint16_t port() const noexcept;
+  void stop();  // thread-safe, idempotent
+  void wait();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace posthog::server

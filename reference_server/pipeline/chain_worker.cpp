@@ -1,0 +1,53 @@
+#include "chain_worker.hpp"
+
+#include <stdexcept>
+#include <string>
+
+#include "../stores/plugin_log.hpp"
+
+namespace posthog::server {
+namespace {
+thread_local ChainWorker* current_worker = nullptr;
+}  // namespace
+
+void ChainWorker::begin_batch() noexcept { current_worker = this; }
+
+void ChainWorker::run_one(WorkItem& item) {
+  const PluginChain* chain = chains_.chain(item.team_id);
+  depth_ = item.depth;
+  bool const keep = !chain || chain->process(item.event, scratch_, log_, stats_);
+  if (!keep) return;
+  append_json_line(out_, item.event);
+  ++written_;
+  if (chain && chain->has_on_event()) survivors_.push_back({chain, std::move(item.event)});
+}
+
+void ChainWorker::run(WorkItem item) {
+  run_one(item);
+  while (!captured_.empty()) {
+    WorkItem c = std::move(captured_.front());
+    captured_.pop_front();
+    ++captured_count_;
+    run_one(c);
+  }
+}
+
+void ChainWorker::after_sink() {
+  current_worker = nullptr;
+  // on_event runs once the events were handed to the sink.
+  for (auto& s : survivors_) s.chain->on_event(s.event, log_, stats_);
+  survivors_.clear();
+  out_.clear();
+  arena_.reset();  // every event of the batch is gone by now
+}
+
+void WorkerCapture::capture(std::int64_t team_id, boost::json::object event) {
+  ChainWorker* w = current_worker;
+  if (!w) throw std::runtime_error("capture is only available while an event is being processed");
+  if (w->depth_ >= max_depth_)
+    throw std::runtime_error("capture depth limit (" + std::to_string(max_depth_) +
+                             ") reached: events captured by plugins may not capture further");
+  w->captured_.push_back({std::move(event), team_id, w->depth_ + 1});
+}
+
+}  // namespace posthog::server

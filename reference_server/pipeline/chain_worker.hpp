@@ -1,0 +1,83 @@
+// ChainWorker: what one worker thread owns to run events through their teams'
+// chains, shared by process mode and serve mode.
+//
+// A batch goes: begin_batch(); run(item) for each event (the survivors are
+// serialised into output(), events plugins capture run right after the event
+// that captured them, down to WorkerCapture's depth limit); the caller hands
+// output() to the sink; after_sink() runs the on_event hooks and empties
+// everything for the next batch. Nothing here is shared with another worker.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+#include "../loader/plugin_scope.hpp"
+#include "chain_set.hpp"
+#include "json_lines.hpp"
+#include "plugin_chain.hpp"
+#include "reusable_arena.hpp"
+
+namespace posthog::server {
+
+class PluginLog;
+
+struct WorkItem {
+  boost::json::object event;
+  std::int64_t team_id = 0;
+  int depth = 0;  // 0 for input events, n for an event captured by a plugin at depth n-1
+};
+
+class ChainWorker {
+ public:
+  ChainWorker(const ChainSet& chains, PluginLog& log) : chains_(chains), log_(log) {}
+  ChainWorker(const ChainWorker&) = delete;
+  ChainWorker& operator=(const ChainWorker&) = delete;
+
+  void begin_batch() noexcept;
+  void run(WorkItem item);
+  JsonBuffer& output() noexcept { return out_; }
+  void after_sink();
+
+  // Where a batch's events may be parsed: emptied by after_sink().
+  boost::json::storage_ptr batch_storage() noexcept { return arena_.storage(); }
+
+  const ChainStats& stats() const noexcept { return stats_; }
+  std::uint64_t written() const noexcept { return written_; }
+  std::uint64_t captured() const noexcept { return captured_count_; }
+
+ private:
+  friend class WorkerCapture;
+  void run_one(WorkItem& item);
+
+  const ChainSet& chains_;
+  PluginLog& log_;
+  ChainScratch scratch_;
+  ReusableArena arena_{1 << 20};
+  ChainStats stats_;
+  JsonBuffer out_;
+  struct Survivor {
+    const PluginChain* chain;
+    boost::json::object event;
+  };
+  std::vector<Survivor> survivors_;
+  std::deque<WorkItem> captured_;
+  std::uint64_t written_ = 0;
+  std::uint64_t captured_count_ = 0;
+  int depth_ = 0;
+};
+
+// meta.capture() for workers: the new event runs through its team's chain on
+// the same worker right after the event being handled. Captured events may
+// capture further only `max_depth` levels deep, so a plugin cannot loop forever.
+class WorkerCapture final : public CaptureSink {
+ public:
+  explicit WorkerCapture(int max_depth) : max_depth_(max_depth) {}
+  void capture(std::int64_t team_id, boost::json::object event) override;
+
+ private:
+  int max_depth_;
+};
+
+}  // namespace posthog::server
