@@ -1,5 +1,6 @@
 // posthog-plugin-server: the reference server's command line.
 //
+//   posthog-plugin-server serve --config FILE
 //   posthog-plugin-server process --config FILE [--workers N]
 //   posthog-plugin-server check --config FILE
 //   posthog-plugin-server inspect MODULE.so
@@ -22,6 +23,7 @@
 #include "loader/module_descriptor.hpp"
 #include "modes/check_mode.hpp"
 #include "modes/process_mode.hpp"
+#include "modes/serve_mode.hpp"
 
 namespace {
 
@@ -29,6 +31,9 @@ using namespace posthog::server;
 
 constexpr const char* usage =
     "usage:\n"
+    "  posthog-plugin-server serve --config FILE\n"
+    "      PostHog's capture API over HTTP -> plugin chains -> the sink (see the README for\n"
+    "      the \"serve\" settings and their environment variables); SIGTERM drains and exits\n"
     "  posthog-plugin-server process --config FILE [--workers N]\n"
     "      events as JSON lines on stdin -> plugin chains -> JSON lines on stdout;\n"
     "      errors, plugin logs and a summary as JSON lines on stderr\n"
@@ -82,6 +87,24 @@ int main(int argc, char** argv) {
       return 2;
     }
     return inspect(argv[2]);
+  }
+  if (command == "serve") {
+    if (argc != 4 || std::string_view(argv[2]) != "--config") {
+      std::cerr << usage;
+      return 2;
+    }
+    try {
+      auto const config = ServerConfig::load(argv[3]);
+      return run_serve_mode(config, ServeSettings::from(config));
+    } catch (const ConfigFileError& e) {
+      std::cerr << "{\"type\":\"config_error\",\"message\":" << boost::json::serialize(boost::json::value(e.what()))
+                << "}\n";
+      return 1;
+    } catch (const std::runtime_error& e) {  // the sink cannot be opened
+      std::cerr << "{\"type\":\"startup_error\",\"message\":" << boost::json::serialize(boost::json::value(e.what()))
+                << "}\n";
+      return 1;
+    }
   }
   if (command == "check") {
     if (argc != 4 || std::string_view(argv[2]) != "--config") {

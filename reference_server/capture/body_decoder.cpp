@@ -136,7 +136,10 @@ std::string decode_capture_body(const CaptureBody& r, std::size_t max_decoded) {
   std::string text;
   bool from_form = false;
 
-  if (r.method == "GET" || contains_ci(r.content_type, "application/x-www-form-urlencoded")) {
+  auto const body = trim(r.body);
+  // curl -d labels raw JSON as a form: JSON it is, when it looks like JSON.
+  bool const json_in_form = !body.empty() && (body.front() == '{' || body.front() == '[');
+  if (r.method == "GET" || (contains_ci(r.content_type, "application/x-www-form-urlencoded") && !json_in_form)) {
     std::string data = form_value(r.method == "GET" ? r.query : r.body, "data");
     if (data.empty() && r.method == "GET") throw CaptureError(400, "invalid_payload", "no data: send ?data=<base64 JSON>");
     if (data.empty()) throw CaptureError(400, "invalid_payload", "the form body has no 'data' field");

@@ -118,16 +118,26 @@ class Session : public std::enable_shared_from_this<Session> {
 }  // namespace
 
 struct HttpServer::Impl {
+  // Declared before the io_context: sessions still queued in it when it is
+  // destroyed use them on their way out.
   HttpServerOptions options;
   Handler handler;
-  asio::io_context io;
-  tcp::acceptor acceptor{io};
-  std::vector<std::thread> threads;
   std::atomic<int> live_sessions{0};
   std::atomic<bool> stopping{false};
   std::atomic<bool> waited{false};
+  asio::io_context io;
+  tcp::acceptor acceptor{io};
+  std::vector<std::thread> threads;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   asio::steady_timer grace{io};
+  std::chrono::steady_clock::time_point grace_deadline;
+
+  // Stops the loop once every connection is gone, or at the deadline.
+  void wait_for_sessions() {
+    if (live_sessions.load() == 0 || std::chrono::steady_clock::now() >= grace_deadline) return io.stop();
+    grace.expires_after(std::chrono::milliseconds(20));
+    grace.async_wait([this](boost::system::error_code) { wait_for_sessions(); });
+  }
 
   void accept() {
     acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
@@ -181,8 +191,8 @@ void HttpServer::stop() {
     impl_->acceptor.close(ec);
     // Requests already read are answered (and their connections closed);
     // connections idling in keep-alive get a moment, then the loop stops.
-    impl_->grace.expires_after(std::chrono::seconds(1));
-    impl_->grace.async_wait([this](boost::system::error_code) { impl_->io.stop(); });
+    impl_->grace_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    impl_->wait_for_sessions();
   });
   impl_->work.reset();
 }

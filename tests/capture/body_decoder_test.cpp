@@ -77,6 +77,8 @@ TEST_CASE("Form bodies and GET ?data= carry base64 JSON", "[capture][decode]") {
   for (auto& c : spaced) if (c == '+') c = ' ';
   CHECK(decode_capture_body({"POST", "application/x-www-form-urlencoded", "", "", spaced}, limit) == event);
   CHECK(status_of({"POST", "application/x-www-form-urlencoded", "", "", "other=1"}) == 400);
+  // curl -d sends raw JSON labelled as a form.
+  CHECK(decode_capture_body({"POST", "application/x-www-form-urlencoded", "", "", event}, limit) == event);
   CHECK(status_of({"GET", "", "", "ip=1", ""}) == 400);
   CHECK(status_of({"POST", "application/x-www-form-urlencoded", "", "", "data=%%%!!!"}) == 400);
 }

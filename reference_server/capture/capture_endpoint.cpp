@@ -1,0 +1,101 @@
+#include "capture_endpoint.hpp"
+
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include "body_decoder.hpp"
+
+namespace posthog::server {
+namespace {
+
+std::string_view first_of_list(std::string_view list) {
+  auto item = list.substr(0, list.find(','));
+  while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+  while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+  return item;
+}
+
+// Browsers send events cross-origin: mirror the origin, allow credentials and
+// the content-type header, and let the library read Retry-After.
+void add_cors(const HttpRequest& request, HttpResponse& response) {
+  auto const origin = request.header("origin");
+  response.headers.emplace_back("Access-Control-Allow-Origin", origin.empty() ? "*" : std::string(origin));
+  if (!origin.empty()) response.headers.emplace_back("Access-Control-Allow-Credentials", "true");
+  response.headers.emplace_back("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+  auto const asked = request.header("access-control-request-headers");
+  response.headers.emplace_back("Access-Control-Allow-Headers", asked.empty() ? "content-type" : std::string(asked));
+  response.headers.emplace_back("Access-Control-Expose-Headers", "Retry-After");
+  response.headers.emplace_back("Vary", "Origin");
+}
+
+}  // namespace
+
+HttpResponse json_error(int status, std::string_view code, std::string_view message) {
+  HttpResponse r;
+  r.status = status;
+  r.body = boost::json::serialize(
+      boost::json::object{{"status", 0}, {"code", code}, {"error", message}});
+  return r;
+}
+
+bool CaptureEndpoint::serves(std::string_view path) noexcept {
+  if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  return path == "/e" || path == "/capture" || path == "/batch" || path == "/i/v0/e" || path == "/track" ||
+         path == "/engage";
+}
+
+std::string CaptureEndpoint::client_ip(const HttpRequest& request) const {
+  bool trusted = false;
+  for (auto const& proxy : limits_.trusted_proxies) trusted = trusted || proxy == request.peer;
+  if (trusted) {
+    if (auto xff = first_of_list(request.header("x-forwarded-for")); !xff.empty()) return std::string(xff);
+    if (auto real = request.header("x-real-ip"); !real.empty()) return std::string(real);
+  }
+  return request.peer;
+}
+
+HttpResponse CaptureEndpoint::handle(const HttpRequest& request) const {
+  HttpResponse response;
+  if (request.method == "OPTIONS") {
+    response.status = 204;
+    add_cors(request, response);
+    return response;
+  }
+  if (request.method != "POST" && request.method != "GET") {
+    response = json_error(405, "method_not_allowed", "capture takes POST, GET ?data= or OPTIONS");
+    add_cors(request, response);
+    return response;
+  }
+  try {
+    auto const text = decode_capture_body({request.method, request.header("content-type"),
+                                           request.header("content-encoding"), request.query, request.body},
+                                          limits_.max_decoded_bytes);
+    CaptureContext context;
+    context.ip = client_ip(request);
+    auto const host = request.header("host");
+    context.site_url = host.empty() ? std::string() : "http://" + std::string(host);
+    context.query = request.query;
+    auto captured = read_capture_payload(text, context, resolve_);
+    if (!submit_(captured)) {
+      response = json_error(503, "saturated",
+                            "the server is at capacity; nothing was taken, retry after " +
+                                std::to_string(limits_.retry_after_seconds) + " s");
+      response.headers.emplace_back("Retry-After", std::to_string(limits_.retry_after_seconds));
+    } else {
+      boost::json::object ok{{"status", 1}};
+      if (!captured.rejected.empty()) {
+        boost::json::array rejected;
+        for (auto const& r : captured.rejected)
+          rejected.push_back(boost::json::object{{"index", r.index}, {"error", r.message}});
+        ok["rejected"] = std::move(rejected);
+      }
+      response.body = boost::json::serialize(ok);
+    }
+  } catch (const CaptureError& e) {
+    response = json_error(e.status(), e.code(), e.what());
+  }
+  add_cors(request, response);
+  return response;
+}
+
+}  // namespace posthog::server

@@ -1,0 +1,53 @@
+// CaptureEndpoint: PostHog's capture API over HTTP.
+//
+// Paths /e, /capture, /batch, /i/v0/e, /track and /engage, with or without the
+// trailing slash; POST, GET (?data=) and OPTIONS (CORS preflight). A request's
+// body is decoded (body_decoder.hpp), its events read and normalised
+// (capture_payload.hpp) and handed to `submit`, which either takes them all or
+// refuses them all because the pipeline is full: then 503 with Retry-After, so
+// clients retry (posthog-js drops events on 429, never use it). Success is
+// PostHog's `200 {"status": 1}`, plus the events rejected one by one, if any.
+// Errors are JSON: {"status": 0, "code": ..., "error": "what is wrong"}.
+//
+// The client's address is the socket's, or the leftmost X-Forwarded-For (then
+// X-Real-Ip) when the socket's peer is one of the trusted proxies.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "../http/http_exchange.hpp"
+#include "capture_payload.hpp"
+
+namespace posthog::server {
+
+struct CaptureLimits {
+  std::size_t max_decoded_bytes = 20 << 20;
+  int retry_after_seconds = 5;
+  std::vector<std::string> trusted_proxies;
+};
+
+class CaptureEndpoint {
+ public:
+  // false: the pipeline cannot take these events now (nothing was taken).
+  using Submit = std::function<bool(CapturedEvents&)>;
+
+  CaptureEndpoint(CaptureLimits limits, TokenResolver resolve, Submit submit)
+      : limits_(std::move(limits)), resolve_(std::move(resolve)), submit_(std::move(submit)) {}
+
+  static bool serves(std::string_view path) noexcept;
+  HttpResponse handle(const HttpRequest& request) const;
+
+ private:
+  std::string client_ip(const HttpRequest& request) const;
+
+  CaptureLimits limits_;
+  TokenResolver resolve_;
+  Submit submit_;
+};
+
+// The JSON error body every endpoint uses.
+HttpResponse json_error(int status, std::string_view code, std::string_view message);
+
+}  // namespace posthog::server
