@@ -110,7 +110,7 @@ ServeSettings ServeSettings::from(const ServerConfig& config, const Environment&
   if (auto v = env("SINK_FSYNC")) s.sink_fsync = *v;
   if (s.sink_fsync != "batch" && s.sink_fsync != "interval" && s.sink_fsync != "never")
     fail("sink fsync", "must be batch, interval or never, not '" + s.sink_fsync + "'");
-  if (s.sink_path.is_relative()) s.sink_path = config.base_dir / s.sink_path;
+  if (s.sink_path.is_relative()) s.sink_path = (config.base_dir / s.sink_path).lexically_normal();
   return s;
 }
 

@@ -1,5 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <map>
+#include <optional>
+
+#include "config/serve_settings.hpp"
 #include "config/server_config.hpp"
 
 using posthog::server::ConfigFileError;
@@ -60,4 +64,39 @@ TEST_CASE("${config_dir} in plugin settings names the config file's folder", "[c
   CHECK(s.at("database").at(1) == "/abs/b.mmdb");
   CHECK(s.at("nested").at("x") == "/etc/posthog:/etc/posthog");
   CHECK(s.at("n") == 1);
+}
+
+TEST_CASE("Serve settings come from the file, then the environment", "[config][serve]") {
+  auto c = ServerConfig::parse(R"({"workers": 3, "serve": {"listen": "0.0.0.0:9000", "max_inflight_events": 500,
+                                    "trusted_proxies": ["10.0.0.1"], "sink": {"path": "out/e.jsonl", "fsync": "batch"}}})",
+                               "/srv/posthog");
+  std::map<std::string, std::string> env;
+  auto from_env = [&](const char* name) -> std::optional<std::string> {
+    auto it = env.find(name);
+    return it == env.end() ? std::nullopt : std::optional<std::string>(it->second);
+  };
+  auto s = posthog::server::ServeSettings::from(c, from_env);
+  CHECK(s.host == "0.0.0.0");
+  CHECK(s.port == 9000);
+  CHECK(s.workers == 3);
+  CHECK(s.max_inflight_events == 500);
+  CHECK(s.trusted_proxies == std::vector<std::string>{"10.0.0.1"});
+  CHECK(s.sink_path == "/srv/posthog/out/e.jsonl");
+  CHECK(s.sink_fsync == "batch");
+
+  env = {{"WEB_PORT", "8123"}, {"WORKER_CONCURRENCY", "5"}, {"TRUSTED_PROXIES", "10.0.0.2, 10.0.0.3"},
+         {"SINK_PATH", "/var/events.jsonl"}, {"SINK_FSYNC", "never"}};
+  s = posthog::server::ServeSettings::from(c, from_env);
+  CHECK(s.port == 8123);
+  CHECK(s.workers == 5);
+  CHECK(s.trusted_proxies == std::vector<std::string>{"10.0.0.2", "10.0.0.3"});
+  CHECK(s.sink_path == "/var/events.jsonl");
+  CHECK(s.sink_fsync == "never");
+
+  env = {{"WEB_PORT", "eighty"}};
+  CHECK_THROWS_WITH(posthog::server::ServeSettings::from(c, from_env), Catch::Contains("WEB_PORT: must be a whole number"));
+  env = {{"SINK_FSYNC", "sometimes"}};
+  CHECK_THROWS_WITH(posthog::server::ServeSettings::from(c, from_env), Catch::Contains("batch, interval or never"));
+  auto bad = ServerConfig::parse(R"({"serve": {"listen": "nowhere"}})", "/srv");
+  CHECK_THROWS_WITH(posthog::server::ServeSettings::from(bad, from_env), Catch::Contains("$.serve.listen"));
 }
