@@ -9,6 +9,7 @@
 
 #include "../pipeline/event_ids.hpp"
 #include "body_decoder.hpp"
+#include "request_arena.hpp"
 
 namespace posthog::server {
 namespace {
@@ -105,7 +106,10 @@ std::optional<std::int64_t> query_millis(std::string_view query) {
 
 CapturedEvents read_capture_payload(std::string_view json, const CaptureContext& context,
                                     const TokenResolver& resolve_token) {
+  // The request's events live in one arena shared by all of them (see
+  // request_arena.hpp): freed in one piece when the last one is written.
   boost::json::parser parser;
+  parser.reset(RequestArena::make());
   boost::system::error_code ec;
   std::size_t const consumed = parser.write(json.data(), json.size(), ec);
   if (ec)
@@ -113,8 +117,9 @@ CapturedEvents read_capture_payload(std::string_view json, const CaptureContext&
                        "malformed JSON at " + position_of(json, consumed) + ": " + ec.message());
   boost::json::value root = parser.release();
 
-  // The shapes: a batch object, a bare array, one event.
-  boost::json::array events;
+  // The shapes: a batch object, a bare array, one event. Same storage as the
+  // parsed body, so that moving the events in is a pointer swap, not a copy.
+  boost::json::array events(root.storage());
   std::string_view batch_token, batch_sent_at;
   if (root.is_object() && root.get_object().contains("batch")) {
     auto& o = root.get_object();
@@ -177,30 +182,24 @@ CapturedEvents read_capture_payload(std::string_view json, const CaptureContext&
     if (!batch_sent_at.size())
       if (auto own = posthog::iso8601_millis(string_member(e, "sent_at"))) event_sent_at = own;
 
-    boost::json::object n;
-    n.reserve(e.size() + 10);
+    // Normalised in place: the client's other fields (properties, $set, ...) stay as sent.
+    std::string const timestamp = corrected_timestamp(e, event_sent_at, context.now);
+    std::string const event_name(name);  // copied: writing to the event may move it
     auto const uuid = string_member(e, "uuid");
-    n["uuid"] = is_uuid(uuid) ? std::string(uuid) : make_uuid_v7(context.now);
-    n["event"] = name;
-    n["distinct_id"] = distinct_id;
-    n["team_id"] = out.team_id;
-    n["ip"] = context.ip;
-    n["site_url"] = context.site_url;
-    n["now"] = now;
-    if (event_sent_at) n["sent_at"] = iso8601(from_millis(*event_sent_at));
-    n["timestamp"] = corrected_timestamp(e, event_sent_at, context.now);
-    n["token"] = token;
-    // Everything else the client sent (properties, $set, $set_once, ...) as sent.
-    for (auto& kv : e) {
-      auto const key = kv.key();
-      if (key == "uuid" || key == "event" || key == "distinct_id" || key == "$distinct_id" || key == "team_id" ||
-          key == "ip" || key == "site_url" || key == "now" || key == "sent_at" || key == "timestamp" ||
-          key == "token" || key == "$token" || key == "api_key" || key == "offset")
-        continue;
-      n[key] = std::move(kv.value());
-    }
-    if (!n.contains("properties") || !n.at("properties").is_object()) n["properties"] = boost::json::object();
-    out.events.push_back(std::move(n));
+    if (!is_uuid(uuid)) e["uuid"] = make_uuid_v7(context.now);
+    for (auto key : {"$distinct_id", "api_key", "$token", "offset"}) e.erase(key);
+    e["event"] = event_name;
+    e["distinct_id"] = distinct_id;
+    e["team_id"] = out.team_id;
+    e["ip"] = context.ip;
+    e["site_url"] = context.site_url;
+    e["now"] = now;
+    if (event_sent_at) e["sent_at"] = iso8601(from_millis(*event_sent_at));
+    else e.erase("sent_at");
+    e["timestamp"] = timestamp;
+    e["token"] = token;
+    if (!e.contains("properties") || !e.at("properties").is_object()) e["properties"] = boost::json::object();
+    out.events.push_back(std::move(e));
   }
   if (out.events.empty()) {
     std::string why = out.rejected.size() == 1 ? out.rejected[0].message : "every event in the request is invalid";

@@ -3,7 +3,7 @@
 // (the environment wins). The README's configuration table lists them all:
 //
 //   "serve": {"listen": "127.0.0.1:8000", "io_threads": 2, "max_body_bytes": 20971520,
-//             "max_decoded_bytes": 20971520, "max_inflight_events": 100000,
+//             "max_decoded_bytes": 20971520, "max_inflight_events": 20000,
 //             "retry_after_seconds": 5, "trusted_proxies": ["127.0.0.1"],
 //             "sink": {"type": "jsonl", "path": "events.jsonl", "fsync": "interval"}}
 //
@@ -31,7 +31,7 @@ struct ServeSettings {
   unsigned workers = 0;  // 0: the config's "workers", else one per core
   std::size_t max_body_bytes = 20 << 20;     // PostHog's /batch limit
   std::size_t max_decoded_bytes = 20 << 20;  // after gzip / lz64 / base64
-  std::size_t max_inflight_events = 100000;  // accepted, not yet in the sink: over it, 503
+  std::size_t max_inflight_events = 20000;  // accepted, not yet in the sink: over it, 503
   int retry_after_seconds = 5;
   std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-For is believed
   std::filesystem::path sink_path = "events.jsonl";

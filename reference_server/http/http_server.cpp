@@ -33,12 +33,17 @@ HttpResponse plain_error(int status, std::string message) {
   return r;
 }
 
+constexpr std::size_t read_buffer_bytes = 32 * 1024;
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, const HttpServer::Handler& handler, const HttpServerOptions& options,
           std::atomic<int>& live, const std::atomic<bool>& stopping)
       : stream_(std::move(socket)), handler_(handler), options_(options), live_(live), stopping_(stopping) {
     ++live_;
+    // Beast reads at most what the buffer has room for: a 500-byte buffer
+    // means hundreds of recv calls (and timer re-arms) for a 100 KB batch.
+    buffer_.reserve(read_buffer_bytes);
   }
   ~Session() { --live_; }
 

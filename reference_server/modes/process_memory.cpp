@@ -1,5 +1,7 @@
 #include "process_memory.hpp"
 
+#include <sys/resource.h>
+
 #include <cstdio>
 #include <cstring>
 
@@ -22,6 +24,13 @@ long status_field_kib(const char* field) {
 }
 
 }  // namespace
+
+double cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto const seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
 
 long resident_kib() { return status_field_kib("VmRSS"); }
 long peak_resident_kib() { return status_field_kib("VmHWM"); }

@@ -212,7 +212,8 @@ int run_process_mode(const ServerConfig& config, const ProcessOptions& options, 
                         {"workers", workers},
                         {"seconds", summary.seconds},
                         {"events_per_second", summary.seconds > 0 ? summary.in / summary.seconds : 0.0},
-                        {"peak_rss_kib", peak_resident_kib()}}));
+                        {"cpu_seconds", cpu_seconds()},
+                             {"peak_rss_kib", peak_resident_kib()}}));
   if (summary_out) *summary_out = summary;
   return out.broken() ? 1 : 0;
 }

@@ -164,6 +164,7 @@ int run_serve_mode(const ServerConfig& config, const ServeSettings& settings, co
                              {"sink_failures", sink_failures.load()},
                              {"load_errors", refusals.size()},
                              {"seconds", seconds},
+                             {"cpu_seconds", cpu_seconds()},
                              {"peak_rss_kib", peak_resident_kib()}}));
   return sink_failures.load() ? 1 : 0;
 }

