@@ -243,7 +243,8 @@ TEST_CASE("serve: PostHog's Node client sends to it, end to end", "[serve][posth
 TEST_CASE("serve: SIGTERM under load loses no event answered 200", "[serve][shutdown]") {
   ServeProcess server(config());
   std::atomic<bool> stop{false};
-  std::vector<std::set<std::string>> acked(2);
+  std::vector<std::set<std::string>> acked(2);  // each client's own; read after join
+  std::atomic<std::size_t> acked_count{0};
   std::vector<std::thread> clients;
   for (int c = 0; c < 2; ++c)
     clients.emplace_back([&, c] {
@@ -255,11 +256,13 @@ TEST_CASE("serve: SIGTERM under load loses no event answered 200", "[serve][shut
         auto body = boost::json::serialize(boost::json::object{
             {"api_key", "phc_one"}, {"batch", {boost::json::object{{"event", "load"}, {"distinct_id", id}, {"uuid", uuid}}}}});
         auto r = client.Post("/batch/", body, "application/json");
-        if (r && r->status == 200) acked[c].insert(uuid);
+        if (r && r->status == 200) acked[c].insert(uuid), ++acked_count;
         else if (!r) break;  // the server closed: it is shutting down
       }
     });
-  while (acked[0].size() + acked[1].size() < 300) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // Until 300 events were acknowledged (or the clients gave up: a failure below).
+  for (int waited = 0; acked_count < 300 && waited < 6000; ++waited)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   int const code = server.stop();
   stop = true;
   for (auto& t : clients) t.join();
