@@ -6,9 +6,6 @@
 // Prints events/s for: (1) parse + serialise only, one thread, in-process (the
 // floor any JSON pipeline pays); (2) the server in process mode with no plugins;
 // (3) the server with the helloworld chain; and each run's peak RSS.
-#include <fcntl.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -19,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "server_runs.hpp"
 #include "synthetic_events.hpp"
 
 namespace fs = std::filesystem;
@@ -33,37 +31,18 @@ struct Run {
 
 Run run_server(const fs::path& config, const fs::path& input, const std::vector<std::string>& extra) {
   auto const start = Clock::now();
-  pid_t pid = fork();
-  if (pid == 0) {
-    int in = open(input.c_str(), O_RDONLY), out = open("/dev/null", O_WRONLY);
-    int err = open((input.string() + ".stderr").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(in, 0), dup2(out, 1), dup2(err, 2);
-    std::vector<std::string> args{POSTHOG_SERVER_BINARY, "process", "--config", config.string()};
-    args.insert(args.end(), extra.begin(), extra.end());
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  int status = 0;
-  rusage usage{};
-  wait4(pid, &status, 0, &usage);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    std::fprintf(stderr, "server failed (status %d); see %s.stderr\n", status, input.c_str());
+  std::vector<std::string> args{POSTHOG_SERVER_BINARY, "process", "--config", config.string()};
+  args.insert(args.end(), extra.begin(), extra.end());
+  fs::path const err = input.string() + ".stderr";
+  if (int const code = posthog::bench::run(args, input, "/dev/null", err); code != 0) {
+    std::fprintf(stderr, "server failed (exit %d); see %s\n", code, err.c_str());
     std::exit(1);
   }
-  // The server's own peak (VmHWM) from its summary line: wait4's maxrss would
-  // also count this benchmark's pages, inherited by the child before exec.
-  long peak = 0;
-  std::ifstream err(input.string() + ".stderr");
-  for (std::string line; std::getline(err, line);) {
-    std::error_code ec;
-    auto v = boost::json::parse(line, ec);
-    if (!ec && v.is_object() && v.as_object().contains("peak_rss_kib"))
-      peak = static_cast<long>(v.as_object().at("peak_rss_kib").to_number<double>());
-  }
-  return {std::chrono::duration<double>(Clock::now() - start).count(), peak};
+  double const seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  // The server's own peak (VmHWM) from its summary line: a child's rusage would
+  // also count this benchmark's pages, inherited before exec.
+  auto const summary = posthog::bench::last_json_line(err, "summary");
+  return {seconds, static_cast<long>(summary.at("peak_rss_kib").to_number<double>())};
 }
 
 void write_config(const fs::path& file, bool with_plugins) {

@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "server_runs.hpp"
 #include "synthetic_events.hpp"
 
 namespace fs = std::filesystem;
@@ -64,21 +65,16 @@ Server start(const fs::path& config, const fs::path& dir) {
   fs::remove(dir / "sink.jsonl");
   fs::remove(dir / "serve.out");  // else the previous server's line could be read
   Server s;
-  s.pid = fork();
-  if (s.pid == 0) {
-    freopen((dir / "serve.out").c_str(), "w", stdout);
-    freopen((dir / "serve.err").c_str(), "w", stderr);
-    execl(POSTHOG_SERVER_BINARY, POSTHOG_SERVER_BINARY, "serve", "--config", config.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
+  s.pid = posthog::bench::spawn({POSTHOG_SERVER_BINARY, "serve", "--config", config.string()}, "/dev/null",
+                                dir / "serve.out", dir / "serve.err");
   for (int i = 0; i < 2000 && !s.port; ++i) {
-    std::ifstream in(dir / "serve.out");
-    std::string line;
-    if (std::getline(in, line) && line.find("\"url\"") != std::string::npos) {
-      std::string const url(boost::json::parse(line).at("url").as_string());
-      s.port = std::stoi(url.substr(url.rfind(':') + 1));
-    } else
+    auto const listening = posthog::bench::last_json_line(dir / "serve.out", "listening");
+    if (listening.empty()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      continue;
+    }
+    std::string const url(listening.at("url").as_string());
+    s.port = std::stoi(url.substr(url.rfind(':') + 1));
   }
   if (!s.port) {
     std::fprintf(stderr, "the server did not start; see %s\n", (dir / "serve.err").c_str());
@@ -89,13 +85,8 @@ Server start(const fs::path& config, const fs::path& dir) {
 
 boost::json::object stop(Server& s, const fs::path& dir) {
   kill(s.pid, SIGTERM);
-  int status = 0;
-  waitpid(s.pid, &status, 0);
-  boost::json::object summary;
-  std::ifstream in(dir / "serve.err");
-  for (std::string line; std::getline(in, line);)
-    if (line.find("\"summary\"") != std::string::npos) summary = boost::json::parse(line).as_object();
-  return summary;
+  posthog::bench::wait_for(s.pid);
+  return posthog::bench::last_json_line(dir / "serve.err", "summary");
 }
 
 std::size_t sink_lines(const fs::path& dir) {
@@ -139,25 +130,11 @@ int main(int argc, char** argv) {
     }
   }
   auto const p0 = Clock::now();
-  pid_t pid = fork();
-  if (pid == 0) {
-    freopen((dir / "events.jsonl").c_str(), "r", stdin);
-    freopen("/dev/null", "w", stdout);
-    freopen((dir / "process.err").c_str(), "w", stderr);
-    execl(POSTHOG_SERVER_BINARY, POSTHOG_SERVER_BINARY, "process", "--config", (dir / "serve.json").c_str(),
-          static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
+  posthog::bench::run({POSTHOG_SERVER_BINARY, "process", "--config", (dir / "serve.json").string()},
+                      dir / "events.jsonl", "/dev/null", dir / "process.err");
   double const process_s = std::chrono::duration<double>(Clock::now() - p0).count();
-  double process_cpu = 0;
-  {
-    std::ifstream in(dir / "process.err");
-    for (std::string line; std::getline(in, line);)
-      if (line.find("\"summary\"") != std::string::npos)
-        process_cpu = boost::json::parse(line).at("cpu_seconds").to_number<double>();
-  }
+  double const process_cpu =
+      posthog::bench::last_json_line(dir / "process.err", "summary").at("cpu_seconds").to_number<double>();
 
   // /batch/ ingestion: two keep-alive clients, until everything is in the sink.
   Server server = start(dir / "serve.json", dir);

@@ -12,8 +12,6 @@
 //   - process mode over events spread across all teams, next to a
 //     single-threaded parse-and-reserialise pass over the same lines, in the
 //     same run (best of 3 each, alternating), with the server's peak memory.
-#include <fcntl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -25,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "server_runs.hpp"
 #include "synthetic_events.hpp"
 
 namespace fs = std::filesystem;
@@ -32,36 +31,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// Runs the server with stdin/stdout/stderr redirected; returns its exit status.
-int run(const std::vector<std::string>& args, const fs::path& in, const fs::path& out, const fs::path& err) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    int i = open(in.c_str(), O_RDONLY), o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644),
-        e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(i, 0), dup2(o, 1), dup2(e, 2);
-    std::vector<std::string> copy = args;
-    std::vector<char*> argv;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
-boost::json::object last_json_line(const fs::path& file, std::string_view type) {
-  boost::json::object found;
-  std::ifstream in(file);
-  for (std::string line; std::getline(in, line);) {
-    std::error_code ec;
-    auto v = boost::json::parse(line, ec);
-    if (!ec && v.is_object() && v.as_object().contains("type") && v.as_object().at("type").is_string() && v.as_object().at("type").get_string() == type)
-      found = v.as_object();
-  }
-  return found;
-}
+using posthog::bench::last_json_line;
+using posthog::bench::run;
 
 void write_config(const fs::path& file, std::int64_t teams) {
   boost::json::array team_list;

@@ -151,6 +151,13 @@ std::string decode_capture_body(const CaptureBody& r, std::size_t max_decoded) {
   std::string const form_compression = from_form && r.method != "GET" ? form_value(r.body, "compression") : std::string();
   std::string_view const how = !compression.empty() ? std::string_view(compression) : std::string_view(form_compression);
 
+  if (!how.empty() && how != "lz64" && how != "gzip" && how != "gzip-js" && how != "base64")
+    throw CaptureError(400, "unsupported_compression",
+                       "compression '" + std::string(how) + "' is not supported: gzip, gzip-js, lz64 or base64");
+  if (auto const encoding = trim(r.content_encoding);
+      !encoding.empty() && !contains_ci(encoding, "gzip") && !contains_ci(encoding, "identity"))
+    throw CaptureError(415, "unsupported_encoding",
+                       "Content-Encoding '" + std::string(encoding) + "' is not supported: send gzip or none");
   if (how == "lz64") {
     try {
       text = lz_string_decompress_base64(trim(text), max_decoded);

@@ -27,7 +27,8 @@ struct CaptureBody {
   std::string_view body;
 };
 
-// Throws CaptureError: 400 (cannot decode), 413 (over max_decoded).
+// Throws CaptureError: 400 (cannot decode; a `compression` it does not know),
+// 413 (over max_decoded), 415 (a Content-Encoding other than gzip).
 std::string decode_capture_body(const CaptureBody& request, std::size_t max_decoded);
 
 // A query-string or form parameter, URL-decoded ('+' is a space); empty when absent.

@@ -2,28 +2,20 @@
 
 #include <chrono>
 
-#include "../loader/plugin_module.hpp"
-#include "../pipeline/chain_set.hpp"
 #include "../pipeline/json_lines.hpp"
 #include "../sinks/fd_writer.hpp"
-#include "../stores/memory_cache.hpp"
-#include "../stores/plugin_log.hpp"
-#include "../stores/plugin_storage.hpp"
+#include "embedded_plugin_host.hpp"
 #include "process_memory.hpp"
 
 namespace posthog::server {
 
 int run_check_mode(const ServerConfig& config, int output_fd) {
-  MemoryCache cache;
-  MemoryStorage storage;
-  PluginLog log;
-  HostServices services{&cache, &storage, &log, nullptr};
-  ModuleRegistry modules;
-  std::vector<LoadError> refusals;
-
+  EmbeddedPluginHost host(0);
   long const rss_before = resident_kib();
   auto const started = std::chrono::steady_clock::now();
-  auto const chains = ChainSet::build(config, modules, services, refusals);
+  host.build(config);
+  auto const& chains = host.chains;
+  auto const& refusals = host.refusals;
   double const seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   long const rss_after = resident_kib();
 

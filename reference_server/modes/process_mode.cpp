@@ -17,17 +17,13 @@
 #include <thread>
 #include <vector>
 
-#include "../loader/plugin_module.hpp"
-#include "../pipeline/chain_set.hpp"
 #include "../pipeline/chain_worker.hpp"
 #include "../pipeline/json_lines.hpp"
 #include "../pipeline/partitioned_workers.hpp"
 #include "../pipeline/route_key.hpp"
 #include "../sinks/fd_writer.hpp"
-#include "../stores/memory_cache.hpp"
-#include "../stores/plugin_log.hpp"
-#include "../stores/plugin_storage.hpp"
 #include "diagnostics.hpp"
+#include "embedded_plugin_host.hpp"
 #include "process_memory.hpp"
 
 namespace posthog::server {
@@ -88,20 +84,14 @@ int run_process_mode(const ServerConfig& config, const ProcessOptions& options, 
   FdWriter out(options.output_fd);
   FdWriter err(options.error_fd);
 
-  MemoryCache cache;
-  MemoryStorage storage;
-  PluginLog log;
-  WorkerCapture capture(options.max_capture_depth);
-  HostServices services{&cache, &storage, &log, &capture};
-
-  ModuleRegistry modules;
-  std::vector<LoadError> refusals;
-  auto const chains = ChainSet::build(config, modules, services, refusals);
-  report_load_errors(err, refusals);
+  EmbeddedPluginHost host(options.max_capture_depth);
+  host.build(config);
+  auto const& chains = host.chains;
+  auto& log = host.log;
+  report_load_errors(err, host.refusals);
   stream_plugin_log(log, err);
 
-  unsigned workers = options.workers ? options.workers : config.workers;
-  if (!workers) workers = std::max(1u, std::thread::hardware_concurrency());
+  unsigned const workers = worker_count(options.workers ? options.workers : config.workers);
   // Per worker: its chain runner, its parser, its counts.
   struct Worker {
     Worker(const ChainSet& chains, PluginLog& log) : runner(chains, log) {}
@@ -112,7 +102,7 @@ int run_process_mode(const ServerConfig& config, const ProcessOptions& options, 
   std::vector<std::unique_ptr<Worker>> states;
   for (unsigned i = 0; i < workers; ++i) states.push_back(std::make_unique<Worker>(*chains, log));
   ProcessSummary summary;
-  summary.load_errors = refusals.size();
+  summary.load_errors = host.refusals.size();
 
   // Parses one input line into a work item, or reports why it cannot be one.
   auto parse_line = [&](Worker& w, std::string_view line, std::uint64_t number) -> std::optional<WorkItem> {

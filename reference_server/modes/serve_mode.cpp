@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/json/serialize.hpp>
 #include <chrono>
@@ -12,16 +13,12 @@
 
 #include "../capture/capture_endpoint.hpp"
 #include "../http/http_server.hpp"
-#include "../loader/plugin_module.hpp"
-#include "../pipeline/chain_set.hpp"
 #include "../pipeline/chain_worker.hpp"
 #include "../pipeline/partitioned_workers.hpp"
 #include "../sinks/fd_writer.hpp"
 #include "../sinks/jsonl_file_sink.hpp"
-#include "../stores/memory_cache.hpp"
-#include "../stores/plugin_log.hpp"
-#include "../stores/plugin_storage.hpp"
 #include "diagnostics.hpp"
+#include "embedded_plugin_host.hpp"
 #include "process_memory.hpp"
 
 namespace posthog::server {
@@ -53,35 +50,45 @@ int run_serve_mode(const ServerConfig& config, const ServeSettings& settings, co
 
   auto const started = std::chrono::steady_clock::now();
   FdWriter out(options.output_fd), err(options.error_fd);
-  MemoryCache cache;
-  MemoryStorage storage;
-  PluginLog log;
-  WorkerCapture capture(options.max_capture_depth);
-  HostServices services{&cache, &storage, &log, &capture};
-  ModuleRegistry modules;
-  std::vector<LoadError> refusals;
-  auto const chains = ChainSet::build(config, modules, services, refusals);
+  EmbeddedPluginHost host(options.max_capture_depth);
+  host.build(config);
+  auto const& chains = host.chains;
+  auto const& refusals = host.refusals;
+  auto& log = host.log;
   report_load_errors(err, refusals);
   stream_plugin_log(log, err);
 
   JsonlFileSink sink(settings.sink_path, JsonlFileSink::parse_policy(settings.sink_fsync));
 
-  unsigned const workers = settings.workers ? settings.workers : std::max(1u, std::thread::hardware_concurrency());
+  unsigned const workers = worker_count(settings.workers);
   std::vector<std::unique_ptr<ChainWorker>> runners;
   for (unsigned i = 0; i < workers; ++i) runners.push_back(std::make_unique<ChainWorker>(*chains, log));
   std::atomic<std::size_t> inflight{0};
-  std::atomic<std::uint64_t> accepted{0}, refused_busy{0}, sink_failures{0};
+  std::atomic<std::uint64_t> accepted{0}, refused_busy{0}, events_lost{0};  // events_lost: by a sink that never recovered
+  std::atomic<bool> draining{false};
 
   using Batch = std::vector<WorkItem>;
   PartitionedWorkers<Batch> pool(workers, settings.max_inflight_events, [&](std::size_t i, Batch& batch) {
     ChainWorker& w = *runners[i];
     w.begin_batch();
     for (auto& item : batch) w.run(std::move(item));
-    try {
-      sink.write(w.output().view());
-    } catch (const std::exception& e) {
-      ++sink_failures;
-      err.write(diagnostic_line({{"type", "sink_error"}, {"message", e.what()}, {"events", batch.size()}}));
+    // A sink that fails (disk full) holds the batch: retried with backoff, the
+    // in-flight bound fills and clients get 503 instead of losing events. Only
+    // when draining at shutdown does it give up, after a few tries, and count
+    // the loss.
+    for (int attempt = 1;; ++attempt) {
+      try {
+        sink.write(w.output().view());
+        break;
+      } catch (const std::exception& e) {
+        err.write(diagnostic_line(
+            {{"type", "sink_error"}, {"message", e.what()}, {"events", batch.size()}, {"attempt", attempt}}));
+        if (draining && attempt >= 3) {
+          events_lost += batch.size();
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::min(5000, 100 << std::min(attempt, 6))));
+      }
     }
     w.after_sink();
     inflight.fetch_sub(batch.size());
@@ -143,6 +150,7 @@ int run_serve_mode(const ServerConfig& config, const ServeSettings& settings, co
   // Stop taking requests, answer those already read, then drain the pipeline.
   server->stop();
   server->wait();
+  draining = true;
   pool.close_and_join();
   sink.flush();
 
@@ -161,12 +169,12 @@ int run_serve_mode(const ServerConfig& config, const ServeSettings& settings, co
                              {"errors", errors},
                              {"captured", captured_total},
                              {"refused_busy_requests", refused_busy.load()},
-                             {"sink_failures", sink_failures.load()},
+                             {"events_lost_by_the_sink", events_lost.load()},
                              {"load_errors", refusals.size()},
                              {"seconds", seconds},
                              {"cpu_seconds", cpu_seconds()},
                              {"peak_rss_kib", peak_resident_kib()}}));
-  return sink_failures.load() ? 1 : 0;
+  return events_lost.load() ? 1 : 0;
 }
 
 }  // namespace posthog::server

@@ -10,7 +10,8 @@ namespace posthog::server {
 class EventSink {
  public:
   virtual ~EventSink() = default;
-  // Thread-safe. Throws std::runtime_error when the events could not be accepted.
+  // Thread-safe, and whole: when it throws std::runtime_error, none of the
+  // batch was kept, so the caller may retry it.
   virtual void write(std::string_view json_lines) = 0;
   // Makes everything written so far durable (called at shutdown).
   virtual void flush() = 0;

@@ -34,10 +34,20 @@ JsonlFileSink::Fsync JsonlFileSink::parse_policy(std::string_view name) {
 
 void JsonlFileSink::write(std::string_view data) {
   std::lock_guard lock(mutex_);
+  // A batch lands whole or not at all: a failed write (disk full) is cut back
+  // to where the batch began, so the caller can retry it without duplicates.
+  off_t const start = ::lseek(fd_, 0, SEEK_END);
   while (!data.empty()) {
     ssize_t const n = ::write(fd_, data.data(), data.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw std::runtime_error("writing the sink file " + path_.string() + " failed: " + std::strerror(errno));
+    if (n < 0) {
+      int const error = errno;
+      if (start >= 0 && ::ftruncate(fd_, start) != 0) {
+        throw std::runtime_error("writing the sink file " + path_.string() + " failed (" + std::strerror(error) +
+                                 ") and a partial batch could not be removed: " + std::strerror(errno));
+      }
+      throw std::runtime_error("writing the sink file " + path_.string() + " failed: " + std::strerror(error));
+    }
     data.remove_prefix(static_cast<std::size_t>(n));
   }
   auto const now = std::chrono::steady_clock::now();

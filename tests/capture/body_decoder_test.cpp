@@ -11,35 +11,13 @@ using posthog::server::CaptureBody;
 using posthog::server::CaptureError;
 using posthog::server::decode_capture_body;
 
+using posthog::testing::base64;
+using posthog::testing::url_encode;
+
 namespace {
 
 constexpr std::size_t limit = 1 << 20;
 const std::string event = R"({"event":"$pageview","distinct_id":"d","properties":{"city":"Linköping 😀"}})";
-
-std::string base64(const std::string& in) {
-  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::uint32_t buffer = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    buffer = buffer << 8 | c;
-    bits += 8;
-    while (bits >= 6) out += alphabet[(buffer >> (bits -= 6)) & 63];
-  }
-  if (bits) out += alphabet[(buffer << (6 - bits)) & 63];
-  while (out.size() % 4) out += '=';
-  return out;
-}
-
-std::string url_encode(const std::string& in) {
-  std::string out;
-  char hex[4];
-  for (unsigned char c : in) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.') out += static_cast<char>(c);
-    else std::snprintf(hex, sizeof hex, "%%%02X", c), out += hex;
-  }
-  return out;
-}
 
 int status_of(const CaptureBody& body, std::size_t max = limit) {
   try {
@@ -64,6 +42,10 @@ TEST_CASE("gzip by magic bytes, by ?compression and by Content-Encoding", "[capt
   CHECK(decode_capture_body({"POST", "text/plain", "", "compression=gzip-js", gz}, limit) == event);
   CHECK(decode_capture_body({"POST", "application/json", "gzip", "", gz}, limit) == event);
   CHECK(status_of({"POST", "text/plain", "", "compression=gzip", "not gzip at all"}) == 400);
+  // What it cannot decode is named, not misread as malformed JSON.
+  CHECK(status_of({"POST", "text/plain", "", "compression=zstd", event}) == 400);
+  CHECK(status_of({"POST", "application/json", "br", "", event}) == 415);
+  CHECK(decode_capture_body({"POST", "application/json", "identity", "", event}, limit) == event);
   CHECK(status_of({"POST", "text/plain", "", "", gz.substr(0, gz.size() / 2)}) == 400);  // truncated
 }
 

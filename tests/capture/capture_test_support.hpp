@@ -5,6 +5,8 @@
 #include <zlib.h>
 
 #include <array>
+#include <cctype>
+#include <cstdint>
 #include <unistd.h>
 
 #include <cstdio>
@@ -14,6 +16,33 @@
 #include <string>
 
 namespace posthog::testing {
+
+// Standard base64 with padding, as browsers' btoa.
+inline std::string base64(const std::string& in) {
+  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::uint32_t buffer = 0;
+  int bits = 0;
+  for (unsigned char c : in) {
+    buffer = buffer << 8 | c;
+    bits += 8;
+    while (bits >= 6) out += alphabet[(buffer >> (bits -= 6)) & 63];
+  }
+  if (bits) out += alphabet[(buffer << (6 - bits)) & 63];
+  while (out.size() % 4) out += '=';
+  return out;
+}
+
+// Percent-encoding of everything but unreserved characters, as a form value.
+inline std::string url_encode(const std::string& in) {
+  std::string out;
+  char hex[4];
+  for (unsigned char c : in) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.') out += static_cast<char>(c);
+    else std::snprintf(hex, sizeof hex, "%%%02X", c), out += hex;
+  }
+  return out;
+}
 
 inline std::string gzip(const std::string& data) {
   z_stream z{};

@@ -14,6 +14,9 @@
 
 using posthog::testing::ServeProcess;
 
+using posthog::testing::base64;
+using posthog::testing::url_encode;
+
 namespace {
 
 boost::json::object config(boost::json::object serve = {}) {
@@ -26,31 +29,6 @@ boost::json::object config(boost::json::object serve = {}) {
 
 std::string event_json(const char* name = "signed up", const char* token = "phc_one") {
   return boost::json::serialize(boost::json::object{{"api_key", token}, {"event", name}, {"distinct_id", "alice"}});
-}
-
-std::string base64(const std::string& in) {
-  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::uint32_t buffer = 0;
-  int bits = 0;
-  for (unsigned char c : in) {
-    buffer = buffer << 8 | c;
-    bits += 8;
-    while (bits >= 6) out += alphabet[(buffer >> (bits -= 6)) & 63];
-  }
-  if (bits) out += alphabet[(buffer << (6 - bits)) & 63];
-  while (out.size() % 4) out += '=';
-  return out;
-}
-
-std::string url_encode(const std::string& in) {
-  std::string out;
-  char hex[4];
-  for (unsigned char c : in) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.') out += static_cast<char>(c);
-    else std::snprintf(hex, sizeof hex, "%%%02X", c), out += hex;
-  }
-  return out;
 }
 
 boost::json::object body_of(const httplib::Result& r) {
@@ -129,6 +107,8 @@ TEST_CASE("serve: errors are JSON bodies with the right status", "[serve][http][
   auto const bomb = posthog::testing::gzip(std::string(8 << 20, ' '));  // 8 MiB of spaces, ~8 KiB gzipped
   check(client.Post("/e/", bomb, "text/plain"), 413, "too_large", "decoded body is over the limit");
   check(client.Post("/e/", "not gzip, not JSON", "text/plain"), 400, "invalid_payload", "malformed JSON");
+  check(client.Post("/e/", httplib::Headers{{"Content-Encoding", "br"}}, event_json(), "application/json"), 415,
+        "unsupported_encoding", "Content-Encoding 'br' is not supported");
   auto r = client.Get("/nowhere");
   REQUIRE(r);
   CHECK(r->status == 404);
@@ -138,6 +118,22 @@ TEST_CASE("serve: errors are JSON bodies with the right status", "[serve][http][
   CHECK(ok->status == 200);
   REQUIRE(server.stop() == 0);
   CHECK(server.sink_events().size() == 1);
+}
+
+TEST_CASE("serve: a sink that cannot write is retried, and a loss at shutdown is counted", "[serve][sink]") {
+  // /dev/full fails every write with ENOSPC: the batch is held and retried
+  // (clients would get 503 once the in-flight bound fills); at shutdown the
+  // server gives up after a few tries and says how many events were lost.
+  ServeProcess server(config({{"sink", {{"path", "/dev/full"}}}}));
+  httplib::Client client("127.0.0.1", server.port());
+  auto r = client.Post("/e/", event_json(), "application/json");
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(server.stop() == 1);
+  auto const errors = server.diagnostics("sink_error");
+  REQUIRE(errors.size() >= 3);
+  CHECK_THAT(std::string(errors[0].at("message").as_string()), Catch::Contains("No space left on device"));
+  CHECK(server.diagnostics("summary").at(0).at("events_lost_by_the_sink") == 1);
 }
 
 TEST_CASE("serve: a bad event in a batch is rejected alone and reported", "[serve][http]") {

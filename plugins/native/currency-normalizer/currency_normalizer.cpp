@@ -46,7 +46,7 @@ CurrencyNormalizer::CurrencyNormalizer(posthog::TeamContext& team, currency::Rat
       throw ConfigError("rates", e.what());
     }
   }
-  auto const table = own_rates_ ? own_rates_ : feed_.current();
+  const currency::RateTable* table = own_rates_ ? own_rates_.get() : feed_.current();
   if (!table)
     throw ConfigError("rates",
                       "no exchange rates: give this team's rates, or rates / rates_url in the plugin's instance settings");
@@ -74,7 +74,7 @@ bool CurrencyNormalizer::process_event(posthog::Event& event, posthog::Meta& met
     return true;
   }
   auto const from = currency::upper_code(currency_value->get_string());
-  auto const table = own_rates_ ? own_rates_ : feed_.current();
+  const currency::RateTable* table = own_rates_ ? own_rates_.get() : feed_.current();
   auto const normalized = table ? table->convert(*amount, from, target_) : std::nullopt;
   if (!normalized) {
     meta.logger.warn("currency-normalizer: no exchange rate for '" + from + "'; event left unchanged");

@@ -20,6 +20,8 @@ std::chrono::seconds seconds_setting(const boost::json::object& settings, const 
 }  // namespace
 
 RatesFeed::RatesFeed(const boost::json::object& settings) {
+  static std::atomic<std::uint64_t> serials{0};
+  serial_ = ++serials;
   refresh_interval_ = seconds_setting(settings, "refresh_seconds", refresh_interval_);
   timeout_ = seconds_setting(settings, "timeout_seconds", timeout_);
   std::shared_ptr<const RateTable> inline_table;
@@ -30,13 +32,13 @@ RatesFeed::RatesFeed(const boost::json::object& settings) {
       throw ConfigError("rates", e.what());
     }
   }
-  table_.store(inline_table);
+  publish(inline_table);
   if (auto const* u = settings.if_contains("rates_url")) {
     if (!u->is_string() || u->get_string().empty()) throw ConfigError("rates_url", "must be an http(s) URL");
     url_ = u->get_string();
     last_attempt_ = std::chrono::steady_clock::now();
     try {
-      table_.store(fetch());
+      publish(fetch());
     } catch (const std::exception& e) {
       // The inline table, when given, is the fallback; without one there is nothing to serve.
       if (!inline_table) throw ConfigError("rates_url", e.what());
@@ -68,6 +70,26 @@ std::shared_ptr<const RateTable> RatesFeed::fetch() const {
   }
 }
 
+void RatesFeed::publish(std::shared_ptr<const RateTable> table) {
+  table_.store(std::move(table), std::memory_order_release);
+  version_.fetch_add(1, std::memory_order_release);
+}
+
+const RateTable* RatesFeed::current() const noexcept {
+  struct Seen {
+    std::uint64_t serial = 0, version = 0;
+    std::shared_ptr<const RateTable> table;
+  };
+  thread_local Seen seen;
+  auto const version = version_.load(std::memory_order_acquire);
+  if (seen.serial != serial_ || seen.version != version) {
+    seen.table = table_.load(std::memory_order_acquire);
+    seen.serial = serial_;
+    seen.version = version;
+  }
+  return seen.table.get();
+}
+
 RatesFeed::Refresh RatesFeed::refresh_if_due(std::string& error) {
   if (url_.empty()) return Refresh::no_url;
   std::unique_lock lock(refresh_mutex_, std::try_to_lock);
@@ -76,7 +98,7 @@ RatesFeed::Refresh RatesFeed::refresh_if_due(std::string& error) {
   if (now - last_attempt_ < refresh_interval_) return Refresh::not_due;
   last_attempt_ = now;
   try {
-    table_.store(fetch(), std::memory_order_release);
+    publish(fetch());
     return Refresh::refreshed;
   } catch (const std::exception& e) {
     error = e.what();

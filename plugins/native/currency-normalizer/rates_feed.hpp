@@ -11,6 +11,7 @@
 #include <boost/json/object.hpp>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -26,8 +27,11 @@ class RatesFeed {
   explicit RatesFeed(const boost::json::object& settings);
 
   // The current table, or nullptr when the instance has none (teams then need
-  // their own `rates`).
-  std::shared_ptr<const RateTable> current() const noexcept { return table_.load(std::memory_order_acquire); }
+  // their own `rates`). Valid until this thread's next call. Loading an
+  // atomic<shared_ptr> takes a lock, so each thread keeps the table it saw last
+  // and reloads it only when a refresh moved the version: one atomic read per
+  // event.
+  const RateTable* current() const noexcept;
 
   enum class Refresh { not_due, refreshed, failed, no_url };
   // Fetches again when the last attempt is older than refresh_seconds; on
@@ -43,7 +47,11 @@ class RatesFeed {
   std::string url_;
   std::chrono::seconds refresh_interval_{3000};
   std::chrono::seconds timeout_{10};
+  void publish(std::shared_ptr<const RateTable> table);
+
   std::atomic<std::shared_ptr<const RateTable>> table_;
+  std::atomic<std::uint64_t> version_{0};
+  std::uint64_t serial_;  // tells this feed's thread-local copies from another feed's
   std::mutex refresh_mutex_;
   std::chrono::steady_clock::time_point last_attempt_{};
 };

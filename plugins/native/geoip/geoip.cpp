@@ -157,20 +157,29 @@ bool GeoIp::process_event(posthog::Event& event, posthog::Meta& meta) noexcept {
     meta.logger.debug("geoip: the event's address is not a string; event left unchanged");
     return true;
   }
-  // Copied: a short string lives inside the JSON value, which moves when the
-  // properties grow.
-  std::string const ip(value->get_string());
+  // Copied to the stack: a short string lives inside the JSON value, which
+  // moves when the properties grow. Anything longer is no address anyway.
+  std::string_view const text = value->get_string();
+  char ip_buffer[64];
+  if (text.size() >= sizeof ip_buffer) {
+    meta.logger.debug("geoip: the event's address is too long to be an IP address; event left unchanged");
+    return true;
+  }
+  text.copy(ip_buffer, text.size());
+  std::string_view const ip(ip_buffer, text.size());
   bool malformed = false;
   auto const address = geoip::parse_public_ip(ip, &malformed);
   if (!address) {
-    if (malformed) meta.logger.debug("geoip: '" + ip + "' is not an IP address; event left unchanged");
+    if (malformed) meta.logger.debug("geoip: '" + std::string(ip) + "' is not an IP address; event left unchanged");
     return true;
   }
   auto const location = databases_.locate(*address);
   if (!location) return true;
 
-  std::string const distinct_id(event.distinct_id());
-  std::string const timestamp(event.timestamp());
+  // Read before the event is written to (the views would move with it); the
+  // person's cache entry is updated first for the same reason.
+  std::string_view const distinct_id = event.distinct_id();
+  std::string_view const timestamp = event.timestamp();
   bool person = true;
   if (!distinct_id.empty()) {
     try {
@@ -189,20 +198,18 @@ bool GeoIp::process_event(posthog::Event& event, posthog::Meta& meta) noexcept {
         }
         if (last_ip == ip || late) person = false;
       }
+      if (person) {
+        std::string remembered;
+        remembered.reserve(ip.size() + 1 + timestamp.size());
+        remembered.append(ip).append(1, '|').append(timestamp);
+        meta.cache.set(distinct_id, remembered, one_day);
+      }
     } catch (const std::exception& e) {
-      meta.logger.warn(std::string("geoip: cache unavailable, updating the person anyway: ") + e.what());
+      meta.logger.warn(std::string("geoip: the team's cache failed, the person is updated without it: ") + e.what());
     }
   }
 
   write_location(event, *location, person);
-
-  if (person && !distinct_id.empty()) {
-    try {
-      meta.cache.set(distinct_id, ip + "|" + timestamp, one_day);
-    } catch (const std::exception& e) {
-      meta.logger.warn(std::string("geoip: could not remember the person's address: ") + e.what());
-    }
-  }
   return true;
 }
 
