@@ -20,12 +20,20 @@ std::uint64_t number(std::string_view text, const std::string& where, std::uint6
 }
 
 std::uint64_t json_number(const boost::json::object& o, const char* key, std::uint64_t fallback, std::uint64_t min,
-                          std::uint64_t max) {
+                          std::uint64_t max, const char* path = "$.serve.") {
   auto const* v = o.if_contains(key);
   if (!v) return fallback;
-  if (v->is_int64() && v->get_int64() >= 0) return number(std::to_string(v->get_int64()), std::string("$.serve.") + key, min, max);
-  if (v->is_uint64()) return number(std::to_string(v->get_uint64()), std::string("$.serve.") + key, min, max);
-  fail(std::string("$.serve.") + key, "must be a whole number");
+  std::string const where = path + std::string(key);
+  if (v->is_int64() && v->get_int64() >= 0) return number(std::to_string(v->get_int64()), where, min, max);
+  if (v->is_uint64()) return number(std::to_string(v->get_uint64()), where, min, max);
+  fail(where, "must be a whole number");
+}
+
+std::string string(const boost::json::object& o, const char* key, const std::string& where, std::string fallback) {
+  auto const* v = o.if_contains(key);
+  if (!v) return fallback;
+  if (!v->is_string() || v->get_string().empty()) fail(where, "must be a non-empty string");
+  return std::string(v->get_string());
 }
 
 std::vector<std::string> split_list(std::string_view s) {
@@ -42,13 +50,13 @@ std::vector<std::string> split_list(std::string_view s) {
   return out;
 }
 
-void set_listen(ServeSettings& s, std::string_view listen, const std::string& where) {
+void set_listen(std::string& host_out, std::uint16_t& port_out, std::string_view listen, const std::string& where) {
   auto const colon = listen.rfind(':');
   if (colon == std::string_view::npos) fail(where, "must be host:port, like 127.0.0.1:8000");
   auto host = listen.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  s.host = std::string(host);
-  s.port = static_cast<std::uint16_t>(number(listen.substr(colon + 1), where, 0, 65535));
+  host_out = std::string(host);
+  port_out = static_cast<std::uint16_t>(number(listen.substr(colon + 1), where, 0, 65535));
 }
 
 }  // namespace
@@ -67,7 +75,7 @@ ServeSettings ServeSettings::from(const ServerConfig& config, const Environment&
   auto const& o = config.serve;
   if (auto const* v = o.if_contains("listen")) {
     if (!v->is_string()) fail("$.serve.listen", "must be a string like 127.0.0.1:8000");
-    set_listen(s, v->get_string(), "$.serve.listen");
+    set_listen(s.host, s.port, v->get_string(), "$.serve.listen");
   }
   s.io_threads = static_cast<unsigned>(json_number(o, "io_threads", s.io_threads, 1, 64));
   s.max_body_bytes = json_number(o, "max_body_bytes", s.max_body_bytes, 1024, std::uint64_t(1) << 32);
@@ -84,16 +92,26 @@ ServeSettings ServeSettings::from(const ServerConfig& config, const Environment&
   if (auto const* v = o.if_contains("sink")) {
     if (!v->is_object()) fail("$.serve.sink", "must be an object like {\"type\": \"jsonl\", \"path\": \"events.jsonl\"}");
     auto const& sink = v->get_object();
-    if (auto const* t = sink.if_contains("type"); t && (!t->is_string() || t->get_string() != "jsonl"))
-      fail("$.serve.sink.type", "must be \"jsonl\" (the only sink so far)");
-    if (auto const* p = sink.if_contains("path")) {
-      if (!p->is_string() || p->get_string().empty()) fail("$.serve.sink.path", "must be a file path");
-      s.sink_path = std::string(p->get_string());
+    s.sink_type = string(sink, "type", "$.serve.sink.type", s.sink_type);
+    s.sink_path = string(sink, "path", "$.serve.sink.path", s.sink_path.string());
+    s.sink_fsync = string(sink, "fsync", "$.serve.sink.fsync", s.sink_fsync);
+    s.sink_url = string(sink, "url", "$.serve.sink.url", s.sink_url);
+    s.sink_api_key = string(sink, "api_key", "$.serve.sink.api_key", s.sink_api_key);
+    s.sink_batch_events = json_number(sink, "batch_events", s.sink_batch_events, 1, 100000, "$.serve.sink.");
+    s.sink_max_backlog_events =
+        json_number(sink, "max_backlog_events", s.sink_max_backlog_events, 1, 1000000000, "$.serve.sink.");
+  }
+  s.store_path = string(o, "store", "$.serve.store", s.store_path.string());
+  s.cache_max_bytes = json_number(o, "cache_max_bytes", s.cache_max_bytes, 1 << 20, std::uint64_t(1) << 40);
+  s.log_level = string(o, "log_level", "$.serve.log_level", s.log_level);
+  if (auto const* v = o.if_contains("admin")) {
+    if (!v->is_object()) fail("$.serve.admin", "must be an object like {\"listen\": \"127.0.0.1:8001\", \"token\": \"...\"}");
+    auto const& admin = v->get_object();
+    if (auto const* l = admin.if_contains("listen")) {
+      if (!l->is_string()) fail("$.serve.admin.listen", "must be a string like 127.0.0.1:8001");
+      set_listen(s.admin_host, s.admin_port, l->get_string(), "$.serve.admin.listen");
     }
-    if (auto const* f = sink.if_contains("fsync")) {
-      if (!f->is_string()) fail("$.serve.sink.fsync", "must be batch, interval or never");
-      s.sink_fsync = f->get_string();
-    }
+    s.admin_token = string(admin, "token", "$.serve.admin.token", s.admin_token);
   }
 
   // The environment wins over the file.
@@ -106,11 +124,31 @@ ServeSettings ServeSettings::from(const ServerConfig& config, const Environment&
   if (auto v = env("MAX_INFLIGHT_EVENTS")) s.max_inflight_events = number(*v, "MAX_INFLIGHT_EVENTS", 1, 100000000);
   if (auto v = env("RETRY_AFTER_SECONDS")) s.retry_after_seconds = static_cast<int>(number(*v, "RETRY_AFTER_SECONDS", 1, 3600));
   if (auto v = env("TRUSTED_PROXIES")) s.trusted_proxies = split_list(*v);
+  if (auto v = env("SINK_TYPE")) s.sink_type = *v;
   if (auto v = env("SINK_PATH")) s.sink_path = *v;
   if (auto v = env("SINK_FSYNC")) s.sink_fsync = *v;
+  if (auto v = env("SINK_URL")) s.sink_url = *v;
+  if (auto v = env("SINK_API_KEY")) s.sink_api_key = *v;
+  if (auto v = env("STORE_PATH")) s.store_path = *v;
+  if (auto v = env("CACHE_MAX_BYTES")) s.cache_max_bytes = number(*v, "CACHE_MAX_BYTES", 1 << 20, std::uint64_t(1) << 40);
+  if (auto v = env("LOG_LEVEL")) s.log_level = *v;
+  if (auto v = env("ADMIN_HOST")) s.admin_host = *v;
+  if (auto v = env("ADMIN_PORT")) s.admin_port = static_cast<std::uint16_t>(number(*v, "ADMIN_PORT", 0, 65535));
+  if (auto v = env("ADMIN_TOKEN")) s.admin_token = *v;
+
+  if (s.sink_type != "jsonl" && s.sink_type != "posthog")
+    fail("sink type", "must be jsonl or posthog, not '" + s.sink_type + "'");
   if (s.sink_fsync != "batch" && s.sink_fsync != "interval" && s.sink_fsync != "never")
     fail("sink fsync", "must be batch, interval or never, not '" + s.sink_fsync + "'");
+  if (s.sink_type == "posthog" && s.sink_url.rfind("http://", 0) != 0 && s.sink_url.rfind("https://", 0) != 0)
+    fail("sink url", "the posthog sink needs the URL of a PostHog instance, like https://eu.i.posthog.com, not '" +
+                         s.sink_url + "'");
+  if (s.log_level != "debug" && s.log_level != "info" && s.log_level != "warn" && s.log_level != "error")
+    fail("log level", "must be debug, info, warn or error, not '" + s.log_level + "'");
+  if (!s.admin_token.empty() && s.admin_token.size() < 16)
+    fail("admin token", "must be at least 16 characters (it guards every team's config)");
   if (s.sink_path.is_relative()) s.sink_path = (config.base_dir / s.sink_path).lexically_normal();
+  if (s.store_path.is_relative()) s.store_path = (config.base_dir / s.store_path).lexically_normal();
   return s;
 }
 

@@ -5,11 +5,17 @@
 //   "serve": {"listen": "127.0.0.1:8000", "io_threads": 2, "max_body_bytes": 20971520,
 //             "max_decoded_bytes": 20971520, "max_inflight_events": 20000,
 //             "retry_after_seconds": 5, "trusted_proxies": ["127.0.0.1"],
-//             "sink": {"type": "jsonl", "path": "events.jsonl", "fsync": "interval"}}
+//             "sink": {"type": "jsonl", "path": "events.jsonl", "fsync": "interval"},
+//             // or {"type": "posthog", "url": "https://eu.i.posthog.com", "api_key": "phc_...",
+//             //     "batch_events": 500, "max_backlog_events": 1000000},
+//             "store": "plugin-server.db", "cache_max_bytes": 268435456, "log_level": "info",
+//             "admin": {"listen": "127.0.0.1:8001", "token": "..."}}
 //
 //   WEB_HOST, WEB_PORT, IO_THREADS, WORKER_CONCURRENCY, MAX_BODY_BYTES,
 //   MAX_DECODED_BYTES, MAX_INFLIGHT_EVENTS, RETRY_AFTER_SECONDS,
-//   TRUSTED_PROXIES (comma-separated), SINK_PATH, SINK_FSYNC
+//   TRUSTED_PROXIES (comma-separated), SINK_TYPE, SINK_PATH, SINK_FSYNC,
+//   SINK_URL, SINK_API_KEY, STORE_PATH, CACHE_MAX_BYTES, LOG_LEVEL,
+//   ADMIN_HOST, ADMIN_PORT, ADMIN_TOKEN
 #pragma once
 
 #include <cstddef>
@@ -34,14 +40,25 @@ struct ServeSettings {
   std::size_t max_inflight_events = 20000;  // accepted, not yet in the sink: over it, 503
   int retry_after_seconds = 5;
   std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-For is believed
+  std::string sink_type = "jsonl";  // "jsonl" or "posthog"
   std::filesystem::path sink_path = "events.jsonl";
   std::string sink_fsync = "interval";
+  std::string sink_url;      // posthog: the instance whose /batch/ receives the events
+  std::string sink_api_key;  // posthog: one project for every team; empty: each team's own token
+  std::size_t sink_batch_events = 500;
+  std::size_t sink_max_backlog_events = 1000000;  // over it the sink refuses, and capture answers 503
+  std::filesystem::path store_path = "plugin-server.db";
+  std::size_t cache_max_bytes = 256 << 20;
+  std::string log_level = "info";  // plugin log lines below it are kept but not printed
+  std::string admin_host = "127.0.0.1";
+  std::uint16_t admin_port = 8001;
+  std::string admin_token;  // empty: the admin API is off
 
   using Environment = std::function<std::optional<std::string>(const char* name)>;
   static Environment process_environment();
 
   // Throws ConfigFileError naming the key or variable at fault. Relative sink
-  // paths resolve against the config file's folder.
+  // and store paths resolve against the config file's folder.
   static ServeSettings from(const ServerConfig& config, const Environment& env = process_environment());
 };
 

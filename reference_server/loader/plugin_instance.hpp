@@ -29,12 +29,17 @@ class PluginInstance {
 
   PluginModule& module() const noexcept { return *module_; }
   posthog_instance* handle() const noexcept { return handle_; }
+  // Where this plugin's counters live in PipelineMetrics (by name, so a swapped
+  // module keeps them).
+  std::size_t metrics_slot() const noexcept { return metrics_slot_; }
+  void set_metrics_slot(std::size_t slot) noexcept { metrics_slot_ = slot; }
 
  private:
   PluginInstance() = default;
   std::shared_ptr<PluginModule> module_;
   posthog_instance* handle_ = nullptr;
   PluginLog* log_ = nullptr;
+  std::size_t metrics_slot_ = 0;
 };
 
 class TeamPlugin {
@@ -53,6 +58,7 @@ class TeamPlugin {
   posthog_team* handle() const noexcept { return handle_; }
   const posthog_meta* meta() const noexcept { return scope_.meta(); }
   const boost::json::object& config() const noexcept { return config_; }
+  std::size_t metrics_slot() const noexcept { return instance_->metrics_slot(); }
 
   posthog_status process_event(boost::json::object& event, posthog_error& error) const noexcept;
   posthog_status on_event(const boost::json::object& event, posthog_error& error) const noexcept;

@@ -18,6 +18,7 @@ namespace posthog::server {
 class TeamCache;
 class PluginStorage;
 class PluginLog;
+class PipelineMetrics;
 
 // Receives events emitted by plugins through meta.capture().
 class CaptureSink {
@@ -33,6 +34,7 @@ struct HostServices {
   PluginStorage* storage = nullptr;
   PluginLog* log = nullptr;
   CaptureSink* capture = nullptr;
+  PipelineMetrics* metrics = nullptr;  // serve mode's /metrics; null: nothing counted
 };
 
 // The table handed to a module's entry function.

@@ -14,7 +14,7 @@ int run_check_mode(const ServerConfig& config, int output_fd) {
   long const rss_before = resident_kib();
   auto const started = std::chrono::steady_clock::now();
   host.build(config);
-  auto const& chains = host.chains;
+  auto const chains = host.chains.current();
   auto const& refusals = host.refusals;
   double const seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   long const rss_after = resident_kib();

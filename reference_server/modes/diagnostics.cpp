@@ -31,17 +31,19 @@ void report_load_errors(FdWriter& out, const std::vector<LoadError>& refusals) {
   }
 }
 
+std::string plugin_log_line(const PluginLogLine& l) {
+  return diagnostic_line({{"type", "plugin_log"}, {"team_id", l.team_id}, {"plugin", l.plugin},
+                          {"level", level_name(l.level)}, {"message", l.message}});
+}
+
+std::string plugin_error_line(const PluginErrorRecord& e) {
+  return diagnostic_line({{"type", "plugin_error"}, {"plugin", e.plugin}, {"team_id", e.team_id},
+                          {"event_uuid", e.event_uuid}, {"hook", e.hook}, {"kind", e.kind}, {"message", e.message}});
+}
+
 void stream_plugin_log(PluginLog& log, FdWriter& out) {
-  log.observe(
-      [&out](const PluginLogLine& l) {
-        out.write(diagnostic_line({{"type", "plugin_log"}, {"team_id", l.team_id}, {"plugin", l.plugin},
-                                   {"level", level_name(l.level)}, {"message", l.message}}));
-      },
-      [&out](const PluginErrorRecord& e) {
-        out.write(diagnostic_line({{"type", "plugin_error"}, {"plugin", e.plugin}, {"team_id", e.team_id},
-                                   {"event_uuid", e.event_uuid}, {"hook", e.hook}, {"kind", e.kind},
-                                   {"message", e.message}}));
-      });
+  log.observe([&out](const PluginLogLine& l) { out.write(plugin_log_line(l)); },
+              [&out](const PluginErrorRecord& e) { out.write(plugin_error_line(e)); });
 }
 
 }  // namespace posthog::server

@@ -5,7 +5,7 @@
 //   EmbeddedPluginHost host(3);
 //   host.build(config);                 // load modules, instances, team copies
 //   report_load_errors(err, host.refusals);
-//   ChainWorker worker(*host.chains, host.log);
+//   ChainWorker worker(host.chains, host.log);
 #pragma once
 
 #include <memory>
@@ -16,6 +16,7 @@
 #include "../loader/plugin_module.hpp"
 #include "../pipeline/chain_set.hpp"
 #include "../pipeline/chain_worker.hpp"
+#include "../pipeline/live_chains.hpp"
 #include "../stores/memory_cache.hpp"
 #include "../stores/plugin_log.hpp"
 #include "../stores/plugin_storage.hpp"
@@ -23,20 +24,22 @@
 namespace posthog::server {
 
 struct EmbeddedPluginHost {
-  explicit EmbeddedPluginHost(int max_capture_depth) : capture(max_capture_depth) {}
+  // cache_max_bytes 0: an unbounded cache (process and check modes).
+  explicit EmbeddedPluginHost(int max_capture_depth, std::size_t cache_max_bytes = 0)
+      : cache(cache_max_bytes), capture(max_capture_depth) {}
   EmbeddedPluginHost(const EmbeddedPluginHost&) = delete;
   EmbeddedPluginHost& operator=(const EmbeddedPluginHost&) = delete;
 
-  void build(const ServerConfig& config) { chains = ChainSet::build(config, modules, services, refusals); }
+  void build(const ServerConfig& config) { chains.publish(ChainSet::build(config, modules, services, refusals)); }
 
   MemoryCache cache;
   MemoryStorage storage;
   PluginLog log;
   WorkerCapture capture;
-  HostServices services{&cache, &storage, &log, &capture};
+  HostServices services{&cache, &storage, &log, &capture, nullptr};  // serve mode swaps in its stores
   ModuleRegistry modules;
   std::vector<LoadError> refusals;
-  std::shared_ptr<const ChainSet> chains;
+  LiveChains chains;
 };
 
 // Worker threads: the number asked for, else one per core.

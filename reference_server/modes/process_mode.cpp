@@ -86,7 +86,6 @@ int run_process_mode(const ServerConfig& config, const ProcessOptions& options, 
 
   EmbeddedPluginHost host(options.max_capture_depth);
   host.build(config);
-  auto const& chains = host.chains;
   auto& log = host.log;
   report_load_errors(err, host.refusals);
   stream_plugin_log(log, err);
@@ -94,13 +93,13 @@ int run_process_mode(const ServerConfig& config, const ProcessOptions& options, 
   unsigned const workers = worker_count(options.workers ? options.workers : config.workers);
   // Per worker: its chain runner, its parser, its counts.
   struct Worker {
-    Worker(const ChainSet& chains, PluginLog& log) : runner(chains, log) {}
+    Worker(const LiveChains& chains, PluginLog& log) : runner(chains, log) {}
     ChainWorker runner;
     boost::json::parser parser;
     std::uint64_t in = 0, malformed = 0;
   };
   std::vector<std::unique_ptr<Worker>> states;
-  for (unsigned i = 0; i < workers; ++i) states.push_back(std::make_unique<Worker>(*chains, log));
+  for (unsigned i = 0; i < workers; ++i) states.push_back(std::make_unique<Worker>(host.chains, log));
   ProcessSummary summary;
   summary.load_errors = host.refusals.size();
 
@@ -119,7 +118,7 @@ int run_process_mode(const ServerConfig& config, const ProcessOptions& options, 
     if (ec) return reject("malformed JSON: " + ec.message(), consumed + 1);
     boost::json::value v = w.parser.release();
     if (!v.is_object()) return reject("an event must be a JSON object", 0);
-    auto team = resolve_team(v.get_object(), *chains);
+    auto team = resolve_team(v.get_object(), w.runner.chains());
     if (!team)
       return reject("no team: the event has no integer team_id and no known project token "
                     "(token, api_key, $token or properties.token)",
@@ -133,7 +132,7 @@ int run_process_mode(const ServerConfig& config, const ProcessOptions& options, 
     w.runner.begin_batch();
     for (auto const& ref : batch.lines)
       if (auto item = parse_line(w, batch.line(ref), ref.number)) w.runner.run(std::move(*item));
-    out.write(w.runner.output().view());
+    out.write(w.runner.output().view());  // process mode: stdout is the sink
     w.runner.after_sink();
   });
 

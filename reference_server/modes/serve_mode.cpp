@@ -11,12 +11,16 @@
 #include <thread>
 #include <vector>
 
+#include "../admin/admin_api.hpp"
 #include "../capture/capture_endpoint.hpp"
 #include "../http/http_server.hpp"
+#include "../metrics/pipeline_metrics.hpp"
 #include "../pipeline/chain_worker.hpp"
 #include "../pipeline/partitioned_workers.hpp"
 #include "../sinks/fd_writer.hpp"
 #include "../sinks/jsonl_file_sink.hpp"
+#include "../sinks/posthog_forward_sink.hpp"
+#include "../stores/durable_store.hpp"
 #include "diagnostics.hpp"
 #include "embedded_plugin_host.hpp"
 #include "process_memory.hpp"
@@ -31,15 +35,44 @@ std::size_t owner_of(const boost::json::object& event, std::int64_t team_id, std
   return (h ^ (h >> 29)) % workers;
 }
 
-HttpResponse json_ok(boost::json::object body) {
+HttpResponse json_ok(const boost::json::object& body, int status = 200) {
   HttpResponse r;
+  r.status = status;
   r.body = boost::json::serialize(body);
   return r;
 }
 
+int level_number(const std::string& name) {
+  if (name == "debug") return POSTHOG_LOG_DEBUG;
+  if (name == "warn") return POSTHOG_LOG_WARN;
+  if (name == "error") return POSTHOG_LOG_ERROR;
+  return POSTHOG_LOG_INFO;
+}
+
+// Teams set through the admin API (kept in the store) win over the file's. A
+// stored team naming a plugin the file no longer declares runs without it,
+// reported.
+ServerConfig with_stored_teams(ServerConfig config, DurableStore& store, FdWriter& err) {
+  for (auto team : store.teams()) {
+    std::erase_if(team.plugins, [&](const TeamPluginSpec& p) {
+      bool const declared = std::any_of(config.plugins.begin(), config.plugins.end(),
+                                        [&](const PluginSpec& s) { return s.name == p.name; });
+      if (!declared)
+        err.write(diagnostic_line({{"type", "store_team_error"}, {"team_id", team.id}, {"plugin", p.name},
+                                   {"message", "the stored chain names a plugin the config file does not declare; "
+                                               "the team runs without it"}}));
+      return !declared;
+    });
+    auto it = std::find_if(config.teams.begin(), config.teams.end(), [&](const TeamSpec& t) { return t.id == team.id; });
+    if (it != config.teams.end()) *it = std::move(team);
+    else config.teams.push_back(std::move(team));
+  }
+  return config;
+}
+
 }  // namespace
 
-int run_serve_mode(const ServerConfig& config, const ServeSettings& settings, const ServeOptions& options) {
+int run_serve_mode(const ServerConfig& file_config, const ServeSettings& settings, const ServeOptions& options) {
   // Every thread started from here on inherits a mask without SIGTERM/SIGINT:
   // only this thread receives them, in sigwait below.
   sigset_t stop_signals;
@@ -50,21 +83,59 @@ int run_serve_mode(const ServerConfig& config, const ServeSettings& settings, co
 
   auto const started = std::chrono::steady_clock::now();
   FdWriter out(options.output_fd), err(options.error_fd);
-  EmbeddedPluginHost host(options.max_capture_depth);
-  host.build(config);
-  auto const& chains = host.chains;
-  auto const& refusals = host.refusals;
-  auto& log = host.log;
-  report_load_errors(err, refusals);
-  stream_plugin_log(log, err);
 
-  JsonlFileSink sink(settings.sink_path, JsonlFileSink::parse_policy(settings.sink_fsync));
-
+  DurableStore store(settings.store_path);  // throws StoreError (a runtime_error) naming the file
+  DurableStorage storage(store);
   unsigned const workers = worker_count(settings.workers);
+  PipelineMetrics metrics(workers);
+
+  EmbeddedPluginHost host(options.max_capture_depth, settings.cache_max_bytes);
+  host.services.storage = &storage;
+  host.services.metrics = &metrics;
+  auto& log = host.log;
+  int const print_level = level_number(settings.log_level);
+  log.observe(
+      [&](const PluginLogLine& l) {
+        store.append_log(l);
+        if (l.level >= print_level) err.write(plugin_log_line(l));
+      },
+      [&](const PluginErrorRecord& e) {
+        store.append_error(e);
+        err.write(plugin_error_line(e));
+      });
+  host.build(with_stored_teams(file_config, store, err));
+  auto& chains = host.chains;
+  auto const& refusals = host.refusals;
+  report_load_errors(err, refusals);
+
+  std::unique_ptr<JsonlFileSink> file_sink;
+  std::unique_ptr<PosthogForwardSink> forward_sink;
+  EventSink* sink = nullptr;
+  if (settings.sink_type == "posthog") {
+    ForwardOptions forward;
+    forward.url = settings.sink_url;
+    forward.api_key = settings.sink_api_key;
+    forward.batch_events = settings.sink_batch_events;
+    forward.max_backlog_events = settings.sink_max_backlog_events;
+    forward_sink = std::make_unique<PosthogForwardSink>(
+        forward, store,
+        [&chains](std::int64_t team_id) {
+          auto const set = chains.current();
+          auto const* team = set->team(team_id);
+          return team ? team->token : std::string();
+        },
+        [&err](const std::string& line) { err.write(line); });
+    sink = forward_sink.get();
+  } else {
+    file_sink = std::make_unique<JsonlFileSink>(settings.sink_path, JsonlFileSink::parse_policy(settings.sink_fsync));
+    sink = file_sink.get();
+  }
+
   std::vector<std::unique_ptr<ChainWorker>> runners;
-  for (unsigned i = 0; i < workers; ++i) runners.push_back(std::make_unique<ChainWorker>(*chains, log));
+  for (unsigned i = 0; i < workers; ++i)
+    runners.push_back(std::make_unique<ChainWorker>(chains, log, metrics.worker_timings(i)));
   std::atomic<std::size_t> inflight{0};
-  std::atomic<std::uint64_t> accepted{0}, refused_busy{0}, events_lost{0};  // events_lost: by a sink that never recovered
+  std::atomic<std::uint64_t> accepted{0}, refused_busy{0}, events_lost{0}, sink_failures{0};
   std::atomic<bool> draining{false};
 
   using Batch = std::vector<WorkItem>;
@@ -72,15 +143,16 @@ int run_serve_mode(const ServerConfig& config, const ServeSettings& settings, co
     ChainWorker& w = *runners[i];
     w.begin_batch();
     for (auto& item : batch) w.run(std::move(item));
-    // A sink that fails (disk full) holds the batch: retried with backoff, the
-    // in-flight bound fills and clients get 503 instead of losing events. Only
-    // when draining at shutdown does it give up, after a few tries, and count
-    // the loss.
+    // A sink that fails (disk full, backlog full) holds the batch: retried with
+    // backoff, the in-flight bound fills and clients get 503 instead of losing
+    // events. Only when draining at shutdown does it give up, after a few
+    // tries, and count the loss.
     for (int attempt = 1;; ++attempt) {
       try {
-        sink.write(w.output().view());
+        sink->write(w.sink_batch());
         break;
       } catch (const std::exception& e) {
+        ++sink_failures;
         err.write(diagnostic_line(
             {{"type", "sink_error"}, {"message", e.what()}, {"events", batch.size()}, {"attempt", attempt}}));
         if (draining && attempt >= 3) {
@@ -116,43 +188,133 @@ int run_serve_mode(const ServerConfig& config, const ServeSettings& settings, co
     return true;
   };
 
+  // Ready: the store answers, the sink is reachable, not shutting down.
+  auto readiness = [&]() -> boost::json::object {
+    boost::json::object r{{"teams", chains.current()->team_count()},
+                          {"load_errors", refusals.size()},
+                          {"inflight_events", inflight.load()}};
+    bool ready = !draining.load();
+    try {
+      auto const backlog = store.backlog_size();
+      r["store"] = "open";
+      if (forward_sink) {
+        auto const s = forward_sink->status();
+        r["sink"] = boost::json::object{{"type", "posthog"},
+                                        {"reachable", s.reachable},
+                                        {"backlog_events", backlog.events},
+                                        {"last_error", s.last_error}};
+        ready = ready && s.reachable;
+      } else {
+        r["sink"] = boost::json::object{{"type", "jsonl"}, {"reachable", true}};
+      }
+    } catch (const StoreError& e) {
+      r["store"] = e.what();
+      ready = false;
+    }
+    r["status"] = ready ? "ready" : "not_ready";
+    r["ready"] = ready;
+    return r;
+  };
+
+  auto render_metrics = [&](std::string& text) {
+    metrics.render(text);
+    auto gauge = [&](const char* name, const char* help, double v) { prometheus_sample(text, name, "gauge", help, v); };
+    auto counter = [&](const char* name, const char* help, double v) {
+      prometheus_sample(text, name, "counter", help, v);
+    };
+    gauge("posthog_inflight_events", "Events accepted and not yet in the sink.", static_cast<double>(inflight.load()));
+    gauge("posthog_inflight_events_limit", "Over this, capture answers 503.",
+          static_cast<double>(settings.max_inflight_events));
+    text += "# HELP posthog_worker_queue_batches Batches waiting for each worker.\n"
+            "# TYPE posthog_worker_queue_batches gauge\n";
+    for (std::size_t w = 0; w < pool.size(); ++w)
+      text += "posthog_worker_queue_batches{worker=\"" + std::to_string(w) + "\"} " + std::to_string(pool.depth(w)) + "\n";
+    counter("posthog_requests_refused_busy_total", "Capture requests answered 503 (pipeline full).",
+            static_cast<double>(refused_busy.load()));
+    counter("posthog_sink_write_failures_total", "Batches the sink refused (retried).",
+            static_cast<double>(sink_failures.load()));
+    gauge("posthog_cache_bytes", "Memory held by the plugin cache.", static_cast<double>(host.cache.bytes()));
+    counter("posthog_cache_evictions_total", "Cache entries dropped to stay within the memory bound.",
+            static_cast<double>(host.cache.evictions()));
+    gauge("posthog_plugin_load_errors", "Modules, instances or team copies refused at start.",
+          static_cast<double>(refusals.size()));
+    if (forward_sink) {
+      auto const s = forward_sink->status();
+      gauge("posthog_sink_backlog_events", "Events accepted and not yet delivered to PostHog.",
+            static_cast<double>(s.backlog.events));
+      gauge("posthog_sink_backlog_batches", "Batches waiting in the store.", static_cast<double>(s.backlog.batches));
+      counter("posthog_sink_delivered_events_total", "Events PostHog accepted.", static_cast<double>(s.delivered_events));
+      counter("posthog_sink_failed_attempts_total", "Deliveries that failed and will be retried.",
+              static_cast<double>(s.failed_attempts));
+      gauge("posthog_sink_reachable", "1 when the last delivery attempt reached PostHog.", s.reachable ? 1 : 0);
+      counter("posthog_sink_parked_batches_total", "Batches PostHog refused for good (kept in the store).",
+              static_cast<double>(s.parked_batches));
+    }
+    gauge("posthog_resident_memory_bytes", "Resident set size.", static_cast<double>(resident_kib()) * 1024);
+  };
+
   CaptureLimits limits{settings.max_decoded_bytes, settings.retry_after_seconds, settings.trusted_proxies};
-  CaptureEndpoint capture_api(limits, [&](std::string_view token) { return chains->team_for_token(token); }, submit);
+  CaptureEndpoint capture_api(
+      limits, [&](std::string_view token) { return chains.current()->team_for_token(token); }, submit);
 
   HttpServerOptions http;
   http.host = settings.host;
   http.port = settings.port;
   http.io_threads = settings.io_threads;
   http.max_body_bytes = settings.max_body_bytes;
-  std::unique_ptr<HttpServer> server;
+  std::unique_ptr<HttpServer> server, admin_server;
+  std::unique_ptr<AdminApi> admin;
   try {
     server = std::make_unique<HttpServer>(http, [&](HttpRequest& request) -> HttpResponse {
       if (CaptureEndpoint::serves(request.path)) return capture_api.handle(request);
       if (request.path == "/_health") return json_ok({{"status", "ok"}});
-      if (request.path == "/_ready")
-        return json_ok({{"status", "ready"}, {"teams", chains->team_count()}, {"load_errors", refusals.size()},
-                        {"inflight_events", inflight.load()}});
+      if (request.path == "/_ready") {
+        auto r = readiness();
+        return json_ok(r, r["ready"].as_bool() ? 200 : 503);
+      }
       return json_error(404, "not_found", "no such endpoint: " + request.path);
     });
+    if (!settings.admin_token.empty()) {
+      admin = std::make_unique<AdminApi>(
+          AdminContext{settings.admin_token, chains, host.services, store, refusals, render_metrics, readiness});
+      HttpServerOptions admin_http;
+      admin_http.host = settings.admin_host;
+      admin_http.port = settings.admin_port;
+      admin_http.io_threads = 1;
+      admin_http.max_body_bytes = 1 << 20;
+      admin_server = std::make_unique<HttpServer>(admin_http, [&](HttpRequest& r) { return admin->handle(r); });
+    }
   } catch (const std::exception& e) {
     err.write(diagnostic_line({{"type", "listen_error"}, {"message", e.what()}}));
     return 1;
   }
-  std::string const url = "http://" + (settings.host.find(':') != std::string::npos ? "[" + settings.host + "]" : settings.host) +
-                          ":" + std::to_string(server->port());
-  out.write(diagnostic_line({{"type", "listening"}, {"url", url}, {"sink", settings.sink_path.string()},
-                             {"workers", workers}, {"io_threads", settings.io_threads}}));
+  auto url_of = [](const std::string& host, std::uint16_t port) {
+    return "http://" + (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  };
+  boost::json::object listening{{"type", "listening"},
+                                {"url", url_of(settings.host, server->port())},
+                                {"sink", forward_sink ? settings.sink_url : settings.sink_path.string()},
+                                {"store", settings.store_path.string()},
+                                {"workers", workers},
+                                {"io_threads", settings.io_threads}};
+  listening["admin_url"] = admin_server ? boost::json::value(url_of(settings.admin_host, admin_server->port()))
+                                        : boost::json::value(nullptr);
+  out.write(diagnostic_line(listening));
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   err.write(diagnostic_line({{"type", "shutdown"}, {"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}}));
 
   // Stop taking requests, answer those already read, then drain the pipeline.
+  draining = true;
   server->stop();
   server->wait();
-  draining = true;
   pool.close_and_join();
-  sink.flush();
+  sink->flush();
+  if (admin_server) {
+    admin_server->stop();
+    admin_server->wait();
+  }
 
   std::uint64_t written = 0, dropped = 0, errors = 0, captured_total = 0;
   for (auto const& r : runners) {
@@ -162,18 +324,26 @@ int run_serve_mode(const ServerConfig& config, const ServeSettings& settings, co
     captured_total += r->captured();
   }
   double const seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  err.write(diagnostic_line({{"type", "summary"},
-                             {"accepted", accepted.load()},
-                             {"out", written},
-                             {"dropped", dropped},
-                             {"errors", errors},
-                             {"captured", captured_total},
-                             {"refused_busy_requests", refused_busy.load()},
-                             {"events_lost_by_the_sink", events_lost.load()},
-                             {"load_errors", refusals.size()},
-                             {"seconds", seconds},
-                             {"cpu_seconds", cpu_seconds()},
-                             {"peak_rss_kib", peak_resident_kib()}}));
+  boost::json::object summary{{"type", "summary"},
+                              {"accepted", accepted.load()},
+                              {"out", written},
+                              {"dropped", dropped},
+                              {"errors", errors},
+                              {"captured", captured_total},
+                              {"refused_busy_requests", refused_busy.load()},
+                              {"events_lost_by_the_sink", events_lost.load()},
+                              {"load_errors", refusals.size()},
+                              {"seconds", seconds},
+                              {"cpu_seconds", cpu_seconds()},
+                              {"peak_rss_kib", peak_resident_kib()}};
+  if (forward_sink) {
+    auto const s = forward_sink->status();
+    summary["delivered"] = s.delivered_events;
+    summary["backlog_events"] = s.backlog.events;
+  }
+  err.write(diagnostic_line(summary));
+  // The log observers write to the store: stop them before it closes.
+  log.observe({}, {});
   return events_lost.load() ? 1 : 0;
 }
 

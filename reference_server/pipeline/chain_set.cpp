@@ -1,11 +1,16 @@
 #include "chain_set.hpp"
 
-#include <map>
-
 #include "../loader/plugin_module.hpp"
+#include "../metrics/pipeline_metrics.hpp"
 #include "../stores/plugin_log.hpp"
 
 namespace posthog::server {
+
+std::shared_ptr<PluginInstance> ChainSet::instance(const std::string& plugin) const {
+  for (auto const& i : instances_)
+    if (i->module().name() == plugin) return i;
+  return nullptr;
+}
 
 std::shared_ptr<const ChainSet> ChainSet::build(const ServerConfig& config, ModuleRegistry& modules,
                                                 HostServices& services, std::vector<LoadError>& refusals) {
@@ -15,7 +20,6 @@ std::shared_ptr<const ChainSet> ChainSet::build(const ServerConfig& config, Modu
     refusals.push_back(std::move(e));
   };
 
-  std::map<std::string, std::shared_ptr<PluginInstance>> by_name;
   for (auto const& spec : config.plugins) {
     try {
       auto module = modules.load(spec.file);
@@ -24,7 +28,7 @@ std::shared_ptr<const ChainSet> ChainSet::build(const ServerConfig& config, Modu
                         {"the config calls this plugin '" + spec.name + "' but its manifest says '" + module->name() +
                          "'"});
       auto instance = PluginInstance::create(module, spec.settings, services.log);
-      by_name[spec.name] = instance;
+      if (services.metrics) instance->set_metrics_slot(services.metrics->plugin_slot(spec.name));
       set->instances_.push_back(std::move(instance));
     } catch (LoadError& e) {
       refuse(std::move(e), 0, spec.name, "load");
@@ -35,17 +39,66 @@ std::shared_ptr<const ChainSet> ChainSet::build(const ServerConfig& config, Modu
     std::vector<std::shared_ptr<TeamPlugin>> copies;
     for (auto const& p : team.plugins) {
       if (!p.enabled) continue;
-      auto it = by_name.find(p.name);
-      if (it == by_name.end()) continue;  // its module was refused: reported above
+      auto instance = set->instance(p.name);
+      if (!instance) continue;  // its module was refused: reported above
       try {
-        copies.push_back(TeamPlugin::create(it->second, team.id, p.config, services));
+        copies.push_back(TeamPlugin::create(std::move(instance), team.id, p.config, services));
       } catch (LoadError& e) {
         refuse(std::move(e), team.id, p.name, "setup_team");
       }
     }
-    set->chains_.emplace(team.id, PluginChain(team.id, std::move(copies)));
+    set->chains_.emplace(team.id, PluginChain(team.id, std::move(copies),
+                                              services.metrics ? services.metrics->team(team.id) : nullptr));
+    set->teams_[team.id] = team;
     if (!team.token.empty()) set->tokens_.emplace(team.token, team.id);
   }
+  return set;
+}
+
+std::shared_ptr<const ChainSet> ChainSet::with_team(const ChainSet& base, const TeamSpec& spec,
+                                                    HostServices& services) {
+  if (spec.token.empty()) throw TeamDocumentError("token", "a team needs a project token (like phc_...)");
+  if (auto owner = base.team_for_token(spec.token); owner && *owner != spec.id)
+    throw TeamDocumentError("token", "token '" + spec.token + "' belongs to team " + std::to_string(*owner));
+
+  // The new copies are set up before anything is published: a refusal leaves
+  // the running chain as it was. Their teardown (on refusal) happens here.
+  std::vector<std::shared_ptr<TeamPlugin>> copies;
+  for (std::size_t i = 0; i < spec.plugins.size(); ++i) {
+    auto const& p = spec.plugins[i];
+    std::string const at = "plugins[" + std::to_string(i) + "]";
+    for (std::size_t j = 0; j < i; ++j)
+      if (spec.plugins[j].name == p.name)
+        throw TeamDocumentError(at + ".name", "plugin '" + p.name + "' is already in this chain at plugins[" +
+                                                std::to_string(j) + "]");
+    auto instance = base.instance(p.name);
+    if (!instance) throw TeamDocumentError(at + ".name", "no loaded plugin is called '" + p.name + "'");
+    if (!p.enabled) continue;
+    try {
+      copies.push_back(TeamPlugin::create(std::move(instance), spec.id, p.config, services));
+    } catch (const LoadError& e) {
+      std::string message = e.what();
+      if (!e.details().empty()) message = e.details().front();
+      bool const config = e.step() == LoadStep::team_config;
+      throw TeamDocumentError(config ? (e.field().empty() ? at + ".config" : at + ".config." + e.field()) : at, message);
+    }
+  }
+
+  auto set = std::make_shared<ChainSet>(base);
+  set->chains_.erase(spec.id);
+  set->chains_.emplace(spec.id, PluginChain(spec.id, std::move(copies),
+                                            services.metrics ? services.metrics->team(spec.id) : nullptr));
+  if (auto old = base.teams_.find(spec.id); old != base.teams_.end()) set->tokens_.erase(old->second.token);
+  set->tokens_[spec.token] = spec.id;
+  set->teams_[spec.id] = spec;
+  return set;
+}
+
+std::shared_ptr<const ChainSet> ChainSet::without_team(const ChainSet& base, std::int64_t team_id) {
+  auto set = std::make_shared<ChainSet>(base);
+  set->chains_.erase(team_id);
+  if (auto old = base.teams_.find(team_id); old != base.teams_.end()) set->tokens_.erase(old->second.token);
+  set->teams_.erase(team_id);
   return set;
 }
 

@@ -10,14 +10,26 @@ namespace {
 thread_local ChainWorker* current_worker = nullptr;
 }  // namespace
 
-void ChainWorker::begin_batch() noexcept { current_worker = this; }
+void ChainWorker::begin_batch() {
+  current_worker = this;
+  chains_ = live_.current();
+}
 
 void ChainWorker::run_one(WorkItem& item) {
-  const PluginChain* chain = chains_.chain(item.team_id);
+  const PluginChain* chain = chains_->chain(item.team_id);
   depth_ = item.depth;
+  TeamCounters* counted = chain ? chain->counters() : nullptr;
+  if (counted) counted->in.fetch_add(1, std::memory_order_relaxed);
   bool const keep = !chain || chain->process(item.event, scratch_, log_, stats_);
-  if (!keep) return;
+  if (!keep) {
+    if (counted) counted->dropped.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   append_json_line(out_, item.event);
+  if (runs_.empty() || runs_.back().team_id != item.team_id) runs_.push_back({item.team_id, 0, 0});
+  runs_.back().end = out_.view().size();
+  ++runs_.back().events;
+  if (counted) counted->out.fetch_add(1, std::memory_order_relaxed);
   ++written_;
   if (chain && chain->has_on_event()) survivors_.push_back({chain, std::move(item.event)});
 }
@@ -35,10 +47,12 @@ void ChainWorker::run(WorkItem item) {
 void ChainWorker::after_sink() {
   current_worker = nullptr;
   // on_event runs once the events were handed to the sink.
-  for (auto& s : survivors_) s.chain->on_event(s.event, log_, stats_);
+  for (auto& s : survivors_) s.chain->on_event(s.event, log_, stats_, scratch_.timings);
   survivors_.clear();
   out_.clear();
+  runs_.clear();
   arena_.reset();  // every event of the batch is gone by now
+  chains_.reset();  // a replaced set is torn down by its last user
 }
 
 void WorkerCapture::capture(std::int64_t team_id, boost::json::object event) {

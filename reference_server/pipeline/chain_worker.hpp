@@ -1,7 +1,8 @@
 // ChainWorker: what one worker thread owns to run events through their teams'
 // chains, shared by process mode and serve mode.
 //
-// A batch goes: begin_batch(); run(item) for each event (the survivors are
+// A batch goes: begin_batch() (pins the ChainSet running now: a chain change
+// published mid-batch applies from the next batch); run(item) for each event (the survivors are
 // serialised into output(), events plugins capture run right after the event
 // that captured them, down to WorkerCapture's depth limit); the caller hands
 // output() to the sink; after_sink() runs the on_event hooks and empties
@@ -15,9 +16,11 @@
 
 #include "../loader/plugin_scope.hpp"
 #include "chain_set.hpp"
+#include "live_chains.hpp"
 #include "json_lines.hpp"
 #include "plugin_chain.hpp"
 #include "reusable_arena.hpp"
+#include "../sinks/event_sink.hpp"
 
 namespace posthog::server {
 
@@ -31,13 +34,20 @@ struct WorkItem {
 
 class ChainWorker {
  public:
-  ChainWorker(const ChainSet& chains, PluginLog& log) : chains_(chains), log_(log) {}
+  // `timings`: this worker's plugin counters in PipelineMetrics, or null.
+  ChainWorker(const LiveChains& chains, PluginLog& log, PluginTimings* timings = nullptr) : live_(chains), log_(log) {
+    scratch_.timings = timings;
+  }
   ChainWorker(const ChainWorker&) = delete;
   ChainWorker& operator=(const ChainWorker&) = delete;
 
-  void begin_batch() noexcept;
+  void begin_batch();
+  // The set pinned for this batch (between begin_batch and after_sink).
+  const ChainSet& chains() const noexcept { return *chains_; }
   void run(WorkItem item);
   JsonBuffer& output() noexcept { return out_; }
+  // output() as the sink takes it: the lines, and which team each run of them is.
+  SinkBatch sink_batch() const noexcept { return {out_.view(), runs_}; }
   void after_sink();
 
   // Where a batch's events may be parsed: emptied by after_sink().
@@ -51,12 +61,14 @@ class ChainWorker {
   friend class WorkerCapture;
   void run_one(WorkItem& item);
 
-  const ChainSet& chains_;
+  const LiveChains& live_;
+  std::shared_ptr<const ChainSet> chains_;
   PluginLog& log_;
   ChainScratch scratch_;
   ReusableArena arena_{1 << 20};
   ChainStats stats_;
   JsonBuffer out_;
+  std::vector<TeamRun> runs_;
   struct Survivor {
     const PluginChain* chain;
     boost::json::object event;

@@ -33,6 +33,11 @@ class PartitionedWorkers {
   PartitionedWorkers& operator=(const PartitionedWorkers&) = delete;
 
   std::size_t size() const noexcept { return queues_.size(); }
+  // Batches waiting in one worker's queue (for /metrics).
+  std::size_t depth(std::size_t worker) {
+    std::lock_guard lock(queues_[worker].mutex);
+    return queues_[worker].batches.size();
+  }
 
   // Blocks while the worker's queue is full.
   void push(std::size_t worker, Batch&& batch) {

@@ -1,6 +1,7 @@
 #include "plugin_chain.hpp"
 
 #include <boost/json/serialize.hpp>
+#include <chrono>
 #include <cstdio>
 #include <optional>
 
@@ -22,8 +23,9 @@ void record(PluginLog& log, const TeamPlugin& plugin, const char* hook, const po
 
 }  // namespace
 
-PluginChain::PluginChain(std::int64_t team_id, std::vector<std::shared_ptr<TeamPlugin>> plugins)
-    : team_id_(team_id), plugins_(std::move(plugins)) {
+PluginChain::PluginChain(std::int64_t team_id, std::vector<std::shared_ptr<TeamPlugin>> plugins,
+                         TeamCounters* counters)
+    : team_id_(team_id), plugins_(std::move(plugins)), counters_(counters) {
   for (auto const& p : plugins_) {
     if (p->module().has_hook(&posthog_plugin_vtable::process_event))
       process_event_.push_back({p.get(), !p->module().has(POSTHOG_CAP_PROCESS_EVENT_NOEXCEPT)});
@@ -43,7 +45,15 @@ bool PluginChain::process(boost::json::object& event, ChainScratch& scratch, Plu
       if (may_fail) before.emplace(event, scratch.arena.storage());
       posthog_error error;
       error.kind[0] = error.message[0] = '\0';
+      PluginTimings* timed = scratch.timings ? &scratch.timings[plugin->metrics_slot()] : nullptr;
+      auto const started = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
       auto const status = plugin->process_event(event, error);
+      if (timed) {
+        timed->observe(std::chrono::steady_clock::now() - started);
+        timed->calls.add();
+        if (status == POSTHOG_DROP) timed->dropped.add();
+        else if (status != POSTHOG_OK) timed->errors.add();
+      }
       if (status == POSTHOG_DROP) {
         ++stats.dropped;
         dropped = true;
@@ -68,11 +78,15 @@ bool PluginChain::process(boost::json::object& event, ChainScratch& scratch, Plu
   return true;
 }
 
-void PluginChain::on_event(const boost::json::object& event, PluginLog& log, ChainStats& stats) const {
+void PluginChain::on_event(const boost::json::object& event, PluginLog& log, ChainStats& stats,
+                           PluginTimings* timings) const {
   for (const TeamPlugin* plugin : on_event_) {
     posthog_error error;
     error.kind[0] = error.message[0] = '\0';
+    PluginTimings* timed = timings ? &timings[plugin->metrics_slot()] : nullptr;
+    if (timed) timed->on_event_calls.add();
     if (plugin->on_event(event, error) != POSTHOG_OK) {
+      if (timed) timed->on_event_errors.add();
       ++stats.plugin_errors;
       record(log, *plugin, "on_event", error, event);
     }

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "../loader/plugin_instance.hpp"
+#include "../metrics/pipeline_metrics.hpp"
 
 namespace posthog::server {
 
@@ -37,24 +38,29 @@ struct ChainStats {
 // (bigger ones spill to the heap until the next reset()).
 struct ChainScratch {
   ReusableArena arena{64 * 1024};
+  PluginTimings* timings = nullptr;  // this worker's, by plugin slot; null: not timed
 };
 
 class PluginChain {
  public:
-  PluginChain(std::int64_t team_id, std::vector<std::shared_ptr<TeamPlugin>> plugins);
+  PluginChain(std::int64_t team_id, std::vector<std::shared_ptr<TeamPlugin>> plugins,
+              TeamCounters* counters = nullptr);
 
   // Runs every process_event hook. Returns false when a plugin dropped the event.
   bool process(boost::json::object& event, ChainScratch& scratch, PluginLog& log, ChainStats& stats) const;
   // Runs every on_event hook (after the sink accepted the event).
-  void on_event(const boost::json::object& event, PluginLog& log, ChainStats& stats) const;
+  void on_event(const boost::json::object& event, PluginLog& log, ChainStats& stats,
+                PluginTimings* timings = nullptr) const;
 
   std::int64_t team_id() const noexcept { return team_id_; }
   const std::vector<std::shared_ptr<TeamPlugin>>& plugins() const noexcept { return plugins_; }
   bool has_on_event() const noexcept { return !on_event_.empty(); }
+  TeamCounters* counters() const noexcept { return counters_; }  // null when not counted
 
  private:
   std::int64_t team_id_;
   std::vector<std::shared_ptr<TeamPlugin>> plugins_;
+  TeamCounters* counters_;
   struct Step {
     const TeamPlugin* plugin;
     bool may_fail;  // false for a noexcept process_event: no undo snapshot needed

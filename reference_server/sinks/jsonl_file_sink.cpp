@@ -32,7 +32,8 @@ JsonlFileSink::Fsync JsonlFileSink::parse_policy(std::string_view name) {
   throw std::invalid_argument("fsync must be batch, interval or never, not '" + std::string(name) + "'");
 }
 
-void JsonlFileSink::write(std::string_view data) {
+void JsonlFileSink::write(const SinkBatch& batch) {
+  std::string_view data = batch.lines;
   std::lock_guard lock(mutex_);
   // A batch lands whole or not at all: a failed write (disk full) is cut back
   // to where the batch began, so the caller can retry it without duplicates.

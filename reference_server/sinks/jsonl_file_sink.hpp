@@ -25,7 +25,7 @@ class JsonlFileSink final : public EventSink {
   JsonlFileSink(const std::filesystem::path& path, Fsync policy);
   ~JsonlFileSink() override;
 
-  void write(std::string_view json_lines) override;
+  void write(const SinkBatch& batch) override;
   void flush() override;
 
   static Fsync parse_policy(std::string_view name);  // throws std::invalid_argument

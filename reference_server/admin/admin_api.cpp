@@ -1,0 +1,236 @@
+#include "admin_api.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <algorithm>
+#include <charconv>
+#include <optional>
+
+#include "../capture/capture_endpoint.hpp"
+#include "../config/team_document.hpp"
+#include "../loader/plugin_module.hpp"
+#include "../pipeline/chain_set.hpp"
+#include "../pipeline/event_ids.hpp"
+
+namespace posthog::server {
+namespace {
+
+constexpr std::string_view redacted = "********";
+
+HttpResponse json_answer(int status, const boost::json::value& body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = boost::json::serialize(body);
+  return r;
+}
+
+std::optional<std::int64_t> parse_id(std::string_view s) {
+  std::int64_t v = 0;
+  auto const r = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> parts;
+  while (!path.empty()) {
+    if (path.front() == '/') {
+      path.remove_prefix(1);
+      continue;
+    }
+    auto const slash = path.find('/');
+    parts.push_back(path.substr(0, slash));
+    path.remove_prefix(slash == std::string_view::npos ? path.size() : slash);
+  }
+  return parts;
+}
+
+std::size_t query_limit(std::string_view query, std::size_t fallback) {
+  auto const at = query.find("limit=");
+  if (at == std::string_view::npos || (at && query[at - 1] != '&')) return fallback;
+  auto value = query.substr(at + 6);
+  value = value.substr(0, value.find('&'));
+  std::size_t v = 0;
+  auto const r = std::from_chars(value.data(), value.data() + value.size(), v);
+  if (r.ec != std::errc() || v == 0) return fallback;
+  return std::min<std::size_t>(v, 1000);
+}
+
+// The team as the API shows it: secret fields of each plugin's config redacted.
+boost::json::object redacted_team(const TeamSpec& team, const ChainSet& set) {
+  auto doc = team_to_json(team);
+  auto& plugins = doc["plugins"].as_array();
+  for (std::size_t i = 0; i < team.plugins.size(); ++i) {
+    if (auto instance = set.instance(team.plugins[i].name))
+      plugins[i].as_object()["config"] = instance->module().manifest().redact(team.plugins[i].config);
+  }
+  return doc;
+}
+
+// Secret fields sent back as "********" keep the value already set.
+void keep_redacted_secrets(TeamSpec& next, const TeamSpec* current, const ChainSet& set) {
+  if (!current) return;
+  for (auto& p : next.plugins) {
+    auto instance = set.instance(p.name);
+    if (!instance) continue;
+    const TeamPluginSpec* before = nullptr;
+    for (auto const& c : current->plugins)
+      if (c.name == p.name) before = &c;
+    for (auto const& field : instance->module().manifest().config) {
+      if (!field.secret) continue;
+      auto* v = p.config.if_contains(field.key);
+      if (!v || !v->is_string() || v->get_string() != redacted) continue;
+      auto const* old = before ? before->config.if_contains(field.key) : nullptr;
+      if (old) *v = *old;
+      else p.config.erase(field.key);
+    }
+  }
+}
+
+}  // namespace
+
+bool AdminApi::authorized(const HttpRequest& request) const noexcept {
+  auto const header = request.header("authorization");
+  constexpr std::string_view scheme = "Bearer ";
+  if (header.size() != scheme.size() + c_.token.size() || header.substr(0, scheme.size()) != scheme) return false;
+  // Constant time over the token's length: no early exit on the first mismatch.
+  unsigned char diff = 0;
+  for (std::size_t i = 0; i < c_.token.size(); ++i)
+    diff |= static_cast<unsigned char>(header[scheme.size() + i] ^ c_.token[i]);
+  return diff == 0;
+}
+
+HttpResponse AdminApi::handle(const HttpRequest& request) {
+  auto const parts = split_path(request.path);
+  bool const get = request.method == "GET" || request.method == "HEAD";
+  if (get && request.path == "/_health") return json_answer(200, {{"status", "ok"}});
+  if (get && request.path == "/_ready") {
+    auto r = c_.readiness();
+    return json_answer(r["ready"].as_bool() ? 200 : 503, r);
+  }
+  if (!authorized(request)) {
+    auto r = json_error(401, "unauthorized",
+                        request.header("authorization").empty()
+                            ? "the admin API needs an Authorization: Bearer <token> header"
+                            : "the admin token is not valid");
+    r.headers.emplace_back("WWW-Authenticate", "Bearer");
+    return r;
+  }
+  try {
+    if (get && request.path == "/metrics") {
+      HttpResponse r;
+      r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      c_.metrics(r.body);
+      return r;
+    }
+    if (parts.size() == 2 && parts[0] == "api" && parts[1] == "modules" && get) return modules();
+    if (parts.size() == 2 && parts[0] == "api" && parts[1] == "teams" && get) return teams();
+    if (parts.size() >= 3 && parts[0] == "api" && parts[1] == "teams") {
+      auto const id = parse_id(parts[2]);
+      if (!id) return json_error(404, "not_found", "no such team: '" + std::string(parts[2]) + "' is not a team id");
+      if (parts.size() == 3) {
+        if (get) return team(*id);
+        if (request.method == "PUT") return put_team(*id, request.body);
+        if (request.method == "DELETE") return delete_team(*id);
+        return json_error(405, "method_not_allowed", "a team takes GET, PUT or DELETE");
+      }
+      if (parts.size() == 6 && parts[3] == "plugins" && (parts[5] == "logs" || parts[5] == "errors") && get)
+        return plugin_logs(*id, std::string(parts[4]), query_limit(request.query, 100), parts[5] == "errors");
+    }
+    return json_error(404, "not_found", "no such admin endpoint: " + request.method + " " + request.path);
+  } catch (const StoreError& e) {
+    return json_error(500, "store_error", e.what());
+  }
+}
+
+HttpResponse AdminApi::modules() const {
+  auto const set = c_.chains.current();
+  boost::json::array modules;
+  for (auto const& instance : set->instances()) {
+    auto const& m = instance->module();
+    auto o = m.descriptor().to_json();
+    o["file"] = m.file();
+    boost::system::error_code ec;
+    auto manifest = boost::json::parse(m.descriptor().manifest, ec);
+    o["manifest"] = ec ? boost::json::value(m.descriptor().manifest) : manifest;
+    modules.push_back(std::move(o));
+  }
+  boost::json::array refused;
+  for (auto const& r : c_.refusals) {
+    boost::json::array details;
+    for (auto const& d : r.details()) details.emplace_back(d);
+    refused.push_back(
+        {{"file", r.file()}, {"step", to_string(r.step())}, {"field", r.field()}, {"details", std::move(details)}});
+  }
+  return json_answer(200, {{"modules", std::move(modules)}, {"load_errors", std::move(refused)}});
+}
+
+HttpResponse AdminApi::teams() const {
+  auto const set = c_.chains.current();
+  boost::json::array out;
+  for (auto const& [id, spec] : set->teams()) out.push_back(redacted_team(spec, *set));
+  return json_answer(200, {{"teams", std::move(out)}});
+}
+
+HttpResponse AdminApi::team(std::int64_t id) const {
+  auto const set = c_.chains.current();
+  auto const* spec = set->team(id);
+  if (!spec) return json_error(404, "not_found", "no team " + std::to_string(id));
+  return json_answer(200, redacted_team(*spec, *set));
+}
+
+HttpResponse AdminApi::put_team(std::int64_t id, const std::string& body) {
+  boost::system::error_code ec;
+  auto document = boost::json::parse(body, ec);
+  if (ec) return json_error(400, "invalid_json", "the body is not valid JSON: " + ec.message());
+  std::lock_guard lock(changes_);
+  auto const current = c_.chains.current();
+  try {
+    auto spec = team_from_json(document, id);
+    keep_redacted_secrets(spec, current->team(id), *current);
+    auto next = ChainSet::with_team(*current, spec, c_.services);
+    c_.store.save_team(spec);  // stored first: a change the API confirmed survives a restart
+    c_.chains.publish(next);
+    return json_answer(200, redacted_team(spec, *next));
+  } catch (const TeamDocumentError& e) {
+    HttpResponse r = json_error(400, "invalid_team", e.what());
+    auto o = boost::json::parse(r.body).as_object();
+    o["field"] = e.field();
+    r.body = boost::json::serialize(o);
+    return r;
+  }
+}
+
+HttpResponse AdminApi::delete_team(std::int64_t id) {
+  std::lock_guard lock(changes_);
+  auto const current = c_.chains.current();
+  if (!current->team(id)) return json_error(404, "not_found", "no team " + std::to_string(id));
+  c_.store.delete_team(id);
+  c_.chains.publish(ChainSet::without_team(*current, id));
+  return json_answer(200, {{"status", 1}, {"deleted", id}});
+}
+
+HttpResponse AdminApi::plugin_logs(std::int64_t id, const std::string& plugin, std::size_t limit, bool errors) {
+  boost::json::array out;
+  if (errors) {
+    for (auto const& e : c_.store.errors(id, plugin, limit)) {
+      boost::system::error_code ec;
+      auto event = e.event_json.empty() ? boost::json::value() : boost::json::parse(e.event_json, ec);
+      out.push_back({{"at", iso8601(e.at)},
+                     {"hook", e.hook},
+                     {"kind", e.kind},
+                     {"message", e.message},
+                     {"event_uuid", e.event_uuid},
+                     {"event", ec ? boost::json::value(e.event_json) : event}});
+    }
+  } else {
+    static constexpr const char* levels[] = {"debug", "info", "warn", "error"};
+    for (auto const& l : c_.store.log_lines(id, plugin, limit))
+      out.push_back({{"at", iso8601(l.at)},
+                     {"level", l.level >= 0 && l.level < 4 ? levels[l.level] : "info"},
+                     {"message", l.message}});
+  }
+  return json_answer(200, {{"team_id", id}, {"plugin", plugin}, {errors ? "errors" : "logs", std::move(out)}});
+}
+
+}  // namespace posthog::server

@@ -1,0 +1,62 @@
+// AdminApi: JSON over HTTP on its own port, for operators, never for clients.
+//
+//   GET    /_health, /_ready                        no token needed (probes)
+//   GET    /metrics                                 Prometheus text format
+//   GET    /api/modules                             loaded modules, and the refused ones
+//   GET    /api/teams                               every team: id, token, chain
+//   GET    /api/teams/{id}                          one team, secret config fields redacted
+//   PUT    /api/teams/{id}                          set its token and chain: validated
+//                                                   against each plugin's schema, applied
+//                                                   at once, kept in the store
+//   DELETE /api/teams/{id}
+//   GET    /api/teams/{id}/plugins/{name}/logs      newest first, ?limit=N (default 100)
+//   GET    /api/teams/{id}/plugins/{name}/errors    each with the event that caused it
+//
+// Everything but the probes needs `Authorization: Bearer <token>`; with no token
+// configured the API does not listen at all. Secret fields are never returned:
+// they read "********", and a PUT that sends "********" back for one keeps the
+// value already set, so a client can round-trip a team without knowing it.
+#pragma once
+
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "../http/http_exchange.hpp"
+#include "../loader/load_error.hpp"
+#include "../loader/plugin_scope.hpp"
+#include "../pipeline/live_chains.hpp"
+#include "../stores/durable_store.hpp"
+
+namespace posthog::server {
+
+struct AdminContext {
+  std::string token;
+  LiveChains& chains;
+  HostServices& services;
+  DurableStore& store;
+  const std::vector<LoadError>& refusals;
+  std::function<void(std::string&)> metrics;       // appends Prometheus text
+  std::function<boost::json::object()> readiness;  // has "ready": bool
+};
+
+class AdminApi {
+ public:
+  explicit AdminApi(AdminContext context) : c_(std::move(context)) {}
+  HttpResponse handle(const HttpRequest& request);
+
+ private:
+  HttpResponse modules() const;
+  HttpResponse teams() const;
+  HttpResponse team(std::int64_t id) const;
+  HttpResponse put_team(std::int64_t id, const std::string& body);
+  HttpResponse delete_team(std::int64_t id);
+  HttpResponse plugin_logs(std::int64_t id, const std::string& plugin, std::size_t limit, bool errors);
+  bool authorized(const HttpRequest& request) const noexcept;
+
+  AdminContext c_;
+  std::mutex changes_;  // one team change at a time: each builds on the last
+};
+
+}  // namespace posthog::server

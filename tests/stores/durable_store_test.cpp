@@ -1,0 +1,133 @@
+// The embedded durable store: what must survive a restart does.
+#include <catch2/catch.hpp>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include "stores/durable_store.hpp"
+
+using namespace posthog::server;
+
+namespace {
+
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/posthog-store-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  std::filesystem::path file() const { return path / "store.db"; }
+};
+
+TeamSpec team(std::int64_t id, std::string token) {
+  TeamSpec t;
+  t.id = id;
+  t.token = std::move(token);
+  t.plugins.push_back({"testkit", true, {{"label", "x"}, {"api_key", "secret"}}});
+  t.plugins.push_back({"helloworld", false, {}});
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("Teams, storage and logs survive closing and reopening the store", "[stores][durable]") {
+  TempDir dir;
+  auto const now = std::chrono::system_clock::now();
+  {
+    DurableStore store(dir.file());
+    store.save_team(team(7, "phc_seven"));
+    store.save_team(team(3, "phc_three"));
+    store.save_team(team(7, "phc_seven_renamed"));  // replaces
+    store.storage_set("@plugin/testkit/7/k", R"({"a":1})");
+    store.storage_set("@plugin/testkit/7/gone", "1");
+    CHECK(store.storage_del("@plugin/testkit/7/gone"));
+    CHECK_FALSE(store.storage_del("@plugin/testkit/7/never"));
+    store.append_log({7, "testkit", 2, "hello from team 7", now});
+    store.append_error({7, "testkit", "process_event", "std::runtime_error", "boom", "u-1", R"({"event":"e"})", now});
+  }  // closing writes the buffered log lines
+  DurableStore store(dir.file());
+  auto teams = store.teams();
+  REQUIRE(teams.size() == 2);
+  CHECK(teams[0].id == 3);
+  CHECK(teams[1].id == 7);
+  CHECK(teams[1].token == "phc_seven_renamed");
+  REQUIRE(teams[1].plugins.size() == 2);
+  CHECK(teams[1].plugins[0].config.at("api_key") == "secret");  // stored in full; redaction is the API's job
+  CHECK_FALSE(teams[1].plugins[1].enabled);
+  CHECK(store.storage_get("@plugin/testkit/7/k") == std::optional<std::string>(R"({"a":1})"));
+  CHECK_FALSE(store.storage_get("@plugin/testkit/7/gone"));
+  CHECK_FALSE(store.storage_get("@plugin/testkit/8/k"));  // another team's key is another key
+
+  auto lines = store.log_lines(7, "testkit", 10);
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0].message == "hello from team 7");
+  CHECK(lines[0].level == 2);
+  auto errors = store.errors(7, "testkit", 10);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].hook == "process_event");
+  CHECK(errors[0].event_uuid == "u-1");
+  CHECK(errors[0].event_json == R"({"event":"e"})");
+  CHECK(store.errors(8, "testkit", 10).empty());
+
+  store.delete_team(3);
+  CHECK(store.teams().size() == 1);
+}
+
+TEST_CASE("Only the newest log lines and errors are kept per (team, plugin)", "[stores][durable]") {
+  TempDir dir;
+  DurableStore store(dir.file(), 5);
+  for (int i = 0; i < 12; ++i) {
+    store.append_log({1, "a", 1, "line " + std::to_string(i), {}});
+    if (i % 4 == 0) store.flush_logs();  // pruning happens across several writes
+  }
+  store.append_log({2, "a", 1, "other team", {}});
+  auto lines = store.log_lines(1, "a", 100);
+  REQUIRE(lines.size() == 5);
+  CHECK(lines.front().message == "line 11");  // newest first
+  CHECK(lines.back().message == "line 7");
+  CHECK(store.log_lines(2, "a", 100).size() == 1);
+  CHECK(store.log_lines(1, "a", 2).size() == 2);
+}
+
+TEST_CASE("The forward backlog keeps batches in order until removed or parked", "[stores][durable]") {
+  TempDir dir;
+  std::vector<std::int64_t> ids;
+  {
+    DurableStore store(dir.file());
+    std::vector<BacklogBatch> batches{{0, "phc_a", "{\"n\":1}\n{\"n\":2}\n", 2}, {0, "phc_b", "{\"n\":3}\n", 1}};
+    store.backlog_push(batches);
+    CHECK(batches[0].id < batches[1].id);
+    std::vector<BacklogBatch> more{{0, "phc_a", "{\"n\":4}\n", 1}};
+    store.backlog_push(more);
+    CHECK(store.backlog_size().batches == 3);
+    CHECK(store.backlog_size().events == 4);
+  }
+  DurableStore store(dir.file());
+  auto oldest = store.backlog_oldest(2);
+  REQUIRE(oldest.size() == 2);
+  CHECK(oldest[0].token == "phc_a");
+  CHECK(oldest[0].events == 2);
+  CHECK(oldest[1].lines == "{\"n\":3}\n");
+  store.backlog_remove({oldest[0].id});
+  store.backlog_park(oldest[1], 400, "{\"error\":\"bad\"}");
+  CHECK(store.parked_batches() == 1);
+  auto rest = store.backlog_oldest(10);
+  REQUIRE(rest.size() == 1);
+  CHECK(rest[0].lines == "{\"n\":4}\n");
+  CHECK(store.backlog_size().events == 1);
+}
+
+TEST_CASE("A store that cannot be opened, or is newer than the server, is refused by name", "[stores][durable]") {
+  TempDir dir;
+  CHECK_THROWS_WITH(DurableStore(dir.path / "no" / "such" / "dir" / "x.db"),
+                    Catch::Contains("no/such/dir/x.db") && Catch::Contains("cannot open"));
+  { DurableStore store(dir.file()); }
+  sqlite3* db = nullptr;  // a newer server's file
+  REQUIRE(sqlite3_open(dir.file().c_str(), &db) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  CHECK_THROWS_WITH(DurableStore(dir.file()), Catch::Contains("schema version 99"));
+}
