@@ -100,6 +100,8 @@ ServeSettings ServeSettings::from(const ServerConfig& config, const Environment&
     s.sink_batch_events = json_number(sink, "batch_events", s.sink_batch_events, 1, 100000, "$.serve.sink.");
     s.sink_max_backlog_events =
         json_number(sink, "max_backlog_events", s.sink_max_backlog_events, 1, 1000000000, "$.serve.sink.");
+    s.sink_drain_seconds =
+        static_cast<unsigned>(json_number(sink, "drain_seconds", s.sink_drain_seconds, 0, 3600, "$.serve.sink."));
   }
   s.store_path = string(o, "store", "$.serve.store", s.store_path.string());
   s.cache_max_bytes = json_number(o, "cache_max_bytes", s.cache_max_bytes, 1 << 20, std::uint64_t(1) << 40);

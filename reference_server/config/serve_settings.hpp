@@ -7,7 +7,7 @@
 //             "retry_after_seconds": 5, "trusted_proxies": ["127.0.0.1"],
 //             "sink": {"type": "jsonl", "path": "events.jsonl", "fsync": "interval"},
 //             // or {"type": "posthog", "url": "https://eu.i.posthog.com", "api_key": "phc_...",
-//             //     "batch_events": 500, "max_backlog_events": 1000000},
+//             //     "batch_events": 500, "max_backlog_events": 1000000, "drain_seconds": 5},
 //             "store": "plugin-server.db", "cache_max_bytes": 268435456, "log_level": "info",
 //             "admin": {"listen": "127.0.0.1:8001", "token": "..."}}
 //
@@ -47,6 +47,7 @@ struct ServeSettings {
   std::string sink_api_key;  // posthog: one project for every team; empty: each team's own token
   std::size_t sink_batch_events = 500;
   std::size_t sink_max_backlog_events = 1000000;  // over it the sink refuses, and capture answers 503
+  unsigned sink_drain_seconds = 5;  // at shutdown, how long to keep delivering before leaving the rest in the store
   std::filesystem::path store_path = "plugin-server.db";
   std::size_t cache_max_bytes = 256 << 20;
   std::string log_level = "info";  // plugin log lines below it are kept but not printed

@@ -1,14 +1,15 @@
 #include "pipeline_metrics.hpp"
 
-#include <cstdio>
+#include <charconv>
 
 namespace posthog::server {
 namespace {
 
+// The shortest text that reads back as the same double: 5e-06, 0.1, 1234.
 void append_number(std::string& out, double v) {
   char buf[32];
-  int const n = std::snprintf(buf, sizeof buf, "%.17g", v);
-  out.append(buf, static_cast<std::size_t>(n));
+  auto const r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
 }
 
 // Label values escape backslash, quote and newline (the text format's rule).

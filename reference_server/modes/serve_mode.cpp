@@ -310,7 +310,8 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
   server->stop();
   server->wait();
   pool.close_and_join();
-  sink->flush();
+  if (forward_sink) forward_sink->drain(std::chrono::seconds(settings.sink_drain_seconds));
+  else sink->flush();
   if (admin_server) {
     admin_server->stop();
     admin_server->wait();

@@ -2,12 +2,14 @@
 // loopback port with a config written for the test, stopped with SIGTERM.
 #pragma once
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -20,11 +22,16 @@ namespace posthog::testing {
 class ServeProcess {
  public:
   // `config` gets plugins_dir and serve.listen/sink filled in unless present.
-  explicit ServeProcess(boost::json::object config, std::vector<std::string> env = {}) {
+  // With `dir`, the server runs in that folder (a restart: its store and sink
+  // are still there) and leaves it in place.
+  explicit ServeProcess(boost::json::object config, std::vector<std::string> env = {},
+                        std::filesystem::path dir = {}) {
     static int counter = 0;
-    dir_ = std::filesystem::temp_directory_path() /
-           ("posthog-serve-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
-    std::filesystem::remove_all(dir_);
+    owns_dir_ = dir.empty();
+    dir_ = owns_dir_ ? std::filesystem::temp_directory_path() /
+                           ("posthog-serve-" + std::to_string(::getpid()) + "-" + std::to_string(++counter))
+                     : dir;
+    if (owns_dir_) std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     if (!config.contains("plugins_dir")) config["plugins_dir"] = POSTHOG_PLUGINS_DIR;
     auto& serve = config["serve"];
@@ -34,13 +41,24 @@ class ServeProcess {
     if (!s.contains("sink")) s["sink"] = boost::json::object{{"path", "events.jsonl"}};
     std::ofstream(dir_ / "config.json") << boost::json::serialize(config);
 
+    // Everything the child needs is prepared here: between fork and exec it
+    // may only make async-signal-safe calls, since other threads of the test
+    // (a receiver, a client) may hold locks at the moment of the fork.
+    std::vector<std::string> environment = std::move(env);
+    for (char** e = environ; *e; ++e) environment.emplace_back(*e);  // the test's own come first and win
+    std::vector<char*> envp;
+    for (auto& e : environment) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    std::string const config_path = (dir_ / "config.json").string(), out_path = (dir_ / "stdout.log").string(),
+                      err_path = (dir_ / "stderr.log").string();
+    char const* argv[] = {POSTHOG_SERVER_BINARY, "serve", "--config", config_path.c_str(), nullptr};
+    std::filesystem::remove(out_path);  // a restart must not read the last run's "listening" line
     pid_ = ::fork();
     if (pid_ == 0) {
-      ::freopen((dir_ / "stdout.log").c_str(), "w", stdout);
-      ::freopen((dir_ / "stderr.log").c_str(), "w", stderr);
-      for (auto& e : env) ::putenv(e.data());
-      ::execl(POSTHOG_SERVER_BINARY, POSTHOG_SERVER_BINARY, "serve", "--config", (dir_ / "config.json").c_str(),
-              static_cast<char*>(nullptr));
+      int const out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      int const err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (out < 0 || err < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) ::_exit(126);
+      ::execve(POSTHOG_SERVER_BINARY, const_cast<char* const*>(argv), envp.data());
       ::_exit(127);
     }
     // Wait for the "listening" line (the server binds before it prints it).
@@ -50,7 +68,14 @@ class ServeProcess {
       if (std::getline(in, line) && !line.empty()) {
         std::error_code ec;
         auto v = boost::json::parse(line, ec);
-        if (!ec && v.is_object() && v.as_object().contains("url")) url_ = std::string(v.at("url").as_string());
+        if (!ec && v.is_object() && v.as_object().contains("url")) {
+          url_ = std::string(v.at("url").as_string());
+          if (auto const* a = v.as_object().if_contains("admin_url"); a && a->is_string())
+          {
+            std::string const admin_url(a->get_string());
+            admin_port_ = std::stoi(admin_url.substr(admin_url.rfind(':') + 1));
+          }
+        }
       }
       int status = 0;
       if (::waitpid(pid_, &status, WNOHANG) == pid_) {
@@ -66,11 +91,12 @@ class ServeProcess {
   ~ServeProcess() {
     if (pid_ > 0) stop();
     std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
+    if (owns_dir_) std::filesystem::remove_all(dir_, ec);
   }
 
   const std::string& url() const noexcept { return url_; }
   int port() const noexcept { return port_; }
+  int admin_port() const noexcept { return admin_port_; }  // 0: the admin API is off
   const std::filesystem::path& dir() const noexcept { return dir_; }
 
   // SIGTERM, then the exit code (the server drains first).
@@ -112,7 +138,9 @@ class ServeProcess {
   pid_t pid_ = -1;
   std::string url_;
   int port_ = 0;
+  int admin_port_ = 0;
   int exit_code_ = -1;
+  bool owns_dir_ = true;
 };
 
 }  // namespace posthog::testing

@@ -1,6 +1,8 @@
 // testkit: the loader and pipeline tests' fixture. Each event's properties say
 // what to do: drop, throw (after half-writing the event), change_team, capture,
-// capture_loop, throw_on_event; `seq` per distinct_id detects reordering.
+// capture_loop, throw_on_event; `seq` per distinct_id detects reordering;
+// `remember` (a string) goes to storage and `recall` reads it back; `log` (a
+// string) goes to the plugin's log.
 #include <posthog/plugin.hpp>
 
 #include <atomic>
@@ -30,7 +32,10 @@ class Testkit {
   }
 
   Testkit(posthog::TeamContext& team, Shared& shared)
-      : shared_(shared), label_(team.config.string("label")), quiet_(team.config.string("mode") == "quiet") {
+      : shared_(shared),
+        label_(team.config.string("label")),
+        api_key_length_(team.config.find_string("api_key").value_or("").size()),
+        quiet_(team.config.string("mode") == "quiet") {
     if (label_ == "refuse") throw std::invalid_argument("label 'refuse' makes setup_team throw");
     max_ = team.config.json("rules").as_object().at("max").to_number<int>();
   }
@@ -51,8 +56,12 @@ class Testkit {
       if (seq->get_int64() <= last) props["out_of_order"] = true;
       meta.cache.set(key, seq->get_int64());
     }
+    if (auto const* r = event.property("remember"); r && r->is_string()) meta.storage.set("remembered", *r);
+    if (flag(event, "recall")) props["recalled"] = meta.storage.get("remembered", nullptr);
+    if (auto const* l = event.property("log"); l && l->is_string()) meta.logger.info(l->get_string());
     if (!quiet_) {
       props["testkit_label"] = label_;
+      props["testkit_api_key_length"] = api_key_length_;
       props["testkit_instance"] = shared_.id;
       props["testkit_instance_setups"] = instance_setups.load();
       props["testkit_max"] = max_;
@@ -68,6 +77,7 @@ class Testkit {
  private:
   Shared& shared_;
   std::string label_;
+  std::size_t api_key_length_;
   bool quiet_;
   int max_ = 0;
 };
