@@ -100,3 +100,47 @@ TEST_CASE("Serve settings come from the file, then the environment", "[config][s
   auto bad = ServerConfig::parse(R"({"serve": {"listen": "nowhere"}})", "/srv");
   CHECK_THROWS_WITH(posthog::server::ServeSettings::from(bad, from_env), Catch::Contains("$.serve.listen"));
 }
+
+TEST_CASE("Serve settings: store, admin, forward sink, log level", "[config][serve]") {
+  std::map<std::string, std::string> env;
+  auto from_env = [&](const char* name) -> std::optional<std::string> {
+    auto it = env.find(name);
+    return it == env.end() ? std::nullopt : std::optional<std::string>(it->second);
+  };
+  auto c = ServerConfig::parse(R"({"serve": {"store": "state/ph.db", "log_level": "warn",
+      "admin": {"listen": "[::1]:9001", "token": "a-long-enough-admin-token"},
+      "sink": {"type": "posthog", "url": "https://eu.i.posthog.com", "batch_events": 100, "drain_seconds": 2}}})",
+                               "/srv/posthog");
+  auto s = posthog::server::ServeSettings::from(c, from_env);
+  CHECK(s.store_path == "/srv/posthog/state/ph.db");
+  CHECK(s.log_level == "warn");
+  CHECK(s.admin_host == "::1");
+  CHECK(s.admin_port == 9001);
+  CHECK(s.admin_token == "a-long-enough-admin-token");
+  CHECK(s.sink_type == "posthog");
+  CHECK(s.sink_url == "https://eu.i.posthog.com");
+  CHECK(s.sink_batch_events == 100);
+  CHECK(s.sink_drain_seconds == 2);
+
+  env = {{"ADMIN_TOKEN", "token-from-the-environment"}, {"ADMIN_PORT", "0"}, {"STORE_PATH", "/var/lib/ph.db"},
+         {"SINK_TYPE", "jsonl"}, {"LOG_LEVEL", "debug"}, {"CACHE_MAX_BYTES", "2097152"}};
+  s = posthog::server::ServeSettings::from(c, from_env);
+  CHECK(s.admin_token == "token-from-the-environment");
+  CHECK(s.admin_port == 0);
+  CHECK(s.store_path == "/var/lib/ph.db");
+  CHECK(s.sink_type == "jsonl");
+  CHECK(s.log_level == "debug");
+  CHECK(s.cache_max_bytes == 2097152);
+
+  env = {{"ADMIN_TOKEN", "short"}};
+  CHECK_THROWS_WITH(posthog::server::ServeSettings::from(c, from_env), Catch::Contains("at least 16 characters"));
+  env = {{"SINK_URL", "eu.i.posthog.com"}};
+  CHECK_THROWS_WITH(posthog::server::ServeSettings::from(c, from_env), Catch::Contains("needs the URL"));
+  env = {{"SINK_TYPE", "kafka"}};
+  CHECK_THROWS_WITH(posthog::server::ServeSettings::from(c, from_env), Catch::Contains("jsonl or posthog"));
+  env = {{"LOG_LEVEL", "loud"}};
+  CHECK_THROWS_WITH(posthog::server::ServeSettings::from(c, from_env), Catch::Contains("debug, info, warn or error"));
+  auto bad = ServerConfig::parse(R"({"serve": {"admin": {"listen": 8001}}})", "/srv");
+  env.clear();
+  CHECK_THROWS_WITH(posthog::server::ServeSettings::from(bad, from_env), Catch::Contains("$.serve.admin.listen"));
+}
