@@ -83,15 +83,15 @@ std::chrono::system_clock::time_point from_millis(std::int64_t ms) {
 }
 
 // PostHog's timestamp rule (plugin-server's parseEventTimestamp).
-std::string corrected_timestamp(const boost::json::object& e, std::optional<std::int64_t> sent_at_ms,
-                                std::chrono::system_clock::time_point now) {
+IsoTimestamp corrected_timestamp(const boost::json::object& e, std::optional<std::int64_t> sent_at_ms,
+                                 std::chrono::system_clock::time_point now) {
   auto const now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
   auto const ts = posthog::iso8601_millis(string_member(e, "timestamp"));
-  if (ts && sent_at_ms) return iso8601(from_millis(now_ms + (*ts - *sent_at_ms)));
-  if (ts) return iso8601(from_millis(*ts));
+  if (ts && sent_at_ms) return iso8601_text(from_millis(now_ms + (*ts - *sent_at_ms)));
+  if (ts) return iso8601_text(from_millis(*ts));
   if (auto const* offset = e.if_contains("offset"); offset && offset->is_number())
-    return iso8601(from_millis(now_ms - static_cast<std::int64_t>(offset->to_number<double>())));
-  return iso8601(now);
+    return iso8601_text(from_millis(now_ms - static_cast<std::int64_t>(offset->to_number<double>())));
+  return iso8601_text(now);
 }
 
 std::optional<std::int64_t> query_millis(std::string_view query) {
@@ -159,7 +159,8 @@ CapturedEvents read_capture_payload(std::string_view json, const CaptureContext&
   out.team_id = *team;
   std::optional<std::int64_t> sent_at_ms = batch_sent_at.empty() ? std::nullopt : posthog::iso8601_millis(batch_sent_at);
   if (!sent_at_ms) sent_at_ms = query_millis(context.query);
-  std::string const now = iso8601(context.now);
+  auto const now = iso8601_text(context.now);
+  auto const batch_sent_at_text = iso8601_text(from_millis(sent_at_ms.value_or(0)));
 
   for (std::size_t i = 0; i < events.size(); ++i) {
     auto reject = [&](std::string why) { out.rejected.push_back({i, std::move(why)}); };
@@ -183,20 +184,21 @@ CapturedEvents read_capture_payload(std::string_view json, const CaptureContext&
       if (auto own = posthog::iso8601_millis(string_member(e, "sent_at"))) event_sent_at = own;
 
     // Normalised in place: the client's other fields (properties, $set, ...) stay as sent.
-    std::string const timestamp = corrected_timestamp(e, event_sent_at, context.now);
-    std::string const event_name(name);  // copied: writing to the event may move it
+    auto const timestamp = corrected_timestamp(e, event_sent_at, context.now);
+    e.reserve(e.size() + 9);  // the fields below, without a rehash on the way
     auto const uuid = string_member(e, "uuid");
-    if (!is_uuid(uuid)) e["uuid"] = make_uuid_v7(context.now);
+    if (!is_uuid(uuid)) e["uuid"] = uuid_v7_text(context.now).view();
     for (auto key : {"$distinct_id", "api_key", "$token", "offset"}) e.erase(key);
-    e["event"] = event_name;
-    e["distinct_id"] = distinct_id;
+    if (auto const* d = e.if_contains("distinct_id"); !d || !d->is_string() || d->get_string() != distinct_id)
+      e["distinct_id"] = distinct_id;  // a number, or too long: now the string PostHog would store
     e["team_id"] = out.team_id;
     e["ip"] = context.ip;
     e["site_url"] = context.site_url;
-    e["now"] = now;
-    if (event_sent_at) e["sent_at"] = iso8601(from_millis(*event_sent_at));
-    else e.erase("sent_at");
-    e["timestamp"] = timestamp;
+    e["now"] = now.view();
+    if (!event_sent_at) e.erase("sent_at");
+    else if (event_sent_at == sent_at_ms) e["sent_at"] = batch_sent_at_text.view();
+    else e["sent_at"] = iso8601_text(from_millis(*event_sent_at)).view();
+    e["timestamp"] = timestamp.view();
     e["token"] = token;
     if (!e.contains("properties") || !e.at("properties").is_object()) e["properties"] = boost::json::object();
     out.events.push_back(std::move(e));
