@@ -120,7 +120,8 @@ int main(int argc, char** argv) {
   auto const batches = batches_of(lines, 100);
 
   // Process mode over the same events and chain: all of them team 1's, as the
-  // token makes them in serve mode.
+  // token makes them in serve mode. Its output goes to a file in the same
+  // folder as serve mode's sink: the same kind of write for both.
   {
     std::ofstream out(dir / "events.jsonl");
     for (auto const& l : lines) {
@@ -131,7 +132,7 @@ int main(int argc, char** argv) {
   }
   auto const p0 = Clock::now();
   posthog::bench::run({POSTHOG_SERVER_BINARY, "process", "--config", (dir / "serve.json").string()},
-                      dir / "events.jsonl", "/dev/null", dir / "process.err");
+                      dir / "events.jsonl", dir / "process-out.jsonl", dir / "process.err");
   double const process_s = std::chrono::duration<double>(Clock::now() - p0).count();
   double const process_cpu =
       posthog::bench::last_json_line(dir / "process.err", "summary").at("cpu_seconds").to_number<double>();

@@ -61,21 +61,28 @@ boost::json::object redacted_team(const TeamSpec& team, const ChainSet& set) {
   auto doc = team_to_json(team);
   auto& plugins = doc["plugins"].as_array();
   for (std::size_t i = 0; i < team.plugins.size(); ++i) {
-    if (auto instance = set.instance(team.plugins[i].name))
-      plugins[i].as_object()["config"] = instance->module().manifest().redact(team.plugins[i].config);
+    auto& config = plugins[i].as_object()["config"].as_object();
+    if (auto instance = set.instance(team.plugins[i].name)) {
+      config = instance->module().manifest().redact(team.plugins[i].config);
+    } else {
+      // No module, so no schema to say which fields are secret: hide them all.
+      for (auto& kv : config) kv.value() = redacted;
+    }
   }
   return doc;
 }
 
 // Secret fields sent back as "********" keep the value already set.
+// A new team has no value to keep: the marker is dropped, and a required secret
+// is then reported missing by the schema.
 void keep_redacted_secrets(TeamSpec& next, const TeamSpec* current, const ChainSet& set) {
-  if (!current) return;
   for (auto& p : next.plugins) {
     auto instance = set.instance(p.name);
     if (!instance) continue;
     const TeamPluginSpec* before = nullptr;
-    for (auto const& c : current->plugins)
-      if (c.name == p.name) before = &c;
+    if (current)
+      for (auto const& c : current->plugins)
+        if (c.name == p.name) before = &c;
     for (auto const& field : instance->module().manifest().config) {
       if (!field.secret) continue;
       auto* v = p.config.if_contains(field.key);

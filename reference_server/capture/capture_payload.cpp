@@ -78,20 +78,22 @@ std::string distinct_id_of(const boost::json::object& e) {
   return id;
 }
 
-std::chrono::system_clock::time_point from_millis(std::int64_t ms) {
-  return std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
-}
-
 // PostHog's timestamp rule (plugin-server's parseEventTimestamp).
+// Times stay milliseconds since the epoch (int64) throughout: a time_point
+// counts nanoseconds and overflows outside 1678-2262. A result that four year
+// digits cannot say is invalid, and then, as in PostHog, the event gets `now`.
 IsoTimestamp corrected_timestamp(const boost::json::object& e, std::optional<std::int64_t> sent_at_ms,
                                  std::chrono::system_clock::time_point now) {
   auto const now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  auto valid_or_now = [&](std::int64_t ms) { return iso8601_text(in_iso8601_range(ms) ? ms : now_ms); };
   auto const ts = posthog::iso8601_millis(string_member(e, "timestamp"));
-  if (ts && sent_at_ms) return iso8601_text(from_millis(now_ms + (*ts - *sent_at_ms)));
-  if (ts) return iso8601_text(from_millis(*ts));
-  if (auto const* offset = e.if_contains("offset"); offset && offset->is_number())
-    return iso8601_text(from_millis(now_ms - static_cast<std::int64_t>(offset->to_number<double>())));
-  return iso8601_text(now);
+  if (ts && sent_at_ms) return valid_or_now(now_ms + (*ts - *sent_at_ms));
+  if (ts) return valid_or_now(*ts);
+  if (auto const* offset = e.if_contains("offset"); offset && offset->is_number()) {
+    double const back = offset->to_number<double>();
+    if (back > -1e15 && back < 1e15) return valid_or_now(now_ms - static_cast<std::int64_t>(back));
+  }
+  return iso8601_text(now_ms);
 }
 
 std::optional<std::int64_t> query_millis(std::string_view query) {
@@ -160,7 +162,7 @@ CapturedEvents read_capture_payload(std::string_view json, const CaptureContext&
   std::optional<std::int64_t> sent_at_ms = batch_sent_at.empty() ? std::nullopt : posthog::iso8601_millis(batch_sent_at);
   if (!sent_at_ms) sent_at_ms = query_millis(context.query);
   auto const now = iso8601_text(context.now);
-  auto const batch_sent_at_text = iso8601_text(from_millis(sent_at_ms.value_or(0)));
+  auto const batch_sent_at_text = iso8601_text(sent_at_ms.value_or(0));
 
   for (std::size_t i = 0; i < events.size(); ++i) {
     auto reject = [&](std::string why) { out.rejected.push_back({i, std::move(why)}); };
@@ -197,7 +199,7 @@ CapturedEvents read_capture_payload(std::string_view json, const CaptureContext&
     e["now"] = now.view();
     if (!event_sent_at) e.erase("sent_at");
     else if (event_sent_at == sent_at_ms) e["sent_at"] = batch_sent_at_text.view();
-    else e["sent_at"] = iso8601_text(from_millis(*event_sent_at)).view();
+    else e["sent_at"] = iso8601_text(*event_sent_at).view();
     e["timestamp"] = timestamp.view();
     e["token"] = token;
     if (!e.contains("properties") || !e.at("properties").is_object()) e["properties"] = boost::json::object();

@@ -49,11 +49,30 @@ int level_number(const std::string& name) {
   return POSTHOG_LOG_INFO;
 }
 
-// Teams set through the admin API (kept in the store) win over the file's. A
-// stored team naming a plugin the file no longer declares runs without it,
+// Teams set or deleted through the admin API (kept in the store) win over the
+// file's. A stored team naming a plugin the file no longer declares runs
+// without it; a file team whose token a stored team now owns loses it; both
 // reported.
 ServerConfig with_stored_teams(ServerConfig config, DurableStore& store, FdWriter& err) {
-  for (auto team : store.teams()) {
+  auto const stored = store.teams();
+  for (auto const& s : stored) {
+    if (s.deleted)
+      std::erase_if(config.teams, [&](const TeamSpec& t) { return t.id == s.team.id; });
+  }
+  for (auto const& s : stored) {
+    if (s.deleted) continue;
+    for (auto& t : config.teams) {
+      if (t.id == s.team.id || t.token.empty() || t.token != s.team.token) continue;
+      err.write(diagnostic_line({{"type", "store_team_error"}, {"team_id", t.id},
+                                 {"message", "team " + std::to_string(s.team.id) +
+                                                 " (set through the admin API) owns this team's token now; "
+                                                 "this team gets no events until it has another"}}));
+      t.token.clear();
+    }
+  }
+  for (auto const& s : stored) {
+    if (s.deleted) continue;
+    auto team = s.team;
     std::erase_if(team.plugins, [&](const TeamPluginSpec& p) {
       bool const declared = std::any_of(config.plugins.begin(), config.plugins.end(),
                                         [&](const PluginSpec& s) { return s.name == p.name; });
@@ -133,7 +152,7 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
 
   std::vector<std::unique_ptr<ChainWorker>> runners;
   for (unsigned i = 0; i < workers; ++i)
-    runners.push_back(std::make_unique<ChainWorker>(chains, log, metrics.worker_timings(i)));
+    runners.push_back(std::make_unique<ChainWorker>(chains, log, metrics.worker_timings(i), true));
   std::atomic<std::size_t> inflight{0};
   std::atomic<std::uint64_t> accepted{0}, refused_busy{0}, events_lost{0}, sink_failures{0};
   std::atomic<bool> draining{false};
@@ -286,6 +305,7 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
     }
   } catch (const std::exception& e) {
     err.write(diagnostic_line({{"type", "listen_error"}, {"message", e.what()}}));
+    draining = true;  // a worker retrying a failing sink gives up, so the pool can join
     return 1;
   }
   auto url_of = [](const std::string& host, std::uint16_t port) {

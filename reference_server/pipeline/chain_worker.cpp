@@ -18,6 +18,10 @@ void ChainWorker::begin_batch() {
 void ChainWorker::run_one(WorkItem& item) {
   const PluginChain* chain = chains_->chain(item.team_id);
   depth_ = item.depth;
+  if (!chain && drop_without_chain_) {
+    ++stats_.dropped;
+    return;
+  }
   TeamCounters* counted = chain ? chain->counters() : nullptr;
   if (counted) counted->in.fetch_add(1, std::memory_order_relaxed);
   bool const keep = !chain || chain->process(item.event, scratch_, log_, stats_);

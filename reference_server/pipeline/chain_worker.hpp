@@ -35,7 +35,12 @@ struct WorkItem {
 class ChainWorker {
  public:
   // `timings`: this worker's plugin counters in PipelineMetrics, or null.
-  ChainWorker(const LiveChains& chains, PluginLog& log, PluginTimings* timings = nullptr) : live_(chains), log_(log) {
+  // `drop_teams_without_chain`: serve mode's rule (a team deleted after its
+  // events were accepted must not have them written unprocessed); process mode
+  // passes events of teams it has no chain for through untouched.
+  ChainWorker(const LiveChains& chains, PluginLog& log, PluginTimings* timings = nullptr,
+              bool drop_teams_without_chain = false)
+      : live_(chains), log_(log), drop_without_chain_(drop_teams_without_chain) {
     scratch_.timings = timings;
   }
   ChainWorker(const ChainWorker&) = delete;
@@ -64,6 +69,7 @@ class ChainWorker {
   const LiveChains& live_;
   std::shared_ptr<const ChainSet> chains_;
   PluginLog& log_;
+  bool drop_without_chain_;
   ChainScratch scratch_;
   ReusableArena arena_{1 << 20};
   ChainStats stats_;

@@ -14,7 +14,10 @@ void two_digits(char* out, unsigned v) noexcept {
 }  // namespace
 
 IsoTimestamp iso8601_text(std::chrono::system_clock::time_point t) noexcept {
-  auto const ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  return iso8601_text(std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
+}
+
+IsoTimestamp iso8601_text(std::int64_t ms) noexcept {
   std::int64_t days = ms / 86400000, in_day = ms % 86400000;
   if (in_day < 0) in_day += 86400000, --days;
   // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -23,7 +24,13 @@ struct UuidText {
   std::string_view view() const noexcept { return {text, sizeof text}; }
 };
 
+// Milliseconds since the epoch. Years 0 to 9999 only (see in_iso8601_range).
+IsoTimestamp iso8601_text(std::int64_t epoch_ms) noexcept;
 IsoTimestamp iso8601_text(std::chrono::system_clock::time_point t) noexcept;
+// 0000-01-01T00:00:00.000Z .. 9999-12-31T23:59:59.999Z: what four year digits can say.
+constexpr bool in_iso8601_range(std::int64_t epoch_ms) noexcept {
+  return epoch_ms >= -62167219200000LL && epoch_ms <= 253402300799999LL;
+}
 UuidText uuid_v7_text(std::chrono::system_clock::time_point now);
 
 std::string make_uuid_v7(std::chrono::system_clock::time_point now = std::chrono::system_clock::now());

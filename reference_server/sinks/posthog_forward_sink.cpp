@@ -92,29 +92,40 @@ void PosthogForwardSink::write(const SinkBatch& batch) {
   if (batch.lines.empty()) return;
   std::uint64_t events = 0;
   for (auto const& run : batch.teams) events += run.events;
-  if (backlog_events_.load() + events > options_.max_backlog_events)
-    throw std::runtime_error("the forward backlog is full (" + std::to_string(backlog_events_.load()) +
-                             " events waiting for " + options_.url + ")");
-  // One backlog row per run of the same token.
+  // Room is reserved before the rows exist, so the sender can never count them
+  // down first, and two workers cannot both squeeze past the limit. An empty
+  // backlog takes any batch: a limit below one batch must not stop everything.
+  std::uint64_t waiting = backlog_events_.load();
+  do {
+    if (waiting > 0 && waiting + events > options_.max_backlog_events)
+      throw std::runtime_error("the forward backlog is full (" + std::to_string(waiting) + " events waiting for " +
+                               options_.url + ")");
+  } while (!backlog_events_.compare_exchange_weak(waiting, waiting + events));
+
+  // Rows of one token and at most batch_events events each: a row is what one
+  // /batch/ request carries at most.
   std::vector<BacklogBatch> rows;
   std::size_t start = 0;
   for (auto const& run : batch.teams) {
     std::string token = options_.api_key.empty() ? token_of_(run.team_id) : options_.api_key;
-    auto lines = batch.lines.substr(start, run.end - start);
-    if (!rows.empty() && rows.back().token == token) {
-      rows.back().lines.append(lines);
-      rows.back().events += run.events;
-    } else {
-      rows.push_back({0, std::move(token), std::string(lines), run.events});
+    std::string_view lines = batch.lines.substr(start, run.end - start);
+    while (!lines.empty()) {
+      if (rows.empty() || rows.back().token != token || rows.back().events >= options_.batch_events)
+        rows.push_back({0, token, {}, 0});
+      auto const nl = lines.find('\n');
+      auto const line = lines.substr(0, nl == std::string_view::npos ? lines.size() : nl + 1);
+      rows.back().lines.append(line);
+      ++rows.back().events;
+      lines.remove_prefix(line.size());
     }
     start = run.end;
   }
   try {
     store_.backlog_push(rows);
   } catch (const StoreError& e) {
+    backlog_events_ -= events;
     throw std::runtime_error(std::string("the forward backlog cannot be written: ") + e.what());
   }
-  backlog_events_ += events;
   {
     std::lock_guard lock(mutex_);
     have_work_ = true;
@@ -179,7 +190,7 @@ PosthogForwardSink::Sent PosthogForwardSink::send_some(std::chrono::milliseconds
     ++status_.delivered_batches;
     return Sent::delivered_or_parked;
   }
-  if (status == 429 || status >= 500) {
+  if (status == 408 || status == 425 || status == 429 || status >= 500) {
     retry_after = retry_after_of(result, std::chrono::milliseconds(0));
     return fail(options_.url + path_ + " answered " + std::to_string(status) + ": " + result->body.substr(0, 300));
   }
@@ -187,8 +198,8 @@ PosthogForwardSink::Sent PosthogForwardSink::send_some(std::chrono::milliseconds
   for (auto const& row : rows) {
     if (std::find(ids.begin(), ids.end(), row.id) == ids.end()) break;
     store_.backlog_park(row, status, result->body);
+    backlog_events_ -= row.events;
   }
-  backlog_events_ -= events;
   report_("{\"type\":\"sink_error\",\"sink\":\"posthog\",\"status\":" + std::to_string(status) +
           ",\"events\":" + std::to_string(events) + ",\"message\":" +
           json_quoted("the target refused the batch; it is parked in the store: " + result->body.substr(0, 300)) + "}\n");
@@ -213,8 +224,8 @@ void PosthogForwardSink::sender_loop() {
         std::lock_guard stop_check(mutex_);
         if (stopping_) return;
       }
-    } catch (const StoreError& e) {
-      report_("{\"type\":\"store_error\",\"message\":" + json_quoted(e.what()) + "}\n");
+    } catch (const std::exception& e) {  // the store, or the HTTP client: retried like a failed delivery
+      report_("{\"type\":\"sink_error\",\"sink\":\"posthog\",\"message\":" + json_quoted(e.what()) + "}\n");
       sent = Sent::failed;
     }
     lock.lock();
@@ -235,8 +246,8 @@ void PosthogForwardSink::drain(std::chrono::milliseconds drain_for) {
     Sent sent;
     try {
       sent = send_some(retry_after);
-    } catch (const StoreError& e) {
-      report_("{\"type\":\"store_error\",\"message\":" + json_quoted(e.what()) + "}\n");
+    } catch (const std::exception& e) {
+      report_("{\"type\":\"sink_error\",\"sink\":\"posthog\",\"message\":" + json_quoted(e.what()) + "}\n");
       return;
     }
     if (sent == Sent::nothing_to_send) return;

@@ -7,8 +7,8 @@
 // gzip-compressed, `batch_events` at a time, grouped by project token (the
 // `api_key` setting, else each team's own token):
 //   2xx            delivered, removed from the backlog;
-//   429, 5xx,      kept and retried with exponential backoff (100 ms doubling
-//   network error  to 30 s, or the server's Retry-After), and /_ready says the
+//   408, 425, 429, kept and retried with exponential backoff (100 ms doubling
+//   5xx, network   to 30 s, or the server's Retry-After), and /_ready says the
 //                  sink is unreachable;
 //   other 4xx      the target will never take it: the batch is parked in the
 //                  store with the answer (admin API, metrics) so the batches

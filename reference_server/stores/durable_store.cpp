@@ -19,7 +19,7 @@ constexpr int schema_version = 1;
 
 constexpr const char* schema = R"sql(
 CREATE TABLE IF NOT EXISTS teams (
-  id INTEGER PRIMARY KEY, document TEXT NOT NULL, updated_at INTEGER NOT NULL);
+  id INTEGER PRIMARY KEY, document TEXT, deleted INTEGER NOT NULL DEFAULT 0, updated_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS plugin_storage (
   key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS plugin_logs (
@@ -167,10 +167,14 @@ DurableStore::DurableStore(const std::filesystem::path& file, std::size_t keep_p
   db_->commit = db_->prepare("COMMIT");
   db_->rollback = db_->prepare("ROLLBACK");
   db_->team_save = db_->prepare(
-      "INSERT INTO teams (id, document, updated_at) VALUES (?1, ?2, ?3) "
-      "ON CONFLICT(id) DO UPDATE SET document = excluded.document, updated_at = excluded.updated_at");
-  db_->team_delete = db_->prepare("DELETE FROM teams WHERE id = ?1");
-  db_->team_all = db_->prepare("SELECT id, document FROM teams ORDER BY id");
+      "INSERT INTO teams (id, document, deleted, updated_at) VALUES (?1, ?2, 0, ?3) "
+      "ON CONFLICT(id) DO UPDATE SET document = excluded.document, deleted = 0, updated_at = excluded.updated_at");
+  // A deletion is a marker, not a missing row: the config file may declare the
+  // team too, and the deletion must win over it after a restart.
+  db_->team_delete = db_->prepare(
+      "INSERT INTO teams (id, document, deleted, updated_at) VALUES (?1, NULL, 1, ?2) "
+      "ON CONFLICT(id) DO UPDATE SET document = NULL, deleted = 1, updated_at = excluded.updated_at");
+  db_->team_all = db_->prepare("SELECT id, document, deleted FROM teams ORDER BY id");
   db_->storage_get = db_->prepare("SELECT value FROM plugin_storage WHERE key = ?1");
   db_->storage_set = db_->prepare(
       "INSERT INTO plugin_storage (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
@@ -221,20 +225,29 @@ void DurableStore::save_team(const TeamSpec& team) {
 
 void DurableStore::delete_team(std::int64_t team_id) {
   std::lock_guard lock(mutex_);
-  db_->team_delete->bind(1, team_id).run();
+  db_->team_delete->bind(1, team_id).bind(2, to_ms(std::chrono::system_clock::now())).run();
 }
 
-std::vector<TeamSpec> DurableStore::teams() {
-  std::vector<std::pair<std::int64_t, std::string>> rows;
+std::vector<StoredTeam> DurableStore::teams() {
+  struct Row {
+    std::int64_t id;
+    std::string document;
+    bool deleted;
+  };
+  std::vector<Row> rows;
   {
     std::lock_guard lock(mutex_);
     auto& q = *db_->team_all;
-    while (q.step()) rows.emplace_back(q.integer(0), q.text(1));
+    while (q.step()) rows.push_back({q.integer(0), q.text(1), q.integer(2) != 0});
   }
-  std::vector<TeamSpec> out;
-  for (auto const& [id, document] : rows) {
+  std::vector<StoredTeam> out;
+  for (auto const& [id, document, deleted] : rows) {
+    if (deleted) {
+      out.push_back({TeamSpec{id, {}, {}}, true});
+      continue;
+    }
     try {
-      out.push_back(team_from_json(boost::json::parse(document), id));
+      out.push_back({team_from_json(boost::json::parse(document), id), false});
     } catch (const std::exception& e) {
       throw StoreError(file_.string() + ": team " + std::to_string(id) + " cannot be read back: " + e.what());
     }

@@ -55,6 +55,11 @@ struct BacklogSize {
   std::uint64_t events = 0;
 };
 
+struct StoredTeam {
+  TeamSpec team;
+  bool deleted = false;  // deleted through the admin API: the config file's team of that id is gone too
+};
+
 class DurableStore {
  public:
   // Opens or creates the database; throws StoreError naming the file.
@@ -67,8 +72,8 @@ class DurableStore {
 
   // Teams set through the admin API.
   void save_team(const TeamSpec& team);
-  void delete_team(std::int64_t team_id);
-  std::vector<TeamSpec> teams();
+  void delete_team(std::int64_t team_id);  // kept as a marker
+  std::vector<StoredTeam> teams();
 
   // Plugin storage: JSON values by scoped key.
   std::optional<std::string> storage_get(std::string_view key);

@@ -98,6 +98,19 @@ TEST_CASE("A timestamp alone is kept; sent_at can come from the _ query paramete
   CHECK(skewed.events[0].at("timestamp") == "2026-11-23T11:59:50.000Z");
 }
 
+TEST_CASE("Timestamps far outside the calendar four digits can say become now", "[capture][payload]") {
+  auto far = read_capture_payload(R"({"event":"e","distinct_id":"d","api_key":"phc_one","timestamp":"2300-01-01T00:00:00Z"})",
+                                  context(), teams);
+  CHECK(far.events[0].at("timestamp") == "2300-01-01T00:00:00.000Z");  // past 2262: still right (no nanosecond clock)
+  auto skew = read_capture_payload(
+      R"({"event":"e","distinct_id":"d","api_key":"phc_one","timestamp":"9999-12-01T00:00:00Z","sent_at":"0001-01-01T00:00:00Z"})",
+      context(), teams);
+  CHECK(skew.events[0].at("timestamp") == "2026-11-23T12:00:00.000Z");  // would be year ~12025: now instead
+  auto offset = read_capture_payload(R"({"event":"e","distinct_id":"d","api_key":"phc_one","offset":1e300})", context(),
+                                     teams);
+  CHECK(offset.events[0].at("timestamp") == "2026-11-23T12:00:00.000Z");
+}
+
 TEST_CASE("distinct_id is trimmed to 200 characters, on a character boundary", "[capture][payload]") {
   std::string long_id(199, 'a');
   long_id += "é";  // two bytes straddling the limit

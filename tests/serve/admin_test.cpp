@@ -233,3 +233,53 @@ TEST_CASE("admin: configs and plugin storage survive a restart; a deleted team i
   }
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("admin: deleting a team from the config file lasts across a restart; its token may move",
+          "[serve][admin][store]") {
+  auto const dir = std::filesystem::temp_directory_path() / ("posthog-delete-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  {
+    ServeProcess server(admin_config(), {}, dir);
+    Admin admin(server);
+    REQUIRE(admin.client.Delete("/api/teams/1")->status == 200);  // team 1 comes from the file
+    auto r = admin.put("/api/teams/5", {{"token", "phc_one"}, {"plugins", {{{"name", "helloworld"}}}}});
+    REQUIRE(r->status == 200);
+    // A new team cannot store the redaction marker as a secret: the marker is dropped.
+    r = admin.put("/api/teams/6", {{"token", "phc_six"},
+                                   {"plugins", {{{"name", "testkit"}, {"config", {{"label", "x"}, {"api_key", "********"}}}}}}});
+    REQUIRE(r->status == 200);
+    REQUIRE(server.stop() == 0);
+  }
+  {
+    ServeProcess server(admin_config(), {}, dir);
+    Admin admin(server);
+    admin.get("/api/teams/1", 404);
+    CHECK(send(server, {}, "phc_one")["status"] == 200);
+    CHECK(send(server, {}, "phc_six")["status"] == 200);
+    REQUIRE(server.stop() == 0);
+    auto events = server.sink_events();
+    REQUIRE(events.size() == 2);
+    CHECK(events[0].at("team_id") == 5);  // phc_one is team 5's now
+    CHECK(events[0].at("properties").at("hello") == "world");
+    CHECK(events[1].at("properties").at("testkit_api_key_length") == 0);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("admin: a plugin whose module was refused is listed, and its config is fully hidden", "[serve][admin]") {
+  auto config = admin_config();
+  config["plugins"].as_array().push_back(boost::json::object{{"name", "ghost"}, {"file", "/nonexistent/ghost.so"}});
+  config["teams"].as_array()[0].as_object()["plugins"].as_array().push_back(
+      boost::json::object{{"name", "ghost"}, {"config", {{"password", "hunter2"}}}});
+  ServeProcess server(config);
+  Admin admin(server);
+  auto modules = admin.get("/api/modules");
+  REQUIRE(modules.at("load_errors").as_array().size() == 1);
+  CHECK(modules.at("load_errors").at(0).at("file") == "/nonexistent/ghost.so");
+  CHECK(modules.at("load_errors").at(0).at("step") == "file");
+  auto team = admin.get("/api/teams/1");
+  CHECK(team.at("plugins").at(1).at("config").at("password") == "********");
+  CHECK(admin.client.Get("/api/teams")->body.find("hunter2") == std::string::npos);
+  auto ready = admin.get("/_ready");
+  CHECK(ready.at("load_errors") == 1);
+}

@@ -49,14 +49,16 @@ TEST_CASE("Teams, storage and logs survive closing and reopening the store", "[s
     store.append_error({7, "testkit", "process_event", "std::runtime_error", "boom", "u-1", R"({"event":"e"})", now});
   }  // closing writes the buffered log lines
   DurableStore store(dir.file());
-  auto teams = store.teams();
-  REQUIRE(teams.size() == 2);
-  CHECK(teams[0].id == 3);
-  CHECK(teams[1].id == 7);
-  CHECK(teams[1].token == "phc_seven_renamed");
-  REQUIRE(teams[1].plugins.size() == 2);
-  CHECK(teams[1].plugins[0].config.at("api_key") == "secret");  // stored in full; redaction is the API's job
-  CHECK_FALSE(teams[1].plugins[1].enabled);
+  auto stored = store.teams();
+  REQUIRE(stored.size() == 2);
+  CHECK(stored[0].team.id == 3);
+  CHECK(stored[1].team.id == 7);
+  CHECK_FALSE(stored[1].deleted);
+  auto const& seven = stored[1].team;
+  CHECK(seven.token == "phc_seven_renamed");
+  REQUIRE(seven.plugins.size() == 2);
+  CHECK(seven.plugins[0].config.at("api_key") == "secret");  // stored in full; redaction is the API's job
+  CHECK_FALSE(seven.plugins[1].enabled);
   CHECK(store.storage_get("@plugin/testkit/7/k") == std::optional<std::string>(R"({"a":1})"));
   CHECK_FALSE(store.storage_get("@plugin/testkit/7/gone"));
   CHECK_FALSE(store.storage_get("@plugin/testkit/8/k"));  // another team's key is another key
@@ -72,8 +74,18 @@ TEST_CASE("Teams, storage and logs survive closing and reopening the store", "[s
   CHECK(errors[0].event_json == R"({"event":"e"})");
   CHECK(store.errors(8, "testkit", 10).empty());
 
+  // A deletion is kept as a marker (the config file may declare the team too),
+  // and saving the team again clears it.
   store.delete_team(3);
-  CHECK(store.teams().size() == 1);
+  store.delete_team(11);
+  stored = store.teams();
+  REQUIRE(stored.size() == 3);
+  CHECK(stored[0].deleted);
+  CHECK(stored[2].team.id == 11);
+  CHECK(stored[2].deleted);
+  store.save_team(team(3, "phc_three_again"));
+  CHECK_FALSE(store.teams()[0].deleted);
+  CHECK(store.teams()[0].team.token == "phc_three_again");
 }
 
 TEST_CASE("Only the newest log lines and errors are kept per (team, plugin)", "[stores][durable]") {
