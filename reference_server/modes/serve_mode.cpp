@@ -252,6 +252,9 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
             static_cast<double>(refused_busy.load()));
     counter("posthog_sink_write_failures_total", "Batches the sink refused (retried).",
             static_cast<double>(sink_failures.load()));
+    if (file_sink)
+      counter("posthog_sink_fsync_failures_total", "Interval fsyncs of the JSONL sink that failed.",
+              static_cast<double>(file_sink->sync_failures()));
     gauge("posthog_cache_bytes", "Memory held by the plugin cache.", static_cast<double>(host.cache.bytes()));
     counter("posthog_cache_evictions_total", "Cache entries dropped to stay within the memory bound.",
             static_cast<double>(host.cache.evictions()));

@@ -16,9 +16,23 @@ JsonlFileSink::JsonlFileSink(const std::filesystem::path& path, Fsync policy) : 
   }
   fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd_ < 0) throw std::runtime_error("cannot open the sink file " + path.string() + ": " + std::strerror(errno));
+  if (policy_ == Fsync::interval)
+    syncer_ = std::thread([this] {
+      std::unique_lock lock(syncer_mutex_);
+      while (!syncer_wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; }))
+        if (dirty_.exchange(false) && ::fdatasync(fd_) != 0) ++sync_failures_;  // appends meanwhile: the next one
+    });
 }
 
 JsonlFileSink::~JsonlFileSink() {
+  if (syncer_.joinable()) {
+    {
+      std::lock_guard lock(syncer_mutex_);
+      stopping_ = true;
+    }
+    syncer_wake_.notify_all();
+    syncer_.join();
+  }
   if (fd_ >= 0) {
     ::fsync(fd_);
     ::close(fd_);
@@ -51,17 +65,18 @@ void JsonlFileSink::write(const SinkBatch& batch) {
     }
     data.remove_prefix(static_cast<std::size_t>(n));
   }
-  auto const now = std::chrono::steady_clock::now();
-  if (policy_ == Fsync::batch || (policy_ == Fsync::interval && now - last_sync_ >= std::chrono::seconds(1))) {
-    ::fdatasync(fd_);
-    last_sync_ = now;
+  if (policy_ == Fsync::batch && ::fdatasync(fd_) != 0) {
+    int const error = errno;
+    if (start >= 0 && ::ftruncate(fd_, start) != 0) ++sync_failures_;  // cannot undo: a retry may duplicate it
+    throw std::runtime_error("fsync of the sink file " + path_.string() + " failed: " + std::strerror(error));
   }
+  else if (policy_ == Fsync::interval) dirty_.store(true, std::memory_order_relaxed);
 }
 
 void JsonlFileSink::flush() {
   std::lock_guard lock(mutex_);
   ::fsync(fd_);
-  last_sync_ = std::chrono::steady_clock::now();
+  dirty_ = false;
 }
 
 }  // namespace posthog::server

@@ -2,17 +2,22 @@
 //
 // fsync policy (`sink.fsync` in the config):
 //   "batch"     fsync after every batch: a crash loses nothing written;
-//   "interval"  (default) fsync at most once a second, and at shutdown: a
-//               machine crash can lose the last second, a process crash nothing
-//               (the data is in the kernel's page cache);
+//   "interval"  (default) fsync once a second by a thread of its own (workers
+//               never wait for the disk), and at shutdown: a machine crash can
+//               lose the last second, a process crash nothing (the data is in
+//               the kernel's page cache);
 //   "never"     leave it to the kernel (and to flush() at shutdown).
 // The file is opened with O_APPEND, so concurrent batches never interleave.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <condition_variable>
 #include <filesystem>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "event_sink.hpp"
 
@@ -29,13 +34,20 @@ class JsonlFileSink final : public EventSink {
   void flush() override;
 
   static Fsync parse_policy(std::string_view name);  // throws std::invalid_argument
+  // Interval fsyncs that failed (the kernel said the data may not be on disk).
+  std::uint64_t sync_failures() const noexcept { return sync_failures_.load(); }
 
  private:
   std::filesystem::path path_;
   Fsync policy_;
   int fd_ = -1;
-  std::mutex mutex_;
-  std::chrono::steady_clock::time_point last_sync_ = std::chrono::steady_clock::now();
+  std::mutex mutex_;  // one batch at a time, so a failed one can be cut back
+  std::atomic<bool> dirty_{false};  // written since the last interval fsync
+  std::atomic<std::uint64_t> sync_failures_{0};
+  std::mutex syncer_mutex_;
+  std::condition_variable syncer_wake_;
+  bool stopping_ = false;
+  std::thread syncer_;
 };
 
 }  // namespace posthog::server
