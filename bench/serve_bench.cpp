@@ -227,6 +227,8 @@ int main(int argc, char** argv) {
               process_cpu * 1e6 / static_cast<double>(n),
               summary.at("cpu_seconds").to_number<double>() * 1e6 / static_cast<double>(n));
   std::printf("%-56s %.1f us\n", "load generator CPU per event (serve run)", client_cpu * 1e6 / static_cast<double>(n));
+  std::printf("%-56s %.0f\n", "requests answered 503 (pipeline full) in the serve run",
+              summary.at("refused_busy_requests").to_number<double>());
   std::printf("%-56s p50 %.0f us, p99 %.0f us\n", "single-event /e/ latency, keep-alive (3,000 requests)",
               latencies[latencies.size() / 2], latencies[latencies.size() * 99 / 100]);
   std::printf("%-56s %.1f MiB\n", "serve peak RSS", summary.at("peak_rss_kib").to_number<double>() / 1024);

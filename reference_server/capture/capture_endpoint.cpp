@@ -66,6 +66,20 @@ HttpResponse CaptureEndpoint::handle(const HttpRequest& request) const {
     add_cors(request, response);
     return response;
   }
+  auto saturated = [&] {
+    HttpResponse r = json_error(503, "saturated",
+                                "the server is at capacity; nothing was taken, retry after " +
+                                    std::to_string(limits_.retry_after_seconds) + " s");
+    r.headers.emplace_back("Retry-After", std::to_string(limits_.retry_after_seconds));
+    return r;
+  };
+  // Full already: answer before spending a decode and a parse on events that
+  // could not be taken anyway (what keeps an overloaded server's CPU for work).
+  if (full_ && full_()) {
+    response = saturated();
+    add_cors(request, response);
+    return response;
+  }
   try {
     auto const text = decode_capture_body({request.method, request.header("content-type"),
                                            request.header("content-encoding"), request.query, request.body},
@@ -77,10 +91,7 @@ HttpResponse CaptureEndpoint::handle(const HttpRequest& request) const {
     context.query = request.query;
     auto captured = read_capture_payload(text, context, resolve_);
     if (!submit_(captured)) {
-      response = json_error(503, "saturated",
-                            "the server is at capacity; nothing was taken, retry after " +
-                                std::to_string(limits_.retry_after_seconds) + " s");
-      response.headers.emplace_back("Retry-After", std::to_string(limits_.retry_after_seconds));
+      response = saturated();
     } else {
       boost::json::object ok{{"status", 1}};
       if (!captured.rejected.empty()) {

@@ -36,6 +36,9 @@ class CaptureEndpoint {
   CaptureEndpoint(CaptureLimits limits, TokenResolver resolve, Submit submit)
       : limits_(std::move(limits)), resolve_(std::move(resolve)), submit_(std::move(submit)) {}
 
+  // True when the pipeline is full: requests then get 503 before being read.
+  void refuse_early_when(std::function<bool()> full) { full_ = std::move(full); }
+
   static bool serves(std::string_view path) noexcept;
   HttpResponse handle(const HttpRequest& request) const;
 
@@ -45,6 +48,7 @@ class CaptureEndpoint {
   CaptureLimits limits_;
   TokenResolver resolve_;
   Submit submit_;
+  std::function<bool()> full_;
 };
 
 // The JSON error body every endpoint uses.

@@ -278,6 +278,7 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
   CaptureLimits limits{settings.max_decoded_bytes, settings.retry_after_seconds, settings.trusted_proxies};
   CaptureEndpoint capture_api(
       limits, [&](std::string_view token) { return chains.current()->team_for_token(token); }, submit);
+  capture_api.refuse_early_when([&] { return inflight.load(std::memory_order_relaxed) >= settings.max_inflight_events; });
 
   HttpServerOptions http;
   http.host = settings.host;
