@@ -13,6 +13,7 @@
 #include "stores/memory_cache.hpp"
 #include "stores/plugin_log.hpp"
 #include "stores/plugin_storage.hpp"
+#include "../support/memory_services.hpp"
 
 using namespace posthog::server;
 namespace fs = std::filesystem;
@@ -35,12 +36,7 @@ bool mentions(const LoadError& e, const std::string& text) {
   return std::string(e.what()).find(text) != std::string::npos;
 }
 
-struct Services {
-  MemoryCache cache;
-  MemoryStorage storage;
-  PluginLog log;
-  HostServices host{&cache, &storage, &log, nullptr};
-};
+using Services = posthog::testing::MemoryServices;
 
 }  // namespace
 

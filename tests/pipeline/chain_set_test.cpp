@@ -11,16 +11,14 @@
 #include "stores/memory_cache.hpp"
 #include "stores/plugin_log.hpp"
 #include "stores/plugin_storage.hpp"
+#include "../support/memory_services.hpp"
 
 using namespace posthog::server;
 
 namespace {
 
-struct Fixture {
-  MemoryCache cache;
-  MemoryStorage storage;
-  PluginLog log;
-  HostServices services{&cache, &storage, &log, nullptr};
+struct Fixture : posthog::testing::MemoryServices {
+  HostServices& services = host;
   ModuleRegistry modules;
   std::vector<LoadError> refusals;
   std::shared_ptr<const ChainSet> base;

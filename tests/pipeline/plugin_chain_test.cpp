@@ -9,16 +9,13 @@
 #include "stores/memory_cache.hpp"
 #include "stores/plugin_log.hpp"
 #include "stores/plugin_storage.hpp"
+#include "../support/memory_services.hpp"
 
 using namespace posthog::server;
 
 namespace {
 
-struct Fixture {
-  MemoryCache cache;
-  MemoryStorage storage;
-  PluginLog log;
-  HostServices host{&cache, &storage, &log, nullptr};
+struct Fixture : posthog::testing::MemoryServices {
   std::shared_ptr<PluginInstance> instance = PluginInstance::create(
       PluginModule::load(std::string(POSTHOG_TEST_MODULES_DIR) + "/testkit.so"), {});
   PluginChain chain{5, {TeamPlugin::create(instance, 5, {{"label", "first"}}, host)}};
