@@ -132,6 +132,10 @@ HttpResponse AdminApi::handle(const HttpRequest& request) {
     }
     if (parts.size() == 2 && parts[0] == "api" && parts[1] == "modules" && get) return modules();
     if (parts.size() == 2 && parts[0] == "api" && parts[1] == "teams" && get) return teams();
+    if (parts.size() >= 3 && parts[0] == "api" && parts[1] == "sink" && parts[2] == "parked") {
+      if (parts.size() == 3 && get) return parked_batches(false);
+      if (parts.size() == 4 && parts[3] == "retry" && request.method == "POST") return parked_batches(true);
+    }
     if (parts.size() >= 3 && parts[0] == "api" && parts[1] == "teams") {
       auto const id = parse_id(parts[2]);
       if (!id) return json_error(404, "not_found", "no such team: '" + std::string(parts[2]) + "' is not a team id");
@@ -215,6 +219,20 @@ HttpResponse AdminApi::delete_team(std::int64_t id) {
   c_.store.delete_team(id);
   c_.chains.publish(ChainSet::without_team(*current, id));
   return json_answer(200, {{"status", 1}, {"deleted", id}});
+}
+
+HttpResponse AdminApi::parked_batches(bool retry) {
+  if (!c_.forward) return json_error(404, "not_found", "the sink is not the PostHog forward sink: nothing is parked");
+  if (retry) return json_answer(200, {{"status", 1}, {"requeued_events", c_.forward->retry_parked()}});
+  boost::json::array out;
+  for (auto const& p : c_.store.parked(100))
+    out.push_back({{"id", p.id},
+                   {"token", p.token},
+                   {"events", p.events},
+                   {"status", p.status},
+                   {"answer", p.answer},
+                   {"at", iso8601(p.at)}});
+  return json_answer(200, {{"parked", std::move(out)}});
 }
 
 HttpResponse AdminApi::plugin_logs(std::int64_t id, const std::string& plugin, std::size_t limit, bool errors) {

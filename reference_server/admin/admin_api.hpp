@@ -11,6 +11,8 @@
 //   DELETE /api/teams/{id}
 //   GET    /api/teams/{id}/plugins/{name}/logs      newest first, ?limit=N (default 100)
 //   GET    /api/teams/{id}/plugins/{name}/errors    each with the event that caused it
+//   GET    /api/sink/parked                         forward batches the target refused for good
+//   POST   /api/sink/parked/retry                   put them back in the backlog
 //
 // Everything but the probes needs `Authorization: Bearer <token>`; with no token
 // configured the API does not listen at all. Secret fields are never returned:
@@ -27,6 +29,7 @@
 #include "../loader/load_error.hpp"
 #include "../loader/plugin_scope.hpp"
 #include "../pipeline/live_chains.hpp"
+#include "../sinks/posthog_forward_sink.hpp"
 #include "../stores/durable_store.hpp"
 
 namespace posthog::server {
@@ -39,6 +42,7 @@ struct AdminContext {
   const std::vector<LoadError>& refusals;
   std::function<void(std::string&)> metrics;       // appends Prometheus text
   std::function<boost::json::object()> readiness;  // has "ready": bool
+  PosthogForwardSink* forward = nullptr;           // null with the JSONL sink
 };
 
 class AdminApi {
@@ -53,6 +57,7 @@ class AdminApi {
   HttpResponse put_team(std::int64_t id, const std::string& body);
   HttpResponse delete_team(std::int64_t id);
   HttpResponse plugin_logs(std::int64_t id, const std::string& plugin, std::size_t limit, bool errors);
+  HttpResponse parked_batches(bool retry);
   bool authorized(const HttpRequest& request) const noexcept;
 
   AdminContext c_;

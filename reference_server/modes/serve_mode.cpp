@@ -299,7 +299,8 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
     });
     if (!settings.admin_token.empty()) {
       admin = std::make_unique<AdminApi>(
-          AdminContext{settings.admin_token, chains, host.services, store, refusals, render_metrics, readiness});
+          AdminContext{settings.admin_token, chains, host.services, store, refusals, render_metrics, readiness,
+                       forward_sink.get()});
       HttpServerOptions admin_http;
       admin_http.host = settings.admin_host;
       admin_http.port = settings.admin_port;

@@ -263,6 +263,17 @@ void PosthogForwardSink::drain(std::chrono::milliseconds drain_for) {
             ",\"message\":\"not delivered before shutdown; kept in the store, sent after the next start\"}\n");
 }
 
+std::uint64_t PosthogForwardSink::retry_parked() {
+  auto const events = store_.unpark_all();
+  backlog_events_ += events;
+  {
+    std::lock_guard lock(mutex_);
+    have_work_ = true;
+  }
+  wake_.notify_one();
+  return events;
+}
+
 ForwardStatus PosthogForwardSink::status() {
   auto const backlog = store_.backlog_size();
   std::lock_guard lock(mutex_);

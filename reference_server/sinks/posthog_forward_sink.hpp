@@ -70,6 +70,8 @@ class PosthogForwardSink final : public EventSink {
   void drain(std::chrono::milliseconds drain_for);
 
   ForwardStatus status();
+  // Parked batches back into the backlog (after fixing what the target refused); the events moved.
+  std::uint64_t retry_parked();
 
  private:
   enum class Sent { nothing_to_send, delivered_or_parked, failed };

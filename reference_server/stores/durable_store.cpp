@@ -415,6 +415,33 @@ void DurableStore::backlog_park(const BacklogBatch& batch, int status, std::stri
   });
 }
 
+std::vector<DurableStore::ParkedBatch> DurableStore::parked(std::size_t limit) {
+  std::lock_guard lock(mutex_);
+  Statement q(db_->handle, "SELECT id, token, events, status, answer, at_ms FROM forward_parked ORDER BY id LIMIT ?1",
+              db_->file);
+  q.bind(1, static_cast<std::int64_t>(limit));
+  std::vector<ParkedBatch> out;
+  while (q.step())
+    out.push_back({q.integer(0), q.text(1), static_cast<std::size_t>(q.integer(2)), static_cast<int>(q.integer(3)),
+                   q.text(4), from_ms(q.integer(5))});
+  return out;
+}
+
+std::uint64_t DurableStore::unpark_all() {
+  std::lock_guard lock(mutex_);
+  std::uint64_t events = 0;
+  db_->transaction([&] {
+    Statement sum(db_->handle, "SELECT coalesce(sum(events), 0) FROM forward_parked", db_->file);
+    sum.step();
+    events = static_cast<std::uint64_t>(sum.integer(0));
+    sum.done();
+    db_->exec(
+        "INSERT INTO forward_backlog (token, lines, events) SELECT token, lines, events FROM forward_parked ORDER BY id;"
+        "DELETE FROM forward_parked;");
+  });
+  return events;
+}
+
 std::uint64_t DurableStore::parked_batches() {
   std::lock_guard lock(mutex_);
   auto& q = *db_->parked_count;

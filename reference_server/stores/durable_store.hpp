@@ -98,6 +98,17 @@ class DurableStore {
   // the answer, instead of blocking the batches behind it.
   void backlog_park(const BacklogBatch& batch, int status, std::string_view answer);
   std::uint64_t parked_batches();
+  struct ParkedBatch {
+    std::int64_t id;
+    std::string token;
+    std::size_t events;
+    int status;
+    std::string answer;
+    std::chrono::system_clock::time_point at;
+  };
+  std::vector<ParkedBatch> parked(std::size_t limit);  // oldest first, without their events
+  // Moves every parked batch back to the end of the backlog; the events moved.
+  std::uint64_t unpark_all();
 
  private:
   struct Db;

@@ -190,15 +190,50 @@ TEST_CASE("forward sink: a target down at shutdown keeps the backlog for the nex
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("forward sink: a batch the target refuses for good is parked, the rest flows", "[serve][forward]") {
+TEST_CASE("forward sink: a batch the target refuses for good is parked, the rest flows; parked batches can be retried",
+          "[serve][forward]") {
   Receiver receiver;
   receiver.refuse_token("phc_two");
-  ServeProcess server(forward_config(receiver.port()));
-  send_batches(server, 20, "phc_two");
+  auto config = forward_config(receiver.port());
+  config["serve"].as_object()["admin"] = {{"listen", "127.0.0.1:0"}, {"token", "forward-test-admin-token"}};
+  ServeProcess server(config);
+  auto const refused = send_batches(server, 20, "phc_two", 500);
   auto const sent = send_batches(server, 40, "phc_one");
   REQUIRE(receiver.wait_for(40));
-  REQUIRE(server.stop() == 0);
   CHECK(distinct_ids(receiver.events()) == sent);
+
+  httplib::Client admin("127.0.0.1", server.admin_port());
+  admin.set_bearer_token_auth("forward-test-admin-token");
+  boost::json::array parked;
+  for (int i = 0; i < 500 && parked.empty(); ++i) {  // the sender parks it right after the 400
+    parked = boost::json::parse(admin.Get("/api/sink/parked")->body).at("parked").as_array();
+    if (parked.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  // Wait until all 20 are parked (two workers may have sent them in two batches).
+  auto parked_events = [&] {
+    std::int64_t n = 0;
+    for (auto const& p : parked) {
+      CHECK(p.at("token") == "phc_two");
+      CHECK(p.at("status") == 400);
+      n += p.at("events").as_int64();
+    }
+    return n;
+  };
+  for (int i = 0; i < 500 && parked_events() < 20; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    parked = boost::json::parse(admin.Get("/api/sink/parked")->body).at("parked").as_array();
+  }
+  REQUIRE(parked_events() == 20);
+  receiver.refuse_token("");  // the operator fixed the project on PostHog's side
+  auto retried = admin.Post("/api/sink/parked/retry");
+  REQUIRE(retried);
+  CHECK(boost::json::parse(retried->body).at("requeued_events") == 20);
+  REQUIRE(receiver.wait_for(60));
+  CHECK(boost::json::parse(admin.Get("/api/sink/parked")->body).at("parked").as_array().empty());
+  REQUIRE(server.stop() == 0);
+  auto all = sent;
+  all.insert(refused.begin(), refused.end());
+  CHECK(distinct_ids(receiver.events()) == all);
   auto errors = server.diagnostics("sink_error");
   REQUIRE_FALSE(errors.empty());
   CHECK(errors[0].at("status") == 400);
