@@ -204,11 +204,7 @@ HttpResponse AdminApi::put_team(std::int64_t id, const std::string& body) {
     c_.chains.publish(next);
     return json_answer(200, redacted_team(spec, *next));
   } catch (const TeamDocumentError& e) {
-    HttpResponse r = json_error(400, "invalid_team", e.what());
-    auto o = boost::json::parse(r.body).as_object();
-    o["field"] = e.field();
-    r.body = boost::json::serialize(o);
-    return r;
+    return json_answer(400, {{"status", 0}, {"code", "invalid_team"}, {"error", e.what()}, {"field", e.field()}});
   }
 }
 

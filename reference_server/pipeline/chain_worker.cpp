@@ -22,18 +22,18 @@ void ChainWorker::run_one(WorkItem& item) {
     ++stats_.dropped;
     return;
   }
-  TeamCounters* counted = chain ? chain->counters() : nullptr;
-  if (counted) counted->in.fetch_add(1, std::memory_order_relaxed);
+  tally_for(chain ? chain->counters() : nullptr);
+  ++tally_.in;
   bool const keep = !chain || chain->process(item.event, scratch_, log_, stats_);
   if (!keep) {
-    if (counted) counted->dropped.fetch_add(1, std::memory_order_relaxed);
+    ++tally_.dropped;
     return;
   }
   append_json_line(out_, item.event);
   if (runs_.empty() || runs_.back().team_id != item.team_id) runs_.push_back({item.team_id, 0, 0});
   runs_.back().end = out_.view().size();
   ++runs_.back().events;
-  if (counted) counted->out.fetch_add(1, std::memory_order_relaxed);
+  ++tally_.out;
   ++written_;
   if (chain && chain->has_on_event()) survivors_.push_back({chain, std::move(item.event)});
 }
@@ -48,8 +48,19 @@ void ChainWorker::run(WorkItem item) {
   }
 }
 
+void ChainWorker::tally_for(TeamCounters* team) noexcept {
+  if (team == tally_.team) return;
+  if (tally_.team) {
+    tally_.team->in.fetch_add(tally_.in, std::memory_order_relaxed);
+    tally_.team->out.fetch_add(tally_.out, std::memory_order_relaxed);
+    tally_.team->dropped.fetch_add(tally_.dropped, std::memory_order_relaxed);
+  }
+  tally_ = {team, 0, 0, 0};
+}
+
 void ChainWorker::after_sink() {
   current_worker = nullptr;
+  tally_for(nullptr);
   // on_event runs once the events were handed to the sink.
   for (auto& s : survivors_) s.chain->on_event(s.event, log_, stats_, scratch_.timings);
   survivors_.clear();

@@ -65,6 +65,10 @@ class ChainWorker {
  private:
   friend class WorkerCapture;
   void run_one(WorkItem& item);
+  // Team counters are shared by the workers: counted here while events of one
+  // team follow each other, added to the shared atomics when the team changes
+  // and at the end of the batch (three atomic adds a run, not per event).
+  void tally_for(TeamCounters* team) noexcept;
 
   const LiveChains& live_;
   std::shared_ptr<const ChainSet> chains_;
@@ -75,6 +79,10 @@ class ChainWorker {
   ChainStats stats_;
   JsonBuffer out_;
   std::vector<TeamRun> runs_;
+  struct {
+    TeamCounters* team = nullptr;
+    std::uint64_t in = 0, out = 0, dropped = 0;
+  } tally_;
   struct Survivor {
     const PluginChain* chain;
     boost::json::object event;
