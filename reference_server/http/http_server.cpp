@@ -48,6 +48,7 @@ class Session : public std::enable_shared_from_this<Session> {
   ~Session() { --live_; }
 
   void start() { read(); }
+  asio::any_io_executor executor() { return stream_.get_executor(); }
 
  private:
   void read() {
@@ -122,37 +123,52 @@ class Session : public std::enable_shared_from_this<Session> {
 
 }  // namespace
 
+// One io_context per I/O thread, each connection owned by one of them for its
+// whole life: its handlers never run on two threads at once, so it needs no
+// strand, and each loop runs with the single-thread hint (no scheduler lock
+// contention between I/O threads). The acceptor lives on the first loop and
+// deals connections out round robin.
 struct HttpServer::Impl {
-  // Declared before the io_context: sessions still queued in it when it is
-  // destroyed use them on their way out.
+  // Declared before the io_contexts: sessions still queued in them when they
+  // are destroyed use them on their way out.
   HttpServerOptions options;
   Handler handler;
   std::atomic<int> live_sessions{0};
   std::atomic<bool> stopping{false};
   std::atomic<bool> waited{false};
-  asio::io_context io;
-  tcp::acceptor acceptor{io};
+  std::vector<std::unique_ptr<asio::io_context>> loops;
+  std::size_t next_loop = 0;  // used by the acceptor's handler only
+  std::optional<tcp::acceptor> acceptor;
   std::vector<std::thread> threads;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-  asio::steady_timer grace{io};
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::optional<asio::steady_timer> grace;
   std::chrono::steady_clock::time_point grace_deadline;
 
-  // Stops the loop once every connection is gone, or at the deadline.
+  asio::io_context& first() { return *loops.front(); }
+
+  // Stops every loop once every connection is gone, or at the deadline.
   void wait_for_sessions() {
-    if (live_sessions.load() == 0 || std::chrono::steady_clock::now() >= grace_deadline) return io.stop();
-    grace.expires_after(std::chrono::milliseconds(20));
-    grace.async_wait([this](boost::system::error_code) { wait_for_sessions(); });
+    if (live_sessions.load() == 0 || std::chrono::steady_clock::now() >= grace_deadline) {
+      for (auto& loop : loops) loop->stop();
+      return;
+    }
+    grace->expires_after(std::chrono::milliseconds(20));
+    grace->async_wait([this](boost::system::error_code) { wait_for_sessions(); });
   }
 
   void accept() {
-    acceptor.async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
+    auto& loop = *loops[next_loop];
+    next_loop = (next_loop + 1) % loops.size();
+    acceptor->async_accept(loop, [this](beast::error_code ec, tcp::socket socket) {
       if (ec) {
-        if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+        if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
       } else {
         socket.set_option(tcp::no_delay(true));
-        std::make_shared<Session>(std::move(socket), handler, options, live_sessions, stopping)->start();
+        // Started on the connection's own loop, where all its handlers run.
+        auto session = std::make_shared<Session>(std::move(socket), handler, options, live_sessions, stopping);
+        asio::post(session->executor(), [session] { session->start(); });
       }
-      if (acceptor.is_open()) accept();
+      if (acceptor->is_open()) accept();
     });
   }
 };
@@ -160,7 +176,11 @@ struct HttpServer::Impl {
 HttpServer::HttpServer(HttpServerOptions options, Handler handler) : impl_(std::make_unique<Impl>()) {
   impl_->options = std::move(options);
   impl_->handler = std::move(handler);
-  auto& a = impl_->acceptor;
+  unsigned const n = std::max(1u, impl_->options.io_threads);
+  for (unsigned i = 0; i < n; ++i) impl_->loops.push_back(std::make_unique<asio::io_context>(1));
+  impl_->acceptor.emplace(impl_->first());
+  impl_->grace.emplace(impl_->first());
+  auto& a = *impl_->acceptor;
   boost::system::error_code ec;
   auto const address = asio::ip::make_address(impl_->options.host, ec);
   if (ec) throw std::runtime_error("cannot listen on '" + impl_->options.host + "': not an IP address");
@@ -172,10 +192,9 @@ HttpServer::HttpServer(HttpServerOptions options, Handler handler) : impl_(std::
   if (ec)
     throw std::runtime_error("cannot listen on " + impl_->options.host + ":" + std::to_string(impl_->options.port) +
                              ": " + ec.message());
-  impl_->work.emplace(impl_->io.get_executor());
+  for (auto& loop : impl_->loops) impl_->work.push_back(asio::make_work_guard(*loop));
   impl_->accept();
-  unsigned const n = std::max(1u, impl_->options.io_threads);
-  for (unsigned i = 0; i < n; ++i) impl_->threads.emplace_back([this] { impl_->io.run(); });
+  for (auto& loop : impl_->loops) impl_->threads.emplace_back([&io = *loop] { io.run(); });
 }
 
 HttpServer::~HttpServer() {
@@ -185,21 +204,21 @@ HttpServer::~HttpServer() {
 
 std::uint16_t HttpServer::port() const noexcept {
   boost::system::error_code ec;
-  auto const endpoint = impl_->acceptor.local_endpoint(ec);
+  auto const endpoint = impl_->acceptor->local_endpoint(ec);
   return ec ? 0 : endpoint.port();
 }
 
 void HttpServer::stop() {
   if (impl_->stopping.exchange(true)) return;
-  asio::post(impl_->io, [this] {
+  asio::post(impl_->first(), [this] {
     boost::system::error_code ec;
-    impl_->acceptor.close(ec);
+    impl_->acceptor->close(ec);
     // Requests already read are answered (and their connections closed);
     // connections idling in keep-alive get a moment, then the loop stops.
     impl_->grace_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
     impl_->wait_for_sessions();
   });
-  impl_->work.reset();
+  impl_->work.clear();
 }
 
 void HttpServer::wait() {
