@@ -146,6 +146,7 @@ int main(int argc, char** argv) {
     }
     try {
       auto config = ServerConfig::load(config_file);
+      options.reload_on_sighup = true;
       return run_process_mode(config, options);
     } catch (const ConfigFileError& e) {
       std::cerr << "{\"type\":\"config_error\",\"message\":" << boost::json::serialize(boost::json::value(e.what()))

@@ -132,6 +132,14 @@ HttpResponse AdminApi::handle(const HttpRequest& request) {
     }
     if (parts.size() == 2 && parts[0] == "api" && parts[1] == "modules" && get) return modules();
     if (parts.size() == 2 && parts[0] == "api" && parts[1] == "teams" && get) return teams();
+    if (parts.size() >= 2 && parts.size() <= 4 && parts[0] == "api" && parts[1] == "plugins" && c_.swap) {
+      std::string const name = parts.size() >= 3 ? std::string(parts[2]) : std::string();
+      std::string const action = parts.size() == 4 ? std::string(parts[3]) : std::string();
+      if (action.empty() && !get) return json_error(405, "method_not_allowed", "use GET, or POST .../reload or .../rollback");
+      if (!action.empty() && request.method != "POST")
+        return json_error(405, "method_not_allowed", "POST /api/plugins/{name}/" + action);
+      return plugins(name, action);
+    }
     if (parts.size() >= 3 && parts[0] == "api" && parts[1] == "sink" && parts[2] == "parked") {
       if (parts.size() == 3 && get) return parked_batches(false);
       if (parts.size() == 4 && parts[3] == "retry" && request.method == "POST") return parked_batches(true);
@@ -194,14 +202,16 @@ HttpResponse AdminApi::put_team(std::int64_t id, const std::string& body) {
   boost::system::error_code ec;
   auto document = boost::json::parse(body, ec);
   if (ec) return json_error(400, "invalid_json", "the body is not valid JSON: " + ec.message());
-  std::lock_guard lock(changes_);
-  auto const current = c_.chains.current();
   try {
-    auto spec = team_from_json(document, id);
-    keep_redacted_secrets(spec, current->team(id), *current);
-    auto next = ChainSet::with_team(*current, spec, c_.services);
-    c_.store.save_team(spec);  // stored first: a change the API confirmed survives a restart
-    c_.chains.publish(next);
+    std::shared_ptr<const ChainSet> next;
+    TeamSpec spec;
+    c_.chains.update([&](const ChainSet& current) {
+      spec = team_from_json(document, id);
+      keep_redacted_secrets(spec, current.team(id), current);
+      next = ChainSet::with_team(current, spec, c_.services);
+      c_.store.save_team(spec);  // stored first: a change the API confirmed survives a restart
+      return next;
+    });
     return json_answer(200, redacted_team(spec, *next));
   } catch (const TeamDocumentError& e) {
     return json_answer(400, {{"status", 0}, {"code", "invalid_team"}, {"error", e.what()}, {"field", e.field()}});
@@ -209,12 +219,43 @@ HttpResponse AdminApi::put_team(std::int64_t id, const std::string& body) {
 }
 
 HttpResponse AdminApi::delete_team(std::int64_t id) {
-  std::lock_guard lock(changes_);
-  auto const current = c_.chains.current();
-  if (!current->team(id)) return json_error(404, "not_found", "no team " + std::to_string(id));
-  c_.store.delete_team(id);
-  c_.chains.publish(ChainSet::without_team(*current, id));
+  bool found = true;
+  c_.chains.update([&](const ChainSet& current) -> std::shared_ptr<const ChainSet> {
+    found = current.team(id) != nullptr;
+    if (!found) return nullptr;
+    c_.store.delete_team(id);
+    return ChainSet::without_team(current, id);
+  });
+  if (!found) return json_error(404, "not_found", "no team " + std::to_string(id));
   return json_answer(200, {{"status", 1}, {"deleted", id}});
+}
+
+HttpResponse AdminApi::plugins(const std::string& name, const std::string& action) {
+  if (name.empty()) {
+    return json_answer(200, {{"generation", c_.chains.generation()},
+                             {"images_mapped", PluginModule::mapped_images()},
+                             {"plugins", c_.versions->to_json()}});
+  }
+  if (std::none_of(c_.swap->plugins().begin(), c_.swap->plugins().end(),
+                   [&](const PluginSpec& p) { return p.name == name; }))
+    return json_error(404, "not_found", "no plugin called '" + name + "' is in the config");
+  if (action.empty()) return json_answer(200, c_.versions->to_json(name));
+  SwapResult result;
+  if (action == "reload") result = c_.swap->swap_in(name, "admin");
+  else if (action == "rollback") result = c_.swap->roll_back(name);
+  else return json_error(404, "not_found", "a plugin takes POST .../reload or .../rollback, not '" + action + "'");
+  auto body = result.to_json();
+  if (result.outcome != SwapResult::Outcome::refused) {
+    body["status"] = 1;
+    return json_answer(200, body);
+  }
+  body["status"] = 0;
+  // Nothing to roll back to is a conflict with the server's state; a build
+  // that was refused is a request the server understood and could not apply.
+  bool const nothing_to_roll_back = result.refusal && result.refusal->step == "name";
+  body["code"] = nothing_to_roll_back ? "no_previous_version" : "swap_refused";
+  body["error"] = result.refusal ? result.refusal->message : "refused";
+  return json_answer(nothing_to_roll_back ? 409 : 422, body);
 }
 
 HttpResponse AdminApi::parked_batches(bool retry) {

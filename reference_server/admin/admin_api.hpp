@@ -11,6 +11,11 @@
 //   DELETE /api/teams/{id}
 //   GET    /api/teams/{id}/plugins/{name}/logs      newest first, ?limit=N (default 100)
 //   GET    /api/teams/{id}/plugins/{name}/errors    each with the event that caused it
+//   GET    /api/plugins                             per plugin: version serving, previous,
+//                                                   refused swap attempts (file, step, team, field)
+//   GET    /api/plugins/{name}
+//   POST   /api/plugins/{name}/reload               swap to the plugin's file as it is now
+//   POST   /api/plugins/{name}/rollback             back to the version that served before
 //   GET    /api/sink/parked                         forward batches the target refused for good
 //   POST   /api/sink/parked/retry                   put them back in the backlog
 //
@@ -27,6 +32,7 @@
 
 #include "../http/http_exchange.hpp"
 #include "../loader/load_error.hpp"
+#include "../loader/module_swap.hpp"
 #include "../loader/plugin_scope.hpp"
 #include "../pipeline/live_chains.hpp"
 #include "../sinks/posthog_forward_sink.hpp"
@@ -43,6 +49,8 @@ struct AdminContext {
   std::function<void(std::string&)> metrics;       // appends Prometheus text
   std::function<boost::json::object()> readiness;  // has "ready": bool
   PosthogForwardSink* forward = nullptr;           // null with the JSONL sink
+  ModuleSwap* swap = nullptr;                      // null: no plugin endpoints
+  PluginVersions* versions = nullptr;
 };
 
 class AdminApi {
@@ -58,10 +66,10 @@ class AdminApi {
   HttpResponse delete_team(std::int64_t id);
   HttpResponse plugin_logs(std::int64_t id, const std::string& plugin, std::size_t limit, bool errors);
   HttpResponse parked_batches(bool retry);
+  HttpResponse plugins(const std::string& name, const std::string& action);
   bool authorized(const HttpRequest& request) const noexcept;
 
   AdminContext c_;
-  std::mutex changes_;  // one team change at a time: each builds on the last
 };
 
 }  // namespace posthog::server

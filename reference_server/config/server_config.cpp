@@ -101,6 +101,10 @@ ServerConfig ServerConfig::parse(std::string_view json_text, const std::filesyst
   auto workers = r.integer(root, "workers", "$", false, 0);
   if (workers < 0 || workers > 1024) r.fail("$.workers", "must be between 0 (one per core) and 1024");
   c.workers = static_cast<unsigned>(workers);
+  if (auto const* watch = root.if_contains("watch_plugins")) {
+    if (!watch->is_bool()) r.fail("$.watch_plugins", "must be true or false");
+    c.watch_plugins = watch->get_bool();
+  }
 
   std::set<std::string> plugin_names;
   auto const& plugins = r.array(root, "plugins", "$");

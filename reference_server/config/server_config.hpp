@@ -4,6 +4,7 @@
 //   {
 //     "plugins_dir": "build/plugins",                    // relative to this file
 //     "workers": 0,                                      // 0: one per core
+//     "watch_plugins": true,                             // hot swap on a new .so
 //     "plugins": [{"name": "helloworld", "settings": {}, "file": "optional/path.so"}],
 //                                                        // ${config_dir} in settings: this file's folder
 //     "teams": [{"id": 1, "token": "phc_team_1",
@@ -50,6 +51,7 @@ struct ServerConfig {
   std::filesystem::path base_dir;  // the config file's folder
   std::filesystem::path plugins_dir;
   unsigned workers = 0;
+  bool watch_plugins = true;  // swap a plugin when its file is replaced (inotify)
   std::vector<PluginSpec> plugins;
   std::vector<TeamSpec> teams;
   boost::json::object serve;  // the "serve" section, read by ServeSettings

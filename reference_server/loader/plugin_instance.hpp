@@ -28,6 +28,7 @@ class PluginInstance {
   PluginInstance& operator=(const PluginInstance&) = delete;
 
   PluginModule& module() const noexcept { return *module_; }
+  const std::shared_ptr<PluginModule>& shared_module() const noexcept { return module_; }
   posthog_instance* handle() const noexcept { return handle_; }
   // Where this plugin's counters live in PipelineMetrics (by name, so a swapped
   // module keeps them).

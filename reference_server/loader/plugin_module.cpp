@@ -3,29 +3,67 @@
 #include <dlfcn.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cstring>
 
 #include "elf_section.hpp"
 #include "load_error.hpp"
+#include "module_image.hpp"
 #include "plugin_scope.hpp"
 
 namespace posthog::server {
 
+namespace {
+
+// Errors found in the private copy are reported against the user's file.
+[[noreturn]] void rethrow_for(const LoadError& e, const std::string& file, const std::string& copy) {
+  auto details = e.details();
+  for (auto& d : details)
+    for (auto at = d.find(copy); at != std::string::npos; at = d.find(copy, at + file.size()))
+      d.replace(at, copy.size(), file);
+  throw LoadError(file, e.step(), std::move(details), e.field());
+}
+
+std::atomic<std::uint64_t> mapped_count{0};
+
+}  // namespace
+
 std::shared_ptr<PluginModule> PluginModule::load(const std::filesystem::path& path) {
+  ModuleImage image(path);
+  return load(path, image);
+}
+
+std::uint64_t PluginModule::mapped_images() noexcept { return mapped_count.load(); }
+
+std::shared_ptr<PluginModule> PluginModule::load(const std::filesystem::path& path, const ModuleImage& image) {
   std::string const file = path.string();
-  auto const bytes = read_elf_section(file, POSTHOG_DESCRIPTOR_SECTION);
+  std::string const copy = image.path().string();
   std::shared_ptr<PluginModule> m(new PluginModule());
   m->file_ = file;
-  m->descriptor_ = decode_descriptor(file, bytes);
-
-  dlerror();
-  m->handle_ = ::dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
-  if (!m->handle_) {
-    const char* why = dlerror();
-    throw LoadError(file, LoadStep::dlopen, {std::string("dlopen: ") + (why ? why : "unknown error")});
+  m->content_hash_ = image.content_hash();
+  m->loaded_at_ = std::chrono::system_clock::now();
+  try {
+    auto const bytes = read_elf_section(copy, POSTHOG_DESCRIPTOR_SECTION);
+    m->descriptor_ = decode_descriptor(file, bytes);
+    m->load_code(copy, bytes);
+  } catch (const LoadError& e) {
+    if (e.file() == copy || e.file() == file) rethrow_for(e, file, copy);
+    throw;
   }
-  auto* descriptor_fn = reinterpret_cast<posthog_descriptor_fn>(::dlsym(m->handle_, POSTHOG_DESCRIPTOR_SYMBOL));
-  auto* entry_fn = reinterpret_cast<posthog_entry_fn>(::dlsym(m->handle_, POSTHOG_ENTRY_SYMBOL));
+  return m;
+}
+
+void PluginModule::load_code(const std::string& copy, const std::vector<unsigned char>& bytes) {
+  std::string const& file = file_;
+  dlerror();
+  handle_ = ::dlopen(copy.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+  if (!handle_) {
+    const char* why = dlerror();
+    throw LoadError(copy, LoadStep::dlopen, {std::string("dlopen: ") + (why ? why : "unknown error")});
+  }
+  mapped_count.fetch_add(1);
+  auto* descriptor_fn = reinterpret_cast<posthog_descriptor_fn>(::dlsym(handle_, POSTHOG_DESCRIPTOR_SYMBOL));
+  auto* entry_fn = reinterpret_cast<posthog_entry_fn>(::dlsym(handle_, POSTHOG_ENTRY_SYMBOL));
   if (!descriptor_fn || !entry_fn)
     throw LoadError(file, LoadStep::entry_symbol,
                     {std::string("no exported symbol ") + (!descriptor_fn ? POSTHOG_DESCRIPTOR_SYMBOL : POSTHOG_ENTRY_SYMBOL) +
@@ -37,24 +75,23 @@ std::shared_ptr<PluginModule> PluginModule::load(const std::filesystem::path& pa
                      "() differs from the one in the file's " POSTHOG_DESCRIPTOR_SECTION " section"});
 
   try {
-    m->manifest_ = posthog::Manifest::parse(m->descriptor_.manifest);
+    manifest_ = posthog::Manifest::parse(descriptor_.manifest);
   } catch (const posthog::ManifestError& e) {
     throw LoadError(file, LoadStep::manifest, {e.what()}, e.field());
   }
-  if (m->manifest_.name != m->descriptor_.name || m->manifest_.version != m->descriptor_.version)
+  if (manifest_.name != descriptor_.name || manifest_.version != descriptor_.version)
     throw LoadError(file, LoadStep::manifest,
-                    {"descriptor says " + m->descriptor_.name + " " + m->descriptor_.version + ", plugin.json says " +
-                     m->manifest_.name + " " + m->manifest_.version});
+                    {"descriptor says " + descriptor_.name + " " + descriptor_.version + ", plugin.json says " +
+                     manifest_.name + " " + manifest_.version});
 
-  m->vtable_ = entry_fn(host_api());
-  if (!m->vtable_)
+  vtable_ = entry_fn(host_api());
+  if (!vtable_)
     throw LoadError(file, LoadStep::entry_symbol, {POSTHOG_ENTRY_SYMBOL "() refused this server's host API"});
   constexpr std::size_t required = offsetof(posthog_plugin_vtable, process_event);
-  if (m->vtable_->size < required || !m->vtable_->setup_instance || !m->vtable_->teardown_instance ||
-      !m->vtable_->setup_team || !m->vtable_->teardown_team)
+  if (vtable_->size < required || !vtable_->setup_instance || !vtable_->teardown_instance ||
+      !vtable_->setup_team || !vtable_->teardown_team)
     throw LoadError(file, LoadStep::entry_symbol,
-                    {"hook table of " + std::to_string(m->vtable_->size) + " bytes lacks the setup/teardown hooks"});
-  return m;
+                    {"hook table of " + std::to_string(vtable_->size) + " bytes lacks the setup/teardown hooks"});
 }
 
 std::shared_ptr<PluginModule> ModuleRegistry::load(const std::filesystem::path& file) {

@@ -1,6 +1,8 @@
 // PluginModule: one loaded .so, checked before any of its code runs.
 //
 // Loading order (each step refuses with a LoadError naming the step):
+//   0. copy the file to a private image (module_image.hpp): what is mapped
+//      can never be changed under the server's feet;
 //   1. read the descriptor section from the file (elf_section.hpp) and check it
 //      field by field against this server (module_descriptor.hpp);
 //   2. dlopen with RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE;
@@ -17,6 +19,7 @@
 #include <posthog/abi.h>
 #include <posthog/manifest.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -24,8 +27,10 @@
 #include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "module_descriptor.hpp"
+#include "module_image.hpp"
 
 namespace posthog::server {
 
@@ -33,6 +38,10 @@ class PluginModule {
  public:
   // Throws LoadError.
   static std::shared_ptr<PluginModule> load(const std::filesystem::path& file);
+  // The same from an image already copied (to look at its hash first).
+  static std::shared_ptr<PluginModule> load(const std::filesystem::path& file, const ModuleImage& image);
+  // Images this process has mapped: never unmapped, so this only grows.
+  static std::uint64_t mapped_images() noexcept;
 
   const std::string& file() const noexcept { return file_; }
   const ModuleDescriptor& descriptor() const noexcept { return descriptor_; }
@@ -42,6 +51,9 @@ class PluginModule {
   std::uint64_t capabilities() const noexcept { return descriptor_.header.capabilities; }
   bool has(std::uint64_t capability) const noexcept { return (capabilities() & capability) != 0; }
   const posthog_plugin_vtable& vtable() const noexcept { return *vtable_; }
+  // Of the file's bytes when loaded (module_image.hpp).
+  const std::string& content_hash() const noexcept { return content_hash_; }
+  std::chrono::system_clock::time_point loaded_at() const noexcept { return loaded_at_; }
 
   // True when the hook at `member` fits in the module's table and is set.
   template <class Fn>
@@ -52,7 +64,10 @@ class PluginModule {
 
  private:
   PluginModule() = default;
+  void load_code(const std::string& copy, const std::vector<unsigned char>& descriptor_bytes);
   std::string file_;
+  std::string content_hash_;
+  std::chrono::system_clock::time_point loaded_at_;
   void* handle_ = nullptr;
   ModuleDescriptor descriptor_;
   posthog::Manifest manifest_;

@@ -1,8 +1,11 @@
 #include "process_mode.hpp"
 
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/json/object.hpp>
 #include <boost/json/parser.hpp>
 #include <boost/json/serialize.hpp>
@@ -12,6 +15,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -24,6 +28,7 @@
 #include "../sinks/fd_writer.hpp"
 #include "diagnostics.hpp"
 #include "embedded_plugin_host.hpp"
+#include "hot_swap.hpp"
 #include "process_memory.hpp"
 
 namespace posthog::server {
@@ -77,6 +82,40 @@ std::size_t partition(std::string_view line, std::uint64_t number, std::size_t w
   return (h ^ (h >> 29)) % workers;
 }
 
+// SIGHUP swaps every plugin whose file changed, on a thread of its own, until
+// destroyed.
+class HangupReloads {
+ public:
+  static void block() {
+    sigset_t hangup = signals();
+    pthread_sigmask(SIG_BLOCK, &hangup, nullptr);
+  }
+  explicit HangupReloads(HotSwap& hot_swap)
+      : thread_([this, &hot_swap] {
+          sigset_t hangup = signals();
+          for (int signal_number = 0;;) {
+            sigwait(&hangup, &signal_number);
+            if (finished_.load()) return;
+            hot_swap.reload_changed("SIGHUP");
+          }
+        }) {}
+  ~HangupReloads() {
+    finished_ = true;
+    pthread_kill(thread_.native_handle(), SIGHUP);
+    thread_.join();
+  }
+
+ private:
+  static sigset_t signals() {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGHUP);
+    return s;
+  }
+  std::atomic<bool> finished_{false};
+  std::thread thread_;
+};
+
 }  // namespace
 
 int run_process_mode(const ServerConfig& config, const ProcessOptions& options, ProcessSummary* summary_out) {
@@ -89,6 +128,12 @@ int run_process_mode(const ServerConfig& config, const ProcessOptions& options, 
   auto& log = host.log;
   report_load_errors(err, host.refusals);
   stream_plugin_log(log, err);
+
+  // Blocked before any thread starts, so only the sigwait thread takes it.
+  if (options.reload_on_sighup) HangupReloads::block();
+  HotSwap hot_swap(config, host, err);
+  std::optional<HangupReloads> hangup_reloads;
+  if (options.reload_on_sighup) hangup_reloads.emplace(hot_swap);
 
   unsigned const workers = worker_count(options.workers ? options.workers : config.workers);
   // Per worker: its chain runner, its parser, its counts.
@@ -180,6 +225,7 @@ int run_process_mode(const ServerConfig& config, const ProcessOptions& options, 
   for (std::size_t w = 0; w < workers; ++w)
     if (!pending[w].lines.empty()) pool.push(w, std::move(pending[w]));
   pool.close_and_join();
+  hangup_reloads.reset();
 
   for (auto const& w : states) {
     summary.in += w->in;

@@ -23,6 +23,10 @@ struct ProcessOptions {
   int output_fd = 1;
   int error_fd = 2;
   int max_capture_depth = 3;  // meta.capture() from an event captured by a plugin, this many levels
+  // SIGHUP swaps every plugin whose file changed. It blocks SIGHUP in the
+  // calling thread (and the threads it starts): for the command line, not for
+  // a test calling run_process_mode in-process.
+  bool reload_on_sighup = false;
 };
 
 struct ProcessSummary {

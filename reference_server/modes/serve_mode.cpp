@@ -23,6 +23,7 @@
 #include "../stores/durable_store.hpp"
 #include "diagnostics.hpp"
 #include "embedded_plugin_host.hpp"
+#include "hot_swap.hpp"
 #include "process_memory.hpp"
 
 namespace posthog::server {
@@ -92,13 +93,14 @@ ServerConfig with_stored_teams(ServerConfig config, DurableStore& store, FdWrite
 }  // namespace
 
 int run_serve_mode(const ServerConfig& file_config, const ServeSettings& settings, const ServeOptions& options) {
-  // Every thread started from here on inherits a mask without SIGTERM/SIGINT:
-  // only this thread receives them, in sigwait below.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // Every thread started from here on inherits a mask without SIGTERM/SIGINT/
+  // SIGHUP: only this thread receives them, in sigwait below.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto const started = std::chrono::steady_clock::now();
   FdWriter out(options.output_fd), err(options.error_fd);
@@ -126,6 +128,7 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
   auto& chains = host.chains;
   auto const& refusals = host.refusals;
   report_load_errors(err, refusals);
+  HotSwap hot_swap(file_config, host, err);
 
   std::unique_ptr<JsonlFileSink> file_sink;
   std::unique_ptr<PosthogForwardSink> forward_sink;
@@ -237,6 +240,7 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
 
   auto render_metrics = [&](std::string& text) {
     metrics.render(text);
+    hot_swap.render_metrics(text, chains);
     auto gauge = [&](const char* name, const char* help, double v) { prometheus_sample(text, name, "gauge", help, v); };
     auto counter = [&](const char* name, const char* help, double v) {
       prometheus_sample(text, name, "counter", help, v);
@@ -300,7 +304,7 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
     if (!settings.admin_token.empty()) {
       admin = std::make_unique<AdminApi>(
           AdminContext{settings.admin_token, chains, host.services, store, refusals, render_metrics, readiness,
-                       forward_sink.get()});
+                       forward_sink.get(), &hot_swap.swap(), &hot_swap.versions()});
       HttpServerOptions admin_http;
       admin_http.host = settings.admin_host;
       admin_http.port = settings.admin_port;
@@ -327,7 +331,11 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
   out.write(diagnostic_line(listening));
 
   int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  for (;;) {
+    sigwait(&signals, &signal_number);
+    if (signal_number != SIGHUP) break;
+    hot_swap.reload_changed("SIGHUP");  // every plugin whose file changed
+  }
   err.write(diagnostic_line({{"type", "shutdown"}, {"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}}));
 
   // Stop taking requests, answer those already read, then drain the pipeline.

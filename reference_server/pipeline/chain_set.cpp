@@ -1,5 +1,7 @@
 #include "chain_set.hpp"
 
+#include <algorithm>
+
 #include "../loader/plugin_module.hpp"
 #include "../metrics/pipeline_metrics.hpp"
 #include "../stores/plugin_log.hpp"
@@ -91,6 +93,45 @@ std::shared_ptr<const ChainSet> ChainSet::with_team(const ChainSet& base, const 
   if (auto old = base.teams_.find(spec.id); old != base.teams_.end()) set->tokens_.erase(old->second.token);
   set->tokens_[spec.token] = spec.id;
   set->teams_[spec.id] = spec;
+  return set;
+}
+
+std::shared_ptr<const ChainSet> ChainSet::with_instance(const ChainSet& base,
+                                                        std::shared_ptr<PluginInstance> instance,
+                                                        HostServices& services) {
+  std::string const& name = instance->module().name();
+  auto set = std::make_shared<ChainSet>(base);
+  bool replaced = false;
+  for (auto& i : set->instances_)
+    if (i->module().name() == name) i = instance, replaced = true;
+  if (!replaced) set->instances_.push_back(instance);  // its first good version
+
+  for (auto const& [team_id, spec] : base.teams_) {
+    bool const uses = std::any_of(spec.plugins.begin(), spec.plugins.end(),
+                                  [&](const TeamPluginSpec& p) { return p.enabled && p.name == name; });
+    if (!uses) continue;
+    auto const* old = base.chain(team_id);
+    std::vector<std::shared_ptr<TeamPlugin>> copies;
+    for (auto const& p : spec.plugins) {
+      if (!p.enabled) continue;
+      if (p.name == name) {
+        try {
+          copies.push_back(TeamPlugin::create(instance, team_id, p.config, services));
+        } catch (const LoadError& e) {
+          throw TeamCopyError(e, team_id);
+        }
+        continue;
+      }
+      // Other plugins keep their running copy (none if it was refused).
+      if (!old) continue;
+      for (auto const& copy : old->plugins())
+        if (copy->name() == p.name) copies.push_back(copy);
+    }
+    set->chains_.erase(team_id);
+    set->chains_.emplace(team_id, PluginChain(team_id, std::move(copies),
+                                              old ? old->counters()
+                                                  : (services.metrics ? services.metrics->team(team_id) : nullptr)));
+  }
   return set;
 }
 

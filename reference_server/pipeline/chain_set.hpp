@@ -30,6 +30,17 @@ namespace posthog::server {
 
 class ModuleRegistry;
 
+// A team copy of a new module version that could not be set up: the load error
+// (team_config naming the field, or setup_team) and the team it happened for.
+class TeamCopyError : public LoadError {
+ public:
+  TeamCopyError(const LoadError& e, std::int64_t team_id) : LoadError(e), team_id_(team_id) {}
+  std::int64_t team_id() const noexcept { return team_id_; }
+
+ private:
+  std::int64_t team_id_;
+};
+
 class ChainSet {
  public:
   const PluginChain* chain(std::int64_t team_id) const noexcept {
@@ -59,6 +70,13 @@ class ChainSet {
   // another team owns throws TeamDocumentError (naming the field) and changes nothing.
   static std::shared_ptr<const ChainSet> with_team(const ChainSet& base, const TeamSpec& spec,
                                                    HostServices& services);
+  // `base` with `instance` (a new version of a module, or an older one rolled
+  // back to) in place of the instance of the same name. Every team whose chain
+  // has that plugin enabled gets a copy set up from it, keeping its other
+  // copies; the first refusal throws TeamCopyError and nothing changes. Other
+  // teams' chains are shared.
+  static std::shared_ptr<const ChainSet> with_instance(const ChainSet& base, std::shared_ptr<PluginInstance> instance,
+                                                       HostServices& services);
   // `base` without that team (its events get 401 from then on).
   static std::shared_ptr<const ChainSet> without_team(const ChainSet& base, std::int64_t team_id);
 
