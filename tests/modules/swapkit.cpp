@@ -1,6 +1,7 @@
 // The plugin the hot-swap tests swap: every build is called "swapkit" and
-// stamps its version into each event (properties.swapkit_version), so a test
-// can tell which version processed which event. SWAPKIT_VERSION sets the
+// stamps its version into each event (properties.swapkit_version), and the
+// CLOCK_MONOTONIC time its instance was set up (swapkit_instance_ns), so a
+// test can tell which version, and which instance of it, processed an event. SWAPKIT_VERSION sets the
 // version; one BREAK_* definition makes a build the server must refuse:
 //   BREAK_ABI_MAJOR       a descriptor for another ABI
 //   BREAK_NO_ENTRY        no entry symbol
@@ -10,6 +11,9 @@
 // can be falsified.
 #include <posthog/plugin.hpp>
 
+#include <time.h>
+
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -21,19 +25,29 @@
 namespace {
 
 struct State {
-  int unused = 0;
+  std::int64_t started_ns = 0;
 };
 
 struct Swapkit {
-#if defined(BREAK_SETUP_INSTANCE)
   static std::shared_ptr<State> setup_instance(posthog::InstanceContext&) {
+#if defined(BREAK_SETUP_INSTANCE)
     throw std::runtime_error("swapkit " SWAPKIT_VERSION " cannot start: its model file is missing");
-  }
 #endif
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return std::make_shared<State>(State{now.tv_sec * 1'000'000'000ll + now.tv_nsec});
+  }
+  Swapkit(posthog::TeamContext&, State& state) : started_ns_(state.started_ns) {}
+
   bool process_event(posthog::Event& event, posthog::Meta&) {
-    event.properties()["swapkit_version"] = SWAPKIT_VERSION;
+    auto& properties = event.properties();
+    properties["swapkit_version"] = SWAPKIT_VERSION;
+    properties["swapkit_instance_ns"] = started_ns_;
     return true;
   }
+
+ private:
+  std::int64_t started_ns_;
 };
 
 #if defined(BREAK_STRICT_SCHEMA)

@@ -98,6 +98,7 @@ class ServeProcess {
   int port() const noexcept { return port_; }
   int admin_port() const noexcept { return admin_port_; }  // 0: the admin API is off
   const std::filesystem::path& dir() const noexcept { return dir_; }
+  pid_t pid() const noexcept { return pid_; }
 
   // SIGTERM, then the exit code (the server drains first).
   int stop() {
