@@ -30,7 +30,10 @@
 //
 // Lifetime. Cache, storage and other Meta state live in the server, not in the
 // module: they survive a reload or hot swap of the plugin. Members of the class
-// do not: a new version starts from its constructor.
+// and the module's statics do not: a new version starts from setup_instance and
+// its constructor, while the old one finishes the batches it was given and is
+// then torn down (its image stays mapped until the process exits, so statics
+// and thread-locals of an old version are never destroyed under a thread).
 #pragma once
 
 #include "abi.h"

@@ -188,7 +188,7 @@ TEST_CASE("A truncated file, a module of another name and a missing file are ref
 
 TEST_CASE("A file overwritten in place never changes the image that serves", "[loader][swap]") {
   Fixture f;
-  auto const pinned = f.live.current();
+  auto pinned = f.live.current();
   // cp over the file in place (same inode, new bytes) while v1 serves from it.
   {
     std::ifstream in(build("v2"), std::ios::binary);
@@ -196,6 +196,7 @@ TEST_CASE("A file overwritten in place never changes the image that serves", "[l
     out << in.rdbuf();
   }
   CHECK(Fixture::stamp(*pinned, 1) == "1.0.0");
+  pinned.reset();
   CHECK(f.swap->swap_in("swapkit", "test").outcome == SwapResult::Outcome::swapped);
   CHECK(f.stamp(1) == "2.0.0");
 }
