@@ -149,6 +149,7 @@ struct HttpServer::Impl {
   // Stops every loop once every connection is gone, or at the deadline.
   void wait_for_sessions() {
     if (live_sessions.load() == 0 || std::chrono::steady_clock::now() >= grace_deadline) {
+      work.clear();
       for (auto& loop : loops) loop->stop();
       return;
     }
@@ -218,7 +219,8 @@ void HttpServer::stop() {
     impl_->grace_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
     impl_->wait_for_sessions();
   });
-  impl_->work.clear();
+  // The work guards stay until wait_for_sessions stops the loops: a connection
+  // accepted just before the acceptor closed still finds its loop running.
 }
 
 void HttpServer::wait() {

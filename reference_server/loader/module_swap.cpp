@@ -1,6 +1,7 @@
 #include "module_swap.hpp"
 
 #include <thread>
+#include <utility>
 
 #include "../metrics/pipeline_metrics.hpp"
 #include "../stores/plugin_log.hpp"
@@ -9,6 +10,18 @@
 namespace posthog::server {
 
 namespace {
+
+SwapAttempt attempt_from(const std::exception& e, const std::string& plugin, const std::string& file,
+                         std::string_view trigger) {
+  SwapAttempt a;
+  a.plugin = plugin;
+  a.file = file;
+  a.trigger = std::string(trigger);
+  a.step = "error";  // not a load step: the server failed (memory, file system)
+  a.message = e.what();
+  a.at = std::chrono::system_clock::now();
+  return a;
+}
 
 SwapAttempt attempt_from(const LoadError& e, const std::string& plugin, std::string_view trigger) {
   SwapAttempt a;
@@ -75,8 +88,10 @@ const PluginSpec* ModuleSwap::plugin_for_file(const std::filesystem::path& file)
 
 void ModuleSwap::record_startup(const std::vector<LoadError>& refusals) {
   auto const set = chains_.current();
-  for (auto const& instance : set->instances())
+  for (auto const& instance : set->instances()) {
     versions_.serving(instance->module().name(), instance->shared_module(), chains_.generation());
+    seen_hash_[instance->module().name()] = instance->module().content_hash();
+  }
   for (auto const& e : refusals) {
     for (auto const& p : plugins_)
       if (p.file.string() == e.file()) versions_.refused(attempt_from(e, p.name, "startup"));
@@ -99,7 +114,8 @@ SwapResult ModuleSwap::refuse(SwapResult result, SwapAttempt attempt) {
   return result;
 }
 
-SwapResult ModuleSwap::swap_in(const std::string& plugin, std::string_view trigger, std::filesystem::path file) {
+SwapResult ModuleSwap::swap_in(const std::string& plugin, std::string_view trigger, std::filesystem::path file,
+                               bool only_if_changed) {
   std::lock_guard lock(mutex_);
   SwapResult result;
   result.plugin = plugin;
@@ -120,7 +136,8 @@ SwapResult ModuleSwap::swap_in(const std::string& plugin, std::string_view trigg
                        " module images are mapped already (never unmapped, see the design notes): restart the "
                        "server to swap again"});
     ModuleImage image(file);
-    if (serving && serving->content_hash() == image.content_hash()) {
+    bool const seen = std::exchange(seen_hash_[plugin], image.content_hash()) == image.content_hash();
+    if ((serving && serving->content_hash() == image.content_hash()) || (only_if_changed && seen)) {
       result.outcome = SwapResult::Outcome::unchanged;
       result.to_version = serving->version();
       return result;
@@ -137,6 +154,8 @@ SwapResult ModuleSwap::swap_in(const std::string& plugin, std::string_view trigg
     return refuse(std::move(result), std::move(a));
   } catch (const LoadError& e) {
     return refuse(std::move(result), attempt_from(e, plugin, trigger));
+  } catch (const std::exception& e) {
+    return refuse(std::move(result), attempt_from(e, plugin, file.string(), trigger));
   }
 }
 
@@ -164,12 +183,14 @@ SwapResult ModuleSwap::roll_back(const std::string& plugin) {
     return refuse(std::move(result), std::move(a));
   } catch (const LoadError& e) {
     return refuse(std::move(result), attempt_from(e, plugin, "rollback"));
+  } catch (const std::exception& e) {
+    return refuse(std::move(result), attempt_from(e, plugin, previous->file(), "rollback"));
   }
 }
 
 std::vector<SwapResult> ModuleSwap::swap_changed(std::string_view trigger) {
   std::vector<SwapResult> results;
-  for (auto const& p : plugins_) results.push_back(swap_in(p.name, trigger));
+  for (auto const& p : plugins_) results.push_back(swap_in(p.name, trigger, {}, true));
   return results;
 }
 
@@ -184,15 +205,19 @@ SwapResult ModuleSwap::publish(const PluginSpec& spec, std::shared_ptr<PluginMod
   auto instance = PluginInstance::create(module, spec.settings, services_.log);  // LoadError(setup_instance)
   if (services_.metrics) instance->set_metrics_slot(services_.metrics->plugin_slot(spec.name));
   std::uint64_t generation = 0;
-  auto old = chains_.update([&](const ChainSet& now) {
+  std::weak_ptr<PluginInstance> old;
+  chains_.update([&](const ChainSet& now) {
     auto next = ChainSet::with_instance(now, instance, services_);  // TeamCopyError
+    old = now.instance(spec.name);
     generation = chains_.generation() + 1;
     return next;
   });
   instance.reset();
 
-  // Every batch that began before the publish holds the old set; once the
-  // last lets go, no event can reach the old version any more.
+  // The old instance lives as long as any set has it: the one just replaced,
+  // pinned by the batches that began before the publish, and any older set
+  // still pinned (an admin team change may have published one in between).
+  // Once the last lets go, no event can reach the old version any more.
   auto const start = std::chrono::steady_clock::now();
   auto const deadline = start + options_.drain_deadline;
   auto pause = std::chrono::microseconds(50);
@@ -209,9 +234,10 @@ SwapResult ModuleSwap::publish(const PluginSpec& spec, std::shared_ptr<PluginMod
   if (services_.log) {
     std::string message = "swapped " + spec.name + " " + (result.from_version.empty() ? "(none)" : result.from_version) +
                           " -> " + result.to_version + " (" + std::string(trigger) + ", generation " +
-                          std::to_string(generation) + ", old set drained in " +
+                          std::to_string(generation) + ", old version drained in " +
                           std::to_string(static_cast<long long>(result.drain_ms * 1000)) + " us)";
-    if (!result.drained) message += "; the old set was still in use at the deadline and is torn down when released";
+    if (!result.drained)
+      message += "; the old version was still in use at the deadline and is torn down when released";
     services_.log->log({0, spec.name, result.drained ? POSTHOG_LOG_INFO : POSTHOG_LOG_WARN, message, std::chrono::system_clock::now()});
   }
   return result;

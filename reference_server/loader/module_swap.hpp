@@ -11,9 +11,10 @@
 //   4. a team copy for every team that uses the plugin: its config checked
 //      against the new schema, then setup_team (ChainSet::with_instance);
 //   5. publish the new set (one generation) through LiveChains;
-//   6. wait until no batch holds the old set, so that when swap_in returns no
-//      event can still be processed by the old version; the old team copies
-//      and instance are torn down by whoever let go of them last.
+//   6. wait until nothing holds the old instance (no set, pinned by a batch or
+//      not, still has it), so that when swap_in returns no event can still be
+//      processed by the old version; the old team copies and instance are torn
+//      down by whoever let go of them last.
 // Modules are never unmapped (see plugin_module.hpp); the count of mapped
 // images is bounded by max_mapped_images.
 //
@@ -26,6 +27,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -47,8 +49,8 @@ struct SwapResult {
   std::string from_version;
   std::string to_version;
   std::uint64_t generation = 0;  // of the set published
-  double drain_ms = 0;           // until no batch held the old set
-  bool drained = true;           // false: the old set was still pinned at the deadline
+  double drain_ms = 0;           // until nothing held the old instance
+  bool drained = true;           // false: the old instance was still in use at the deadline
   std::optional<SwapAttempt> refusal;
 
   const char* outcome_name() const noexcept;
@@ -68,8 +70,13 @@ class ModuleSwap {
   // Records the versions the first set serves and the startup refusals.
   void record_startup(const std::vector<LoadError>& refusals);
 
-  // Swaps `plugin` to the module in `file` (default: the plugin's configured file).
-  SwapResult swap_in(const std::string& plugin, std::string_view trigger, std::filesystem::path file = {});
+  // Swaps `plugin` to the module in `file` (default: the plugin's configured
+  // file). With only_if_changed (the folder watch, SIGHUP), a file whose bytes
+  // were already looked at is left alone, so a rollback is not undone by the
+  // next event about a file that did not change, and a refused build is not
+  // tried again and again; the admin API's reload asks for the file as it is.
+  SwapResult swap_in(const std::string& plugin, std::string_view trigger, std::filesystem::path file = {},
+                     bool only_if_changed = false);
   // Back to the version that served before this one (a new instance of it).
   SwapResult roll_back(const std::string& plugin);
   // Every plugin whose configured file changed since it was loaded (SIGHUP).
@@ -90,6 +97,7 @@ class ModuleSwap {
   PluginVersions& versions_;
   ModuleSwapOptions options_;
   std::mutex mutex_;  // one swap at a time
+  std::map<std::string, std::string> seen_hash_;  // per plugin: the bytes last looked at
 };
 
 }  // namespace posthog::server

@@ -13,8 +13,8 @@
 namespace posthog::server {
 
 PluginDirWatch::PluginDirWatch(std::vector<std::filesystem::path> folders, OnChange on_change,
-                               std::chrono::milliseconds debounce)
-    : on_change_(std::move(on_change)), debounce_(debounce) {
+                               std::chrono::milliseconds debounce, OnError on_error)
+    : on_change_(std::move(on_change)), on_error_(std::move(on_error)), debounce_(debounce) {
   inotify_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (inotify_fd_ < 0) throw std::runtime_error(std::string("inotify_init1: ") + std::strerror(errno));
   stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -61,7 +61,10 @@ void PluginDirWatch::run() {
     }
     pollfd fds[2] = {{inotify_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
     int const ready = ::poll(fds, 2, timeout);
-    if (ready < 0 && errno != EINTR) return;
+    if (ready < 0 && errno != EINTR) {
+      if (on_error_) on_error_(std::string("the plugins folder watch stopped: poll: ") + std::strerror(errno));
+      return;
+    }
     if (fds[1].revents) return;
     if (fds[0].revents & POLLIN) {
       for (;;) {
@@ -70,6 +73,18 @@ void PluginDirWatch::run() {
         for (ssize_t at = 0; at < n;) {
           auto const* event = reinterpret_cast<const inotify_event*>(buffer + at);
           at += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
+          if (event->mask & IN_Q_OVERFLOW) {
+            pending[{}] = clock::now();  // events were lost: any file may have changed
+            continue;
+          }
+          if (event->mask & IN_IGNORED) {  // the folder went away (or was unmounted)
+            for (std::size_t i = 0; i < watches_.size(); ++i)
+              if (watches_[i] == event->wd && on_error_)
+                on_error_("the plugins folder " + folders_[i].string() +
+                          " is no longer watched (deleted, moved or unmounted): new builds there are swapped in "
+                          "only on SIGHUP or through the admin API until the server restarts");
+            continue;
+          }
           if (event->len == 0) continue;
           for (std::size_t i = 0; i < watches_.size(); ++i)
             if (watches_[i] == event->wd) pending[folders_[i] / event->name] = clock::now();

@@ -15,14 +15,14 @@ HotSwap::HotSwap(const ServerConfig& config, EmbeddedPluginHost& host, FdWriter&
   for (auto const& p : config.plugins) folders.insert(p.file.parent_path().empty() ? "." : p.file.parent_path());
   try {
     watch_ = std::make_unique<PluginDirWatch>(
-        std::vector<std::filesystem::path>(folders.begin(), folders.end()), [this](const std::filesystem::path& file) {
-          auto const* spec = swap_.plugin_for_file(file);
-          if (!spec) return;  // not a plugin this server runs
-          try {
-            report(swap_.swap_in(spec->name, "inotify", file));
-          } catch (const std::exception& e) {
-            err_.write(diagnostic_line({{"type", "swap_error"}, {"plugin", spec->name}, {"message", e.what()}}));
-          }
+        std::vector<std::filesystem::path>(folders.begin(), folders.end()),
+        [this](const std::filesystem::path& file) {
+          if (file.empty()) return reload_changed("inotify");  // the kernel lost events: look at every file
+          if (auto const* spec = swap_.plugin_for_file(file)) report(swap_.swap_in(spec->name, "inotify", file, true));
+        },
+        std::chrono::milliseconds(200),
+        [this](const std::string& message) {
+          err_.write(diagnostic_line({{"type", "swap_watch_error"}, {"message", message}}));
         });
   } catch (const std::exception& e) {
     err_.write(diagnostic_line({{"type", "swap_watch_error"},

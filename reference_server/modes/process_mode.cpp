@@ -123,14 +123,15 @@ int run_process_mode(const ServerConfig& config, const ProcessOptions& options, 
   FdWriter out(options.output_fd);
   FdWriter err(options.error_fd);
 
+  // Blocked before any thread starts (plugins may start threads in their set-up),
+  // so that only the sigwait thread takes it.
+  if (options.reload_on_sighup) HangupReloads::block();
   EmbeddedPluginHost host(options.max_capture_depth);
   host.build(config);
   auto& log = host.log;
   report_load_errors(err, host.refusals);
   stream_plugin_log(log, err);
 
-  // Blocked before any thread starts, so only the sigwait thread takes it.
-  if (options.reload_on_sighup) HangupReloads::block();
   HotSwap hot_swap(config, host, err);
   std::optional<HangupReloads> hangup_reloads;
   if (options.reload_on_sighup) hangup_reloads.emplace(hot_swap);

@@ -289,8 +289,8 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
   http.port = settings.port;
   http.io_threads = settings.io_threads;
   http.max_body_bytes = settings.max_body_bytes;
+  std::unique_ptr<AdminApi> admin;  // before its server: outlives the threads that call it
   std::unique_ptr<HttpServer> server, admin_server;
-  std::unique_ptr<AdminApi> admin;
   try {
     server = std::make_unique<HttpServer>(http, [&](HttpRequest& request) -> HttpResponse {
       if (CaptureEndpoint::serves(request.path)) return capture_api.handle(request);

@@ -214,12 +214,33 @@ TEST_CASE("Rollback serves the version before; with none there is nothing to do"
   CHECK(back.to_version == "1.0.0");
   CHECK(f.stamp(1) == "1.0.0");
   CHECK(f.versions.previous("swapkit")->version() == "2.0.0");
+  // The folder watch and SIGHUP look only at files that changed: the file
+  // still holds v2, and the rollback to v1 stands.
+  for (auto const& r : f.swap->swap_changed("SIGHUP")) CHECK(r.outcome == SwapResult::Outcome::unchanged);
+  CHECK(f.swap->swap_in("swapkit", "inotify", f.dir / "swapkit.so", true).outcome == SwapResult::Outcome::unchanged);
+  CHECK(f.stamp(1) == "1.0.0");
   // And forth again.
   REQUIRE(f.swap->roll_back("swapkit").outcome == SwapResult::Outcome::swapped);
   CHECK(f.stamp(1) == "2.0.0");
+  // An admin reload asks for the file as it is, whatever was seen before.
+  REQUIRE(f.swap->roll_back("swapkit").outcome == SwapResult::Outcome::swapped);
+  CHECK(f.swap->swap_in("swapkit", "admin").outcome == SwapResult::Outcome::swapped);
+  CHECK(f.stamp(1) == "2.0.0");
 }
 
-TEST_CASE("A swap waits for the batches that pinned the old set, up to its deadline", "[loader][swap]") {
+TEST_CASE("A refused build is not tried again until its file changes", "[loader][swap]") {
+  Fixture f;
+  f.place("no_entry");
+  CHECK(f.swap->swap_in("swapkit", "inotify", f.dir / "swapkit.so", true).outcome == SwapResult::Outcome::refused);
+  for (auto const& r : f.swap->swap_changed("SIGHUP")) CHECK(r.outcome == SwapResult::Outcome::unchanged);
+  CHECK(f.versions.to_json("swapkit").at("failed").as_array().size() == 1);
+  f.place("v2");
+  for (auto const& r : f.swap->swap_changed("SIGHUP"))
+    CHECK(r.outcome == (r.plugin == "swapkit" ? SwapResult::Outcome::swapped : SwapResult::Outcome::unchanged));
+  CHECK(f.stamp(1) == "2.0.0");
+}
+
+TEST_CASE("A swap waits until no set holds the old version, up to its deadline", "[loader][swap]") {
   ModuleSwapOptions options;
   options.drain_deadline = std::chrono::milliseconds(20);
   Fixture f(options);
@@ -234,6 +255,17 @@ TEST_CASE("A swap waits for the batches that pinned the old set, up to its deadl
   f.place("v1");
   auto const result = f.swap->swap_in("swapkit", "test");
   CHECK(result.drained);  // nobody held the set it replaced
+
+  // A set published in between (a team change) does not hide an older one
+  // still pinned with the old version in it.
+  auto held = f.live.current();  // v1 serving
+  TeamSpec team;
+  team.id = 9;
+  team.token = "phc_nine";
+  f.live.update([&](const ChainSet& now) { return ChainSet::with_team(now, team, f.host); });
+  f.place("v2");
+  CHECK_FALSE(f.swap->swap_in("swapkit", "test").drained);
+  held.reset();
 }
 
 TEST_CASE("The folder watch reports a file renamed into place, once", "[loader][swap]") {
