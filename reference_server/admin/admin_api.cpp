@@ -140,6 +140,10 @@ HttpResponse AdminApi::handle(const HttpRequest& request) {
         return json_error(405, "method_not_allowed", "POST /api/plugins/{name}/" + action);
       return plugins(name, action);
     }
+    if (parts.size() == 4 && parts[0] == "api" && parts[1] == "exports" && parts[3] == "replay" && c_.exports) {
+      if (request.method != "POST") return json_error(405, "method_not_allowed", "POST /api/exports/{batch}/replay");
+      return replay_export(parts[2]);
+    }
     if (parts.size() >= 3 && parts[0] == "api" && parts[1] == "sink" && parts[2] == "parked") {
       if (parts.size() == 3 && get) return parked_batches(false);
       if (parts.size() == 4 && parts[3] == "retry" && request.method == "POST") return parked_batches(true);
@@ -153,6 +157,8 @@ HttpResponse AdminApi::handle(const HttpRequest& request) {
         if (request.method == "DELETE") return delete_team(*id);
         return json_error(405, "method_not_allowed", "a team takes GET, PUT or DELETE");
       }
+      if (parts.size() == 6 && parts[3] == "plugins" && parts[5] == "exports" && get && c_.exports)
+        return plugin_exports(*id, std::string(parts[4]));
       if (parts.size() == 6 && parts[3] == "plugins" && (parts[5] == "logs" || parts[5] == "errors") && get)
         return plugin_logs(*id, std::string(parts[4]), query_limit(request.query, 100), parts[5] == "errors");
     }
@@ -256,6 +262,36 @@ HttpResponse AdminApi::plugins(const std::string& name, const std::string& actio
   body["code"] = nothing_to_roll_back ? "no_previous_version" : "swap_refused";
   body["error"] = result.refusal ? result.refusal->message : "refused";
   return json_answer(nothing_to_roll_back ? 409 : 422, body);
+}
+
+HttpResponse AdminApi::plugin_exports(std::int64_t id, const std::string& plugin) {
+  auto& queue = c_.exports->queue();
+  auto const counts = queue.counts(id, plugin);
+  ExportTally tally;
+  if (auto const all = c_.exports->tallies(); all.count({id, plugin})) tally = all.at({id, plugin});
+  boost::json::array dead;
+  for (auto const& b : queue.dead_letters(id, plugin, 100))
+    dead.push_back({{"id", b.id}, {"events", b.events.size()}, {"attempts", b.attempt}, {"last_error", b.last_error}});
+  return json_answer(200, {{"team_id", id},
+                           {"plugin", plugin},
+                           {"pending_events", counts.pending_events},
+                           {"pending_bytes", counts.pending_bytes},
+                           {"retrying_batches", counts.retrying_batches},
+                           {"dead_batches", counts.dead_batches},
+                           {"events_seen", tally.events_seen},
+                           {"events_delivered", tally.events_delivered},
+                           {"events_undelivered", tally.events_undelivered},
+                           {"retry_errors", tally.retry_errors},
+                           {"other_errors", tally.other_errors},
+                           {"last_error", tally.last_error},
+                           {"dead_letters", std::move(dead)}});
+}
+
+HttpResponse AdminApi::replay_export(std::string_view batch) {
+  auto const id = parse_id(batch);
+  if (!id || !c_.exports->queue().replay(*id, ExportRunner::system_clock_ms()))
+    return json_error(404, "not_found", "no dead letter " + std::string(batch));
+  return json_answer(200, {{"status", 1}, {"replayed", *id}});
 }
 
 HttpResponse AdminApi::parked_batches(bool retry) {

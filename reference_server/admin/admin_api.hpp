@@ -16,6 +16,9 @@
 //   GET    /api/plugins/{name}
 //   POST   /api/plugins/{name}/reload               swap to the plugin's file as it is now
 //   POST   /api/plugins/{name}/rollback             back to the version that served before
+//   GET    /api/teams/{id}/plugins/{name}/exports   export_events: pending, retrying, dead letters,
+//                                                   counters (seen, delivered, undelivered, errors)
+//   POST   /api/exports/{batch}/replay              a dead letter handed over again, attempts from 0
 //   GET    /api/sink/parked                         forward batches the target refused for good
 //   POST   /api/sink/parked/retry                   put them back in the backlog
 //
@@ -32,6 +35,7 @@
 
 #include "../http/http_exchange.hpp"
 #include "../loader/load_error.hpp"
+#include "../exports/export_runner.hpp"
 #include "../loader/module_swap.hpp"
 #include "../loader/plugin_scope.hpp"
 #include "../pipeline/live_chains.hpp"
@@ -51,6 +55,7 @@ struct AdminContext {
   PosthogForwardSink* forward = nullptr;           // null with the JSONL sink
   ModuleSwap* swap = nullptr;                      // null: no plugin endpoints
   PluginVersions* versions = nullptr;
+  ExportRunner* exports = nullptr;                 // null: no export endpoints
 };
 
 class AdminApi {
@@ -67,6 +72,8 @@ class AdminApi {
   HttpResponse plugin_logs(std::int64_t id, const std::string& plugin, std::size_t limit, bool errors);
   HttpResponse parked_batches(bool retry);
   HttpResponse plugins(const std::string& name, const std::string& action);
+  HttpResponse plugin_exports(std::int64_t id, const std::string& plugin);
+  HttpResponse replay_export(std::string_view batch);
   bool authorized(const HttpRequest& request) const noexcept;
 
   AdminContext c_;

@@ -104,6 +104,17 @@ ServeSettings ServeSettings::from(const ServerConfig& config, const Environment&
         static_cast<unsigned>(json_number(sink, "drain_seconds", s.sink_drain_seconds, 0, 3600, "$.serve.sink."));
   }
   s.store_path = string(o, "store", "$.serve.store", s.store_path.string());
+  if (auto const* v = o.if_contains("exports")) {
+    if (!v->is_object()) fail("$.serve.exports", "must be an object like {\"buffer_bytes\": 1048576}");
+    auto const& e = v->get_object();
+    s.export_buffer_bytes = json_number(e, "buffer_bytes", s.export_buffer_bytes, 1, 100 << 20, "$.serve.exports.");
+    s.export_buffer_seconds =
+        static_cast<unsigned>(json_number(e, "buffer_seconds", s.export_buffer_seconds, 1, 600, "$.serve.exports."));
+    s.export_max_retries =
+        static_cast<unsigned>(json_number(e, "max_retries", s.export_max_retries, 0, 30, "$.serve.exports."));
+    s.export_retry_base_seconds = static_cast<unsigned>(
+        json_number(e, "retry_base_seconds", s.export_retry_base_seconds, 1, 3600, "$.serve.exports."));
+  }
   s.cache_max_bytes = json_number(o, "cache_max_bytes", s.cache_max_bytes, 1 << 20, std::uint64_t(1) << 40);
   s.log_level = string(o, "log_level", "$.serve.log_level", s.log_level);
   if (auto const* v = o.if_contains("admin")) {

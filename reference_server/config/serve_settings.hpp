@@ -50,6 +50,11 @@ struct ServeSettings {
   unsigned sink_drain_seconds = 5;  // at shutdown, how long to keep delivering before leaving the rest in the store
   std::filesystem::path store_path = "plugin-server.db";
   std::size_t cache_max_bytes = 256 << 20;
+  // export_events (serve.exports): PostHog's buffer bounds and retry schedule.
+  std::uint64_t export_buffer_bytes = 1024 * 1024;  // 1 B .. 100 MiB
+  unsigned export_buffer_seconds = 10;              // 1 .. 600
+  unsigned export_max_retries = 15;
+  unsigned export_retry_base_seconds = 6;           // retry n waits base·2^(n-1), ± 10%
   std::string log_level = "info";  // plugin log lines below it are kept but not printed
   std::string admin_host = "127.0.0.1";
   std::uint16_t admin_port = 8001;

@@ -75,6 +75,12 @@ posthog_status TeamPlugin::process_event(boost::json::object& event, posthog_err
   return module().vtable().process_event(handle_, &event, meta(), &error);
 }
 
+posthog_status TeamPlugin::export_events(const std::vector<const boost::json::object*>& events,
+                                         posthog_error& error) const noexcept {
+  return module().vtable().export_events(handle_, reinterpret_cast<const void* const*>(events.data()), events.size(),
+                                         meta(), &error);
+}
+
 posthog_status TeamPlugin::on_event(const boost::json::object& event, posthog_error& error) const noexcept {
   return module().vtable().on_event(handle_, &event, meta(), &error);
 }

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "plugin_module.hpp"
 #include "plugin_scope.hpp"
@@ -63,6 +64,9 @@ class TeamPlugin {
 
   posthog_status process_event(boost::json::object& event, posthog_error& error) const noexcept;
   posthog_status on_event(const boost::json::object& event, posthog_error& error) const noexcept;
+  bool exports() const noexcept { return module().has_hook(&posthog_plugin_vtable::export_events); }
+  posthog_status export_events(const std::vector<const boost::json::object*>& events,
+                               posthog_error& error) const noexcept;
 
  private:
   TeamPlugin(std::shared_ptr<PluginInstance> instance, std::int64_t team_id, HostServices& services);

@@ -24,6 +24,8 @@
 #include "diagnostics.hpp"
 #include "embedded_plugin_host.hpp"
 #include "hot_swap.hpp"
+#include "../exports/export_metrics.hpp"
+#include "../exports/export_runner.hpp"
 #include "process_memory.hpp"
 
 namespace posthog::server {
@@ -130,6 +132,15 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
   report_load_errors(err, refusals);
   HotSwap hot_swap(file_config, host, err);
 
+  // export_events: queued in the store by the workers, handed over by a thread.
+  ExportQueue export_queue(store);
+  ExportPolicy export_policy;
+  export_policy.buffer_bytes = settings.export_buffer_bytes;
+  export_policy.buffer_age = std::chrono::seconds(settings.export_buffer_seconds);
+  export_policy.max_retries = static_cast<int>(settings.export_max_retries);
+  export_policy.retry_base = std::chrono::seconds(settings.export_retry_base_seconds);
+  ExportRunner exports(export_queue, chains, log, export_policy);
+
   std::unique_ptr<JsonlFileSink> file_sink;
   std::unique_ptr<PosthogForwardSink> forward_sink;
   EventSink* sink = nullptr;
@@ -154,8 +165,10 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
   }
 
   std::vector<std::unique_ptr<ChainWorker>> runners;
-  for (unsigned i = 0; i < workers; ++i)
+  for (unsigned i = 0; i < workers; ++i) {
     runners.push_back(std::make_unique<ChainWorker>(chains, log, metrics.worker_timings(i), true));
+    runners.back()->export_to(&exports);
+  }
   std::atomic<std::size_t> inflight{0};
   std::atomic<std::uint64_t> accepted{0}, refused_busy{0}, events_lost{0}, sink_failures{0};
   std::atomic<bool> draining{false};
@@ -241,6 +254,7 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
   auto render_metrics = [&](std::string& text) {
     metrics.render(text);
     hot_swap.render_metrics(text, chains);
+    render_export_metrics(text, exports);
     auto gauge = [&](const char* name, const char* help, double v) { prometheus_sample(text, name, "gauge", help, v); };
     auto counter = [&](const char* name, const char* help, double v) {
       prometheus_sample(text, name, "counter", help, v);
@@ -304,7 +318,7 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
     if (!settings.admin_token.empty()) {
       admin = std::make_unique<AdminApi>(
           AdminContext{settings.admin_token, chains, host.services, store, refusals, render_metrics, readiness,
-                       forward_sink.get(), &hot_swap.swap(), &hot_swap.versions()});
+                       forward_sink.get(), &hot_swap.swap(), &hot_swap.versions(), &exports});
       HttpServerOptions admin_http;
       admin_http.host = settings.admin_host;
       admin_http.port = settings.admin_port;
@@ -328,6 +342,7 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
                                 {"io_threads", settings.io_threads}};
   listening["admin_url"] = admin_server ? boost::json::value(url_of(settings.admin_host, admin_server->port()))
                                         : boost::json::value(nullptr);
+  exports.start();
   out.write(diagnostic_line(listening));
 
   int signal_number = 0;
@@ -343,6 +358,7 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
   server->stop();
   server->wait();
   pool.close_and_join();
+  exports.stop();  // what is pending stays in the store for the next start
   if (forward_sink) forward_sink->drain(std::chrono::seconds(settings.sink_drain_seconds));
   else sink->flush();
   if (admin_server) {

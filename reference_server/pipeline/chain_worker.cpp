@@ -1,5 +1,7 @@
 #include "chain_worker.hpp"
 
+#include "../exports/export_runner.hpp"
+
 #include <stdexcept>
 #include <string>
 
@@ -29,7 +31,12 @@ void ChainWorker::run_one(WorkItem& item) {
     ++tally_.dropped;
     return;
   }
+  auto const line_start = out_.view().size();
   append_json_line(out_, item.event);
+  if (exports_ && chain)
+    for (auto const* exporter : chain->exporters())
+      export_rows_.push_back({item.team_id, exporter->name(),
+                              std::string(out_.view().substr(line_start, out_.view().size() - line_start - 1))});
   if (runs_.empty() || runs_.back().team_id != item.team_id) runs_.push_back({item.team_id, 0, 0});
   runs_.back().end = out_.view().size();
   ++runs_.back().events;
@@ -61,6 +68,17 @@ void ChainWorker::tally_for(TeamCounters* team) noexcept {
 void ChainWorker::after_sink() {
   current_worker = nullptr;
   tally_for(nullptr);
+  if (!export_rows_.empty()) {
+    try {
+      exports_->enqueue(export_rows_);
+    } catch (const std::exception& e) {
+      // The sink has the events; the store could not take them for export.
+      log_.error({export_rows_.front().team_id, export_rows_.front().plugin, "export_events", "StoreError",
+                  std::to_string(export_rows_.size()) + " events could not be queued for export: " + e.what(), {}, {},
+                  {}});
+    }
+    export_rows_.clear();
+  }
   // on_event runs once the events were handed to the sink.
   for (auto& s : survivors_) s.chain->on_event(s.event, log_, stats_, scratch_.timings);
   survivors_.clear();

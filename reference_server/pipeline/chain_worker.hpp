@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../loader/plugin_scope.hpp"
+#include "../exports/export_queue.hpp"
 #include "chain_set.hpp"
 #include "live_chains.hpp"
 #include "json_lines.hpp"
@@ -32,6 +33,8 @@ struct WorkItem {
   int depth = 0;  // 0 for input events, n for an event captured by a plugin at depth n-1
 };
 
+class ExportRunner;
+
 class ChainWorker {
  public:
   // `timings`: this worker's plugin counters in PipelineMetrics, or null.
@@ -45,6 +48,10 @@ class ChainWorker {
   }
   ChainWorker(const ChainWorker&) = delete;
   ChainWorker& operator=(const ChainWorker&) = delete;
+
+  // Where events for export_events go once the sink took them (serve mode);
+  // without, exporting plugins are not handed anything.
+  void export_to(ExportRunner* exports) noexcept { exports_ = exports; }
 
   void begin_batch();
   // The set pinned for this batch (between begin_batch and after_sink).
@@ -88,6 +95,8 @@ class ChainWorker {
     boost::json::object event;
   };
   std::vector<Survivor> survivors_;
+  ExportRunner* exports_ = nullptr;
+  std::vector<ExportRow> export_rows_;
   std::deque<WorkItem> captured_;
   std::uint64_t written_ = 0;
   std::uint64_t captured_count_ = 0;

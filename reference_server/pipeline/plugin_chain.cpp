@@ -30,6 +30,7 @@ PluginChain::PluginChain(std::int64_t team_id, std::vector<std::shared_ptr<TeamP
     if (p->module().has_hook(&posthog_plugin_vtable::process_event))
       process_event_.push_back({p.get(), !p->module().has(POSTHOG_CAP_PROCESS_EVENT_NOEXCEPT)});
     if (p->module().has_hook(&posthog_plugin_vtable::on_event)) on_event_.push_back(p.get());
+    if (p->exports()) exporters_.push_back(p.get());
   }
 }
 

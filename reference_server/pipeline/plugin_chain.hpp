@@ -55,6 +55,9 @@ class PluginChain {
   std::int64_t team_id() const noexcept { return team_id_; }
   const std::vector<std::shared_ptr<TeamPlugin>>& plugins() const noexcept { return plugins_; }
   bool has_on_event() const noexcept { return !on_event_.empty(); }
+  // The copies whose plugin has export_events: each event that reaches the
+  // sink is queued for every one of them.
+  const std::vector<const TeamPlugin*>& exporters() const noexcept { return exporters_; }
   TeamCounters* counters() const noexcept { return counters_; }  // null when not counted
 
  private:
@@ -67,6 +70,7 @@ class PluginChain {
   };
   std::vector<Step> process_event_;  // only the plugins that have the hook
   std::vector<const TeamPlugin*> on_event_;
+  std::vector<const TeamPlugin*> exporters_;
 };
 
 }  // namespace posthog::server

@@ -1,6 +1,6 @@
 #include "durable_store.hpp"
 
-#include <sqlite3.h>
+#include "sqlite_db.hpp"
 
 #include <boost/json/parse.hpp>
 #include <cstdio>
@@ -15,7 +15,8 @@ namespace {
 
 // Schema version in PRAGMA user_version; a newer file than this server knows is
 // refused rather than misread.
-constexpr int schema_version = 1;
+// 2 added the export tables (a version 1 file gains them when opened).
+constexpr int schema_version = 2;
 
 constexpr const char* schema = R"sql(
 CREATE TABLE IF NOT EXISTS teams (
@@ -36,6 +37,15 @@ CREATE TABLE IF NOT EXISTS forward_backlog (
 CREATE TABLE IF NOT EXISTS forward_parked (
   id INTEGER PRIMARY KEY, token TEXT NOT NULL, lines TEXT NOT NULL, events INTEGER NOT NULL,
   status INTEGER NOT NULL, answer TEXT NOT NULL, at_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS export_pending (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, team_id INTEGER NOT NULL, plugin TEXT NOT NULL,
+  event TEXT NOT NULL, at_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS export_pending_by_plugin ON export_pending (team_id, plugin, id);
+CREATE TABLE IF NOT EXISTS export_batches (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, team_id INTEGER NOT NULL, plugin TEXT NOT NULL,
+  events TEXT NOT NULL, count INTEGER NOT NULL, attempt INTEGER NOT NULL, next_at_ms INTEGER NOT NULL,
+  last_error TEXT NOT NULL, dead INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS export_batches_due ON export_batches (dead, next_at_ms);
 )sql";
 
 std::int64_t to_ms(std::chrono::system_clock::time_point t) {
@@ -47,94 +57,20 @@ std::chrono::system_clock::time_point from_ms(std::int64_t ms) {
 
 }  // namespace
 
-// A prepared statement, reset after every use.
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql, const std::string& file) : db_(db) {
-    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr) != SQLITE_OK)
-      throw StoreError(file + ": cannot prepare '" + sql + "': " + sqlite3_errmsg(db));
-  }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-
-  Statement& bind(int i, std::int64_t v) {
-    sqlite3_bind_int64(stmt_, i, v);
-    return *this;
-  }
-  Statement& bind(int i, std::string_view v) {
-    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  // True while there is a row; throws on error. Resets when done.
-  bool step() {
-    int const rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-    if (rc != SQLITE_DONE) throw StoreError(std::string("store: ") + sqlite3_errmsg(db_));
-    return false;
-  }
-  void run() {
-    while (step()) {
-    }
-  }
-  void done() {  // after reading the rows wanted, before the last
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-  std::int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
-  std::string text(int col) const {
-    auto const* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
-    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))) : std::string();
-  }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* stmt_ = nullptr;
-};
-
-struct DurableStore::Db {
-  sqlite3* handle = nullptr;
-  std::string file;
-  std::unique_ptr<Statement> begin, commit, rollback;
+struct DurableStore::Db : SqliteDb {
   std::unique_ptr<Statement> team_save, team_delete, team_all;
   std::unique_ptr<Statement> storage_get, storage_set, storage_del;
   std::unique_ptr<Statement> log_insert, log_prune, log_read, error_insert, error_prune, error_read;
   std::unique_ptr<Statement> backlog_insert, backlog_read, backlog_delete, backlog_size, park, parked_count;
 
-  void exec(const char* sql) {
-    char* message = nullptr;
-    if (sqlite3_exec(handle, sql, nullptr, nullptr, &message) != SQLITE_OK) {
-      std::string why = message ? message : "unknown error";
-      sqlite3_free(message);
-      throw StoreError(file + ": " + why);
-    }
-  }
-  std::unique_ptr<Statement> prepare(const char* sql) { return std::make_unique<Statement>(handle, sql, file); }
-
-  // Runs `body` in a transaction: committed when it returns, rolled back when it throws.
-  template <class F>
-  void transaction(F&& body) {
-    begin->run();
-    try {
-      body();
-      commit->run();
-    } catch (...) {
-      rollback->run();
-      throw;
-    }
-  }
-
   ~Db() {
     // Statements first: sqlite3_close refuses while any is alive.
-    begin.reset(), commit.reset(), rollback.reset(), team_save.reset(), team_delete.reset(), team_all.reset();
+    team_save.reset(), team_delete.reset(), team_all.reset();
     storage_get.reset(), storage_set.reset(), storage_del.reset();
     log_insert.reset(), log_prune.reset(), log_read.reset(), error_insert.reset(), error_prune.reset(),
         error_read.reset();
     backlog_insert.reset(), backlog_read.reset(), backlog_delete.reset(), backlog_size.reset(), park.reset(),
         parked_count.reset();
-    if (handle) sqlite3_close(handle);
   }
 };
 
@@ -205,6 +141,11 @@ DurableStore::DurableStore(const std::filesystem::path& file, std::size_t keep_p
   db_->parked_count = db_->prepare("SELECT count(*) FROM forward_parked");
 
   log_writer_ = std::thread([this] { log_writer_loop(); });
+}
+
+void DurableStore::locked(const std::function<void(SqliteDb&)>& body) {
+  std::lock_guard lock(mutex_);
+  body(*db_);
 }
 
 DurableStore::~DurableStore() {

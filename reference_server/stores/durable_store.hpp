@@ -22,6 +22,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -59,6 +60,8 @@ struct StoredTeam {
   TeamSpec team;
   bool deleted = false;  // deleted through the admin API: the config file's team of that id is gone too
 };
+
+struct SqliteDb;
 
 class DurableStore {
  public:
@@ -109,6 +112,10 @@ class DurableStore {
   std::vector<ParkedBatch> parked(std::size_t limit);  // oldest first, without their events
   // Moves every parked batch back to the end of the backlog; the events moved.
   std::uint64_t unpark_all();
+
+  // Runs `body` with the connection, holding the store's lock: for the other
+  // tables' owners (ExportQueue), which bring their own statements.
+  void locked(const std::function<void(SqliteDb&)>& body);
 
  private:
   struct Db;

@@ -47,9 +47,11 @@ TEST_CASE("A sound module loads and shows its descriptor", "[loader]") {
   CHECK(m->has(POSTHOG_CAP_SETUP_INSTANCE));
   CHECK(m->has(POSTHOG_CAP_PROCESS_EVENT));
   CHECK(m->has(POSTHOG_CAP_ON_EVENT));
-  CHECK_FALSE(m->has(POSTHOG_CAP_EXPORT_EVENTS));
+  CHECK(m->has(POSTHOG_CAP_EXPORT_EVENTS));
+  CHECK_FALSE(m->has(POSTHOG_CAP_RUN_EVERY_MINUTE));
   CHECK(m->has_hook(&posthog_plugin_vtable::process_event));
-  CHECK_FALSE(m->has_hook(&posthog_plugin_vtable::export_events));
+  CHECK(m->has_hook(&posthog_plugin_vtable::export_events));
+  CHECK_FALSE(m->has_hook(&posthog_plugin_vtable::run_every_minute));
   CHECK(m->manifest().field("label")->required);
 }
 

@@ -100,6 +100,15 @@ class ServeProcess {
   const std::filesystem::path& dir() const noexcept { return dir_; }
   pid_t pid() const noexcept { return pid_; }
 
+  // SIGKILL: a crash, nothing drained or flushed.
+  void kill_hard() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+    exit_code_ = 128 + SIGKILL;
+  }
+
   // SIGTERM, then the exit code (the server drains first).
   int stop() {
     if (pid_ <= 0) return exit_code_;

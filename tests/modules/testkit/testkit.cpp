@@ -2,11 +2,16 @@
 // what to do: drop, throw (after half-writing the event), change_team, capture,
 // capture_loop, throw_on_event; `seq` per distinct_id detects reordering;
 // `remember` (a string) goes to storage and `recall` reads it back; `log` (a
-// string) goes to the plugin's log.
+// string) goes to the plugin's log. export_events logs "exported <seq,...>",
+// unless the batch's first event says otherwise in `export`: "retry" (throws
+// RetryError), "retry_then_ok" (RetryError for the first `export_retries`
+// calls of this team copy), "fail" (throws another exception). A team copy
+// labelled "exports down" answers every export with RetryError.
 #include <posthog/plugin.hpp>
 
 #include <atomic>
 #include <memory>
+#include <span>
 #include <stdexcept>
 #include <string>
 
@@ -69,6 +74,25 @@ class Testkit {
     return true;
   }
 
+  void export_events(std::span<const posthog::Event> batch, posthog::Meta& meta) {
+    if (label_ == "exports down") throw posthog::RetryError("the receiver is down (this team's label says so)");
+    std::string mode;
+    if (auto const* m = batch.front().property("export"); m && m->is_string()) mode = m->get_string();
+    if (mode == "retry") throw posthog::RetryError("the receiver is down");
+    if (mode == "retry_then_ok") {
+      auto const* n = batch.front().property("export_retries");
+      if (export_calls_.fetch_add(1) < (n ? n->to_number<int>() : 1))
+        throw posthog::RetryError("the receiver answered 503");
+    }
+    if (mode == "fail") throw std::invalid_argument("the receiver refused the batch: 400");
+    std::string seqs;
+    for (auto const& e : batch) {
+      auto const* seq = e.property("seq");
+      seqs += (seqs.empty() ? "" : ",") + (seq ? std::to_string(seq->to_number<std::int64_t>()) : std::string("?"));
+    }
+    meta.logger.info("exported " + seqs);
+  }
+
   void on_event(const posthog::Event& event, posthog::Meta& meta) {
     if (flag(event, "throw_on_event")) throw std::runtime_error("on_event asked to throw");
     meta.cache.incr("on_event_count");
@@ -80,6 +104,7 @@ class Testkit {
   std::size_t api_key_length_;
   bool quiet_;
   int max_ = 0;
+  std::atomic<int> export_calls_{0};
 };
 
 }  // namespace

@@ -1,0 +1,193 @@
+#include "export_runner.hpp"
+
+#include <boost/json/parse.hpp>
+
+#include <cmath>
+
+#include "../stores/durable_store.hpp"
+
+namespace posthog::server {
+
+namespace {
+
+// The batch as the error log shows it: a JSON array, cut short past 64 KiB.
+std::string batch_text(const ExportBatch& batch) {
+  std::string out = "[";
+  for (auto const& e : batch.events) {
+    if (out.size() > 1) out += ',';
+    if (out.size() + e.size() > 64 * 1024) {
+      out += "\"... " + std::to_string(batch.events.size()) + " events in all\"";
+      break;
+    }
+    out += e;
+  }
+  return out + "]";
+}
+
+}  // namespace
+
+std::int64_t ExportRunner::system_clock_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+ExportRunner::ExportRunner(ExportQueue& queue, const LiveChains& chains, PluginLog& log, ExportPolicy policy,
+                           Clock now)
+    : queue_(queue),
+      chains_(chains),
+      log_(log),
+      policy_(policy),
+      now_(std::move(now)),
+      jitter_state_(static_cast<std::uint64_t>(system_clock_ms()) | 1) {}
+
+ExportRunner::~ExportRunner() { stop(); }
+
+void ExportRunner::enqueue(const std::vector<ExportRow>& rows) {
+  if (rows.empty()) return;
+  queue_.append(rows, now_());
+  std::lock_guard lock(tally_mutex_);
+  for (auto const& r : rows) ++tally(r.team_id, r.plugin).events_seen;
+}
+
+ExportTally& ExportRunner::tally(std::int64_t team_id, const std::string& plugin) {
+  return tallies_[{team_id, plugin}];
+}
+
+std::map<std::pair<std::int64_t, std::string>, ExportTally> ExportRunner::tallies() const {
+  std::lock_guard lock(tally_mutex_);
+  return tallies_;
+}
+
+std::int64_t ExportRunner::retry_delay_ms(int n) {
+  double const base = static_cast<double>(policy_.retry_base.count()) * std::ldexp(1.0, std::max(0, n - 1));
+  // xorshift: a spread for the waits, not a secret.
+  jitter_state_ ^= jitter_state_ << 13;
+  jitter_state_ ^= jitter_state_ >> 7;
+  jitter_state_ ^= jitter_state_ << 17;
+  double const unit = static_cast<double>(jitter_state_ >> 11) / static_cast<double>(1ull << 53);  // [0, 1)
+  return static_cast<std::int64_t>(base * (1.0 + policy_.jitter * (2.0 * unit - 1.0)));
+}
+
+std::size_t ExportRunner::step() {
+  std::lock_guard pass(step_mutex_);
+  auto const now = now_();
+  for (auto const& p : queue_.pending()) {
+    bool const full = p.bytes >= policy_.buffer_bytes;
+    bool const old = now - p.oldest_ms >= policy_.buffer_age.count();
+    if (!full && !old) continue;
+    while (queue_.cut_batch(p.team_id, p.plugin, policy_.buffer_bytes, policy_.max_batch_events, now)) {
+    }
+  }
+  std::size_t handed = 0;
+  for (auto const& batch : queue_.due(now, 1000)) {
+    hand_over(batch, now);
+    ++handed;
+  }
+  return handed;
+}
+
+void ExportRunner::hand_over(const ExportBatch& batch, std::int64_t now) {
+  auto const n = batch.events.size();
+  auto const set = chains_.current();  // pinned for the call: a swap cannot tear the copy down under it
+  const TeamPlugin* copy = nullptr;
+  if (auto const* chain = set->chain(batch.team_id))
+    for (auto const* p : chain->exporters())
+      if (p->name() == batch.plugin) copy = p;
+  if (!copy) {
+    std::string const why = "team " + std::to_string(batch.team_id) + " has no '" + batch.plugin +
+                            "' exporting in its chain any more; replay the batch once it has";
+    queue_.dead_letter(batch.id, batch.attempt, why);
+    std::lock_guard lock(tally_mutex_);
+    auto& t = tally(batch.team_id, batch.plugin);
+    t.events_undelivered += n;
+    t.last_error = why;
+    return;
+  }
+
+  std::vector<boost::json::object> events;
+  events.reserve(n);
+  for (auto const& text : batch.events) {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(text, ec);
+    if (!ec && v.is_object()) events.push_back(std::move(v.as_object()));
+  }
+  std::vector<const boost::json::object*> pointers;
+  pointers.reserve(events.size());
+  for (auto const& e : events) pointers.push_back(&e);
+
+  posthog_error error;
+  error.kind[0] = error.message[0] = '\0';
+  auto const status = copy->export_events(pointers, error);
+  if (status == POSTHOG_OK) {
+    queue_.delivered(batch.id);
+    std::lock_guard lock(tally_mutex_);
+    tally(batch.team_id, batch.plugin).events_delivered += n;
+    return;
+  }
+
+  std::string const message = std::string(error.kind) + ": " + error.message;
+  if (status == POSTHOG_RETRY_ERROR) {
+    int const retry = batch.attempt + 1;
+    bool const dead = retry > policy_.max_retries;
+    std::int64_t const wait = dead ? 0 : retry_delay_ms(retry);
+    if (dead) queue_.dead_letter(batch.id, retry, message);
+    else queue_.retry_later(batch.id, retry, now + wait, message);
+    {
+      std::lock_guard lock(tally_mutex_);
+      auto& t = tally(batch.team_id, batch.plugin);
+      ++t.retry_errors;
+      if (dead) t.events_undelivered += n;
+      t.last_error = message;
+    }
+    std::string line = "export_events of " + std::to_string(n) + " events (batch " + std::to_string(batch.id) +
+                       ") asked for a retry (" + std::to_string(retry) + " of " +
+                       std::to_string(policy_.max_retries) + "): " + error.message;
+    line += dead ? "; no retries left: the batch is a dead letter (replay it through the admin API)"
+                 : "; next try in " + std::to_string(wait / 1000) + " s";
+    log_.log({batch.team_id, batch.plugin, dead ? POSTHOG_LOG_ERROR : POSTHOG_LOG_WARN, line,
+              std::chrono::system_clock::now()});
+    return;
+  }
+
+  // Any other failure: not retried, as in PostHog; the error keeps the batch.
+  queue_.delivered(batch.id);
+  {
+    std::lock_guard lock(tally_mutex_);
+    auto& t = tally(batch.team_id, batch.plugin);
+    ++t.other_errors;
+    t.events_undelivered += n;
+    t.last_error = message;
+  }
+  log_.error({batch.team_id, batch.plugin, "export_events", error.kind,
+              std::string(error.message) + " (" + std::to_string(n) + " events not exported; only RetryError is retried)",
+              {}, batch_text(batch), {}});
+}
+
+void ExportRunner::start(std::chrono::milliseconds interval) {
+  thread_ = std::thread([this, interval] {
+    std::unique_lock lock(wake_mutex_);
+    while (!stopping_) {
+      lock.unlock();
+      try {
+        step();
+      } catch (const std::exception& e) {
+        log_.log({0, "exports", POSTHOG_LOG_ERROR, std::string("export pass failed, retried next pass: ") + e.what(),
+                  std::chrono::system_clock::now()});
+      }
+      lock.lock();
+      wake_.wait_for(lock, interval, [this] { return stopping_; });
+    }
+  });
+}
+
+void ExportRunner::stop() {
+  {
+    std::lock_guard lock(wake_mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace posthog::server

@@ -1,0 +1,103 @@
+// ExportRunner: hands the exported events to the plugins' export_events, in
+// batches, and retries the batches a plugin could not take yet.
+//
+// Rules, as PostHog's plugin server had them (src/worker/vm/upgrades/export-events.ts):
+//   - per (team, plugin), events are handed over when the pending ones reach
+//     `buffer_bytes` (default 1 MiB) or the oldest is `buffer_age` old (10 s);
+//   - a plugin that throws posthog::RetryError gets the same batch again later:
+//     retry n waits retry_base·2^(n-1) (6 s, 12 s, 24 s, ... with ± jitter), up
+//     to `max_retries` (15: the last one about 54 hours after the first try);
+//     after that the batch is a dead letter, kept in the store until replayed;
+//   - any other exception is logged with the batch and not retried (the events
+//     count as undelivered), as PostHog did.
+// Pending events and batches live in the store (ExportQueue), so a restart or a
+// crash loses none. step() is one pass with the injected clock; start() runs
+// it on a thread of its own every `interval`.
+//
+//   ExportRunner exports(queue, live_chains, log);
+//   exports.start();
+//   exports.enqueue(rows);              // a worker, after the sink took the events
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "../pipeline/live_chains.hpp"
+#include "../stores/plugin_log.hpp"
+#include "export_queue.hpp"
+
+namespace posthog::server {
+
+struct ExportPolicy {
+  std::uint64_t buffer_bytes = 1024 * 1024;
+  std::chrono::milliseconds buffer_age{10'000};
+  std::size_t max_batch_events = 10'000;
+  int max_retries = 15;
+  std::chrono::milliseconds retry_base{6'000};
+  double jitter = 0.1;  // each wait is stretched or shrunk by up to this fraction
+};
+
+// PostHog's export metrics, per (team, plugin).
+struct ExportTally {
+  std::uint64_t events_seen = 0;
+  std::uint64_t events_delivered = 0;
+  std::uint64_t events_undelivered = 0;  // refused by an error other than RetryError, or dead
+  std::uint64_t retry_errors = 0;
+  std::uint64_t other_errors = 0;
+  std::string last_error;
+};
+
+class ExportRunner {
+ public:
+  using Clock = std::function<std::int64_t()>;  // milliseconds since the epoch
+  static std::int64_t system_clock_ms();
+
+  ExportRunner(ExportQueue& queue, const LiveChains& chains, PluginLog& log, ExportPolicy policy = {},
+               Clock now = system_clock_ms);
+  ~ExportRunner();
+  ExportRunner(const ExportRunner&) = delete;
+  ExportRunner& operator=(const ExportRunner&) = delete;
+
+  // Queues events for export (throws StoreError: then nothing was queued).
+  void enqueue(const std::vector<ExportRow>& rows);
+  // One pass: cut the batches that are big or old enough, hand every due batch
+  // to its plugin. Returns how many batches were handed over.
+  std::size_t step();
+  void start(std::chrono::milliseconds interval = std::chrono::milliseconds(100));
+  void stop();
+
+  // The wait before retry `n` (1: the first retry), jitter included.
+  std::int64_t retry_delay_ms(int n);
+  const ExportPolicy& policy() const noexcept { return policy_; }
+  ExportQueue& queue() noexcept { return queue_; }
+  std::map<std::pair<std::int64_t, std::string>, ExportTally> tallies() const;
+
+ private:
+  void hand_over(const ExportBatch& batch, std::int64_t now);
+  ExportTally& tally(std::int64_t team_id, const std::string& plugin);  // with tally_mutex_ held
+
+  ExportQueue& queue_;
+  const LiveChains& chains_;
+  PluginLog& log_;
+  ExportPolicy policy_;
+  Clock now_;
+  std::uint64_t jitter_state_;
+  mutable std::mutex tally_mutex_;
+  std::map<std::pair<std::int64_t, std::string>, ExportTally> tallies_;
+  std::mutex step_mutex_;  // one pass at a time
+  std::mutex wake_mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace posthog::server
