@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "serve_process.hpp"
+#include "test_receiver.hpp"
 
 using posthog::testing::ServeProcess;
 
@@ -149,4 +150,43 @@ TEST_CASE("exports: a dead letter is listed and replayed through the admin API",
   REQUIRE(metrics);
   CHECK(metrics->body.find("posthog_export_events_total{plugin=\"testkit\",outcome=\"seen\"} 1") != std::string::npos);
   CHECK(metrics->body.find("posthog_export_dead_batches 1") != std::string::npos);
+}
+
+TEST_CASE("exports: webhook-export through the real server reaches a failing receiver once it recovers",
+          "[serve][exports]") {
+  posthog::plugins::testing::TestReceiver receiver;
+  receiver.answer({500, 429});  // the first two batches fail, then it is back
+  boost::json::object config{
+      {"plugins", {boost::json::object{{"name", "webhook-export"}}}},
+      {"teams", {boost::json::object{{"id", 1}, {"token", "phc_one"},
+                                     {"plugins", {boost::json::object{{"name", "webhook-export"},
+                                                                      {"config", {{"url", receiver.url("/hook")}}}}}}}}},
+      {"serve", {{"exports", {{"buffer_seconds", 1}, {"retry_base_seconds", 1}}}}}};
+  ServeProcess server(config);
+  httplib::Client capture("127.0.0.1", server.port());
+  boost::json::array batch;
+  for (int i = 0; i < 50; ++i)
+    batch.push_back(boost::json::object{{"event", "e"}, {"distinct_id", "d"}, {"properties", {{"seq", i}}}});
+  auto r = capture.Post("/batch/", boost::json::serialize(boost::json::object{{"api_key", "phc_one"}, {"batch", batch}}),
+                        "application/json");
+  REQUIRE(r);
+  REQUIRE(r->status == 200);
+  std::map<std::int64_t, int> delivered;
+  auto count_delivered = [&] {
+    delivered.clear();
+    for (auto const& request : receiver.requests()) {
+      if (request.status != 200) continue;
+      auto const body = boost::json::parse(request.body);  // kept: the loop reads into it
+      for (auto const& e : body.as_array()) ++delivered[e.at("properties").at("seq").as_int64()];
+    }
+    return delivered.size();
+  };
+  wait_until([&] { return count_delivered() == 50; }, "every event reached the receiver");
+  auto const requests = receiver.requests();
+  REQUIRE(requests.size() >= 3);
+  CHECK(requests[0].status == 500);
+  CHECK(requests[1].status == 429);
+  CHECK(requests[0].body == requests[1].body);  // the same batch, handed over again
+  for (auto const& [seq, n] : delivered) CHECK(n == 1);
+  CHECK(server.stop() == 0);
 }
