@@ -39,15 +39,23 @@ ExportRunner::ExportRunner(ExportQueue& queue, const LiveChains& chains, PluginL
       log_(log),
       policy_(policy),
       now_(std::move(now)),
-      jitter_state_(static_cast<std::uint64_t>(system_clock_ms()) | 1) {}
+      jitter_state_(static_cast<std::uint64_t>(system_clock_ms()) | 1) {
+  for (auto const& p : queue_.pending()) buffered_[{p.team_id, p.plugin}] = {p.bytes, p.oldest_ms};
+}
 
 ExportRunner::~ExportRunner() { stop(); }
 
 void ExportRunner::enqueue(const std::vector<ExportRow>& rows) {
   if (rows.empty()) return;
-  queue_.append(rows, now_());
+  auto const now = now_();
+  queue_.append(rows, now);
   std::lock_guard lock(tally_mutex_);
-  for (auto const& r : rows) ++tally(r.team_id, r.plugin).events_seen;
+  for (auto const& r : rows) {
+    ++tally(r.team_id, r.plugin).events_seen;
+    auto& b = buffered_[{r.team_id, r.plugin}];
+    if (b.bytes == 0) b.oldest_ms = now;
+    b.bytes += r.event_json.size();
+  }
 }
 
 ExportTally& ExportRunner::tally(std::int64_t team_id, const std::string& plugin) {
@@ -72,13 +80,24 @@ std::int64_t ExportRunner::retry_delay_ms(int n) {
 std::size_t ExportRunner::step() {
   std::lock_guard pass(step_mutex_);
   auto const now = now_();
-  for (auto const& p : queue_.pending()) {
-    bool const full = p.bytes >= policy_.buffer_bytes;
-    bool const old = now - p.oldest_ms >= policy_.buffer_age.count();
-    if (!full && !old) continue;
-    while (queue_.cut_batch(p.team_id, p.plugin, policy_.buffer_bytes, policy_.max_batch_events, now)) {
+  std::vector<std::pair<std::int64_t, std::string>> ready;
+  {
+    // Forgotten before cutting: rows queued from here on are counted afresh.
+    std::lock_guard lock(tally_mutex_);
+    for (auto it = buffered_.begin(); it != buffered_.end();) {
+      bool const full = it->second.bytes >= policy_.buffer_bytes;
+      bool const old = now - it->second.oldest_ms >= policy_.buffer_age.count();
+      if (full || old) {
+        ready.push_back(it->first);
+        it = buffered_.erase(it);
+      } else {
+        ++it;
+      }
     }
   }
+  for (auto const& [team_id, plugin] : ready)
+    while (queue_.cut_batch(team_id, plugin, policy_.buffer_bytes, policy_.max_batch_events, now)) {
+    }
   std::size_t handed = 0;
   for (auto const& batch : queue_.due(now, 1000)) {
     hand_over(batch, now);
@@ -110,8 +129,19 @@ void ExportRunner::hand_over(const ExportBatch& batch, std::int64_t now) {
   for (auto const& text : batch.events) {
     boost::system::error_code ec;
     auto v = boost::json::parse(text, ec);
-    if (!ec && v.is_object()) events.push_back(std::move(v.as_object()));
+    if (!ec && v.is_object()) {
+      events.push_back(std::move(v.as_object()));
+      continue;
+    }
+    // The store gave back what was not written into it: say so, do not drop it quietly.
+    log_.error({batch.team_id, batch.plugin, "export_events", "StoreError",
+                "an event of export batch " + std::to_string(batch.id) +
+                    " is not a JSON object in the store and was left out: " + (ec ? ec.message() : "not an object"),
+                {}, text.substr(0, 64 * 1024), {}});
+    std::lock_guard lock(tally_mutex_);
+    ++tally(batch.team_id, batch.plugin).events_undelivered;
   }
+  auto const handed = events.size();  // without any the store could not give back
   std::vector<const boost::json::object*> pointers;
   pointers.reserve(events.size());
   for (auto const& e : events) pointers.push_back(&e);
@@ -122,7 +152,7 @@ void ExportRunner::hand_over(const ExportBatch& batch, std::int64_t now) {
   if (status == POSTHOG_OK) {
     queue_.delivered(batch.id);
     std::lock_guard lock(tally_mutex_);
-    tally(batch.team_id, batch.plugin).events_delivered += n;
+    tally(batch.team_id, batch.plugin).events_delivered += handed;
     return;
   }
 
@@ -137,10 +167,10 @@ void ExportRunner::hand_over(const ExportBatch& batch, std::int64_t now) {
       std::lock_guard lock(tally_mutex_);
       auto& t = tally(batch.team_id, batch.plugin);
       ++t.retry_errors;
-      if (dead) t.events_undelivered += n;
+      if (dead) t.events_undelivered += handed;
       t.last_error = message;
     }
-    std::string line = "export_events of " + std::to_string(n) + " events (batch " + std::to_string(batch.id) +
+    std::string line = "export_events of " + std::to_string(handed) + " events (batch " + std::to_string(batch.id) +
                        ") asked for a retry (" + std::to_string(retry) + " of " +
                        std::to_string(policy_.max_retries) + "): " + error.message;
     line += dead ? "; no retries left: the batch is a dead letter (replay it through the admin API)"
@@ -156,11 +186,11 @@ void ExportRunner::hand_over(const ExportBatch& batch, std::int64_t now) {
     std::lock_guard lock(tally_mutex_);
     auto& t = tally(batch.team_id, batch.plugin);
     ++t.other_errors;
-    t.events_undelivered += n;
+    t.events_undelivered += handed;
     t.last_error = message;
   }
   log_.error({batch.team_id, batch.plugin, "export_events", error.kind,
-              std::string(error.message) + " (" + std::to_string(n) + " events not exported; only RetryError is retried)",
+              std::string(error.message) + " (" + std::to_string(handed) + " events not exported; only RetryError is retried)",
               {}, batch_text(batch), {}});
 }
 

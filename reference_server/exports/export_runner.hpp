@@ -85,6 +85,15 @@ class ExportRunner {
   void hand_over(const ExportBatch& batch, std::int64_t now);
   ExportTally& tally(std::int64_t team_id, const std::string& plugin);  // with tally_mutex_ held
 
+  // What is pending per (team, plugin), kept here as events are queued (read
+  // from the store once, at start), so a pass does not scan the pending table.
+  // A count may run ahead of the table (its rows already cut): the next cut
+  // finds nothing and clears it. It never runs behind.
+  struct Buffered {
+    std::uint64_t bytes = 0;
+    std::int64_t oldest_ms = 0;
+  };
+
   ExportQueue& queue_;
   const LiveChains& chains_;
   PluginLog& log_;
@@ -93,6 +102,7 @@ class ExportRunner {
   std::uint64_t jitter_state_;
   mutable std::mutex tally_mutex_;
   std::map<std::pair<std::int64_t, std::string>, ExportTally> tallies_;
+  std::map<std::pair<std::int64_t, std::string>, Buffered> buffered_;  // under tally_mutex_
   std::mutex step_mutex_;  // one pass at a time
   std::mutex wake_mutex_;
   std::condition_variable wake_;

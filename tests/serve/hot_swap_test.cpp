@@ -110,6 +110,22 @@ std::string check_event(const std::string& line, const boost::json::object& even
   return "";
 }
 
+// Checks every processed event in `file` against the ledger (reporting the
+// first few problems); how many times each seq is there.
+std::map<std::int64_t, int> checked_output(const fs::path& file, SwapLedger& ledger) {
+  std::map<std::int64_t, int> seen;
+  std::ifstream in(file);
+  std::size_t problems = 0;
+  for (std::string line; std::getline(in, line);) {
+    auto const event = boost::json::parse(line).as_object();
+    ++seen[event.at("properties").at("seq").as_int64()];
+    auto const why = check_event(line, event, ledger);
+    if (!why.empty() && ++problems <= 5) FAIL_CHECK(why);
+  }
+  CHECK(problems == 0);
+  return seen;
+}
+
 struct Admin {
   httplib::Client client;
   explicit Admin(int port) : client("127.0.0.1", port) {
@@ -253,16 +269,7 @@ TEST_CASE("hot swap: 100 swaps under HTTP load, broken builds refused, nothing l
   CHECK(saw_team_field);
   CHECK(refused_by_step.size() == 5);
 
-  std::map<std::int64_t, int> seen;
-  std::ifstream in(server.dir() / "events.jsonl");
-  std::size_t problems = 0;
-  for (std::string line; std::getline(in, line);) {
-    auto const event = boost::json::parse(line).as_object();
-    ++seen[event.at("properties").at("seq").as_int64()];
-    auto const why = check_event(line, event, ledger);
-    if (!why.empty() && ++problems <= 5) FAIL_CHECK(why);
-  }
-  CHECK(problems == 0);
+  auto seen = checked_output(server.dir() / "events.jsonl", ledger);
   std::size_t missing = 0, total = 0;
   for (auto const& client : acked)
     for (auto seq : client) {
@@ -379,16 +386,7 @@ TEST_CASE("hot swap: process mode swaps on the folder watch and SIGHUP while rea
   REQUIRE(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
 
-  std::map<std::int64_t, int> seen;
-  std::ifstream in(out_path);
-  std::size_t problems = 0;
-  for (std::string line; std::getline(in, line);) {
-    auto const event = boost::json::parse(line).as_object();
-    ++seen[event.at("properties").at("seq").as_int64()];
-    auto const why = check_event(line, event, ledger);
-    if (!why.empty() && ++problems <= 5) FAIL_CHECK(why);
-  }
-  CHECK(problems == 0);
+  auto seen = checked_output(out_path, ledger);
   INFO(written << " lines written");
   CHECK(static_cast<std::int64_t>(seen.size()) == written);  // every line, once
   std::size_t duplicated = 0;
