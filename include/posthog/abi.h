@@ -41,9 +41,9 @@ extern "C" {
 
 #define POSTHOG_ABI_MAGIC UINT64_C(0x31474c5047484f50) /* "POHGPLG1" read little-endian */
 #define POSTHOG_ABI_MAJOR 1
-#define POSTHOG_ABI_MINOR 1
+#define POSTHOG_ABI_MINOR 2
 /* FNV-1a 64 of this file with this one line removed; tests/sdk/abi_hash_test.cpp */
-#define POSTHOG_ABI_HEADER_HASH UINT64_C(0x09e29820ea2a5a3b)
+#define POSTHOG_ABI_HEADER_HASH UINT64_C(0x6a05c152524f56c4)
 
 #define POSTHOG_DESCRIPTOR_SECTION ".posthog_plugin"
 #define POSTHOG_DESCRIPTOR_SYMBOL "posthog_plugin_descriptor_v1"
@@ -173,6 +173,15 @@ typedef struct posthog_capture_api {
                             const char* properties_json, size_t properties_json_size);
 } posthog_capture_api;
 
+/* Durable background work for the same (team, plugin). (1.2) */
+typedef struct posthog_jobs_api {
+  uint32_t size;
+  /* run_at_ms: milliseconds since the Unix epoch; <= 0 runs as soon as a job
+     thread is free. POSTHOG_NOT_FOUND: the plugin declares no job of that name. */
+  posthog_status (*enqueue)(posthog_context*, const char* name, size_t name_size, const char* payload_json,
+                            size_t payload_json_size, int64_t run_at_ms);
+} posthog_jobs_api;
+
 /* Per-call scope handed to every hook: the services, bound to one (team, plugin). */
 typedef struct posthog_meta {
   uint32_t size;
@@ -182,6 +191,10 @@ typedef struct posthog_meta {
   const posthog_storage_api* storage;
   const posthog_logger_api* logger;
   const posthog_capture_api* capture;
+  /* (1.2) */
+  const posthog_jobs_api* jobs; /* NULL where the host runs no jobs */
+  uint32_t attempt;      /* export_events and jobs: 1 on the first try, n+1 on the n-th retry; 0 elsewhere */
+  uint32_t max_attempts; /* the number of the last attempt the host will make; 0 when it does not retry */
 } posthog_meta;
 
 /* The host's table, handed to the entry function. */
@@ -223,6 +236,11 @@ typedef struct posthog_plugin_vtable {
   posthog_status (*run_every_minute)(posthog_team*, const posthog_meta*, posthog_error*);
   posthog_status (*run_every_hour)(posthog_team*, const posthog_meta*, posthog_error*);
   posthog_status (*run_every_day)(posthog_team*, const posthog_meta*, posthog_error*);
+  /* (1.2) Jobs: the names of the declared handlers (one call of the sink each),
+     and running one. run_job answers POSTHOG_NOT_FOUND for a name not declared. */
+  void (*job_names)(posthog_bytes_sink, void* user);
+  posthog_status (*run_job)(posthog_team*, const char* name, size_t name_size, const char* payload_json,
+                            size_t payload_json_size, const posthog_meta*, posthog_error*);
 } posthog_plugin_vtable;
 
 typedef const posthog_plugin_descriptor* (*posthog_descriptor_fn)(void);

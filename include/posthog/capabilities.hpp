@@ -12,6 +12,8 @@
 //   void export_events(std::span<const posthog::Event>, posthog::Meta&);
 //   void run_every_minute(posthog::Meta&);  // and run_every_hour, run_every_day
 //   void teardown(posthog::Meta&);          // or teardown()
+//   static constexpr posthog::Job<MyPlugin> jobs[] = {{"sync", &MyPlugin::sync}};
+//       // each handler: void sync(const boost::json::value& payload, posthog::Meta&)
 //
 //   static_assert(posthog::capabilities_of<MyPlugin>() & POSTHOG_CAP_PROCESS_EVENT);
 #pragma once
@@ -20,7 +22,10 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string_view>
 #include <type_traits>
+
+#include <boost/json/value.hpp>
 
 #include "abi.h"
 #include "event.hpp"
@@ -51,6 +56,15 @@ template <class P>
 concept HasRunEveryHour = requires(P& p, Meta& m) { p.run_every_hour(m); };
 template <class P>
 concept HasRunEveryDay = requires(P& p, Meta& m) { p.run_every_day(m); };
+// A job handler: queued with meta.jobs("name", payload), run with the payload.
+template <class P>
+struct Job {
+  std::string_view name;
+  void (P::*run)(const boost::json::value& payload, Meta& meta);
+};
+template <class P>
+concept HasJobs = requires { std::span<const Job<P>>(P::jobs); };
+
 template <class P>
 concept HasTeardown = requires(P& p, Meta& m) { p.teardown(m); } || requires(P& p) { p.teardown(); };
 
@@ -82,6 +96,7 @@ constexpr std::uint64_t capabilities_of() noexcept {
   if constexpr (HasRunEveryHour<P>) caps |= POSTHOG_CAP_RUN_EVERY_HOUR;
   if constexpr (HasRunEveryDay<P>) caps |= POSTHOG_CAP_RUN_EVERY_DAY;
   if constexpr (HasTeardown<P>) caps |= POSTHOG_CAP_TEARDOWN;
+  if constexpr (HasJobs<P>) caps |= POSTHOG_CAP_JOBS;
   return caps;
 }
 

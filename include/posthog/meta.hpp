@@ -3,7 +3,8 @@
 // Every hook receives a Meta bound to one (team, plugin): `config`, `cache`
 // (TTL, PostHog's cache API including its list operations), `storage`
 // (persistent), `logger` (lines land in this plugin's log for this team, visible
-// through the server) and `capture()` (emit a new event for the same team). None
+// through the server), `jobs` (durable background work, see Jobs below) and
+// `capture()` (emit a new event for the same team). None
 // of them takes a team id: a plugin cannot name, and so cannot reach, another
 // team's data. The state behind them lives in the server, so it survives a hot
 // swap of the plugin's module.
@@ -23,6 +24,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -181,18 +183,73 @@ class Logger {
   const posthog_meta* m_;
 };
 
+// A job about to be queued: say when it runs. PostHog's
+// `meta.jobs.name(payload).runNow() / runIn(n, unit) / runAt(date)`.
+class JobRequest {
+ public:
+  JobRequest(const posthog_meta* meta, std::string_view name, boost::json::value payload)
+      : m_(meta), name_(name), payload_(std::move(payload)) {}
+  void run_now() { enqueue(0); }
+  template <class Rep, class Period>
+  void run_in(std::chrono::duration<Rep, Period> delay) {
+    auto const now = std::chrono::system_clock::now();
+    run_at(now + std::chrono::duration_cast<std::chrono::system_clock::duration>(delay));
+  }
+  void run_at(std::chrono::system_clock::time_point when) {
+    auto const ms = std::chrono::duration_cast<std::chrono::milliseconds>(when.time_since_epoch()).count();
+    enqueue(ms > 0 ? ms : 1);  // 0 would mean "now"; a time before 1970 is also "now"
+  }
+
+ private:
+  void enqueue(std::int64_t run_at_ms) {
+    if (m_->size < offsetof(posthog_meta, jobs) + sizeof(m_->jobs) || !m_->jobs)
+      throw std::runtime_error("jobs: this host runs no jobs (serve mode does)");
+    auto const text = boost::json::serialize(payload_);
+    auto const s = m_->jobs->enqueue(m_->context, name_.data(), name_.size(), text.data(), text.size(), run_at_ms);
+    if (s == POSTHOG_NOT_FOUND)
+      throw std::invalid_argument("jobs: the plugin declares no job named '" + std::string(name_) + "'");
+    detail::check(s, "jobs.enqueue");
+  }
+  const posthog_meta* m_;
+  std::string_view name_;
+  boost::json::value payload_;
+};
+
+// meta.jobs("name", payload).run_in(std::chrono::minutes(5)): queues a job, one
+// of the handlers the plugin declares (see plugin.hpp), with a JSON payload. It
+// is kept in the server's store, so it runs after a restart too, and a handler
+// that throws posthog::RetryError runs again later, with backoff.
+class Jobs {
+ public:
+  explicit Jobs(const posthog_meta* meta) noexcept : m_(meta) {}
+  JobRequest operator()(std::string_view name, boost::json::value payload = {}) const {
+    return JobRequest(m_, name, std::move(payload));
+  }
+
+ private:
+  const posthog_meta* m_;
+};
+
 // The per-call view handed to hooks. Cheap to construct: a handful of pointers.
 class Meta {
  public:
   Meta(const posthog_meta* meta, const Config& config) noexcept
-      : config(config), cache(meta), storage(meta), logger(meta), m_(meta) {}
+      : config(config), cache(meta), storage(meta), logger(meta), jobs(meta), m_(meta) {}
 
   const Config& config;
   Cache cache;
   Storage storage;
   Logger logger;
+  Jobs jobs;
 
   std::int64_t team_id() const noexcept { return m_->team_id; }
+
+  // In export_events and jobs: which attempt this is (1 the first time) and the
+  // last one the server will make, so a plugin can tell a first failure from a
+  // last chance (PostHog's RetryError carried the same two numbers). 0 and 0
+  // in hooks that are not retried.
+  std::uint32_t attempt() const noexcept { return has_retry_fields() ? m_->attempt : 0; }
+  std::uint32_t max_attempts() const noexcept { return has_retry_fields() ? m_->max_attempts : 0; }
 
   // Emits a new event for this team into the pipeline (PostHog's posthog.capture).
   // Its distinct_id is properties["distinct_id"] when given, else the plugin's name.
@@ -205,6 +262,9 @@ class Meta {
   const posthog_meta* c_meta() const noexcept { return m_; }
 
  private:
+  bool has_retry_fields() const noexcept {
+    return m_->size >= offsetof(posthog_meta, max_attempts) + sizeof(m_->max_attempts);
+  }
   const posthog_meta* m_;
 };
 

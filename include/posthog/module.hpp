@@ -265,6 +265,35 @@ struct Module {
     });
   }
 
+  static void job_names(posthog_bytes_sink sink, void* user) noexcept {
+    if constexpr (HasJobs<P>)
+      for (auto const& job : P::jobs) sink(user, job.name.data(), job.name.size());
+  }
+
+  static posthog_status run_job(posthog_team* t, const char* name, std::size_t name_size, const char* payload,
+                                std::size_t payload_size, const posthog_meta* meta, posthog_error* error) noexcept {
+    return guarded(error, [&] {
+      if constexpr (HasJobs<P>) {
+        std::string_view const wanted(name, name_size);
+        for (auto const& job : P::jobs) {
+          if (job.name != wanted) continue;
+          boost::json::value value;
+          if (payload_size) {
+            std::error_code ec;
+            value = boost::json::parse(std::string_view(payload, payload_size), ec);
+            if (ec) throw std::invalid_argument("job '" + std::string(wanted) + "': the payload is not JSON");
+          }
+          Team& tm = team(t);
+          Meta m(meta, tm.config);
+          (tm.plugin.*job.run)(value, m);
+          return POSTHOG_OK;
+        }
+      }
+      fill_error(error, "posthog::NotFound", ("no job named '" + std::string(name, name_size) + "'").c_str());
+      return POSTHOG_NOT_FOUND;
+    });
+  }
+
   static constexpr posthog_plugin_vtable make_vtable() noexcept {
     posthog_plugin_vtable v{};
     v.size = sizeof(posthog_plugin_vtable);
@@ -278,6 +307,8 @@ struct Module {
     if constexpr (HasRunEveryMinute<P>) v.run_every_minute = &scheduled<&P::run_every_minute>;
     if constexpr (HasRunEveryHour<P>) v.run_every_hour = &scheduled<&P::run_every_hour>;
     if constexpr (HasRunEveryDay<P>) v.run_every_day = &scheduled<&P::run_every_day>;
+    v.job_names = &job_names;
+    if constexpr (HasJobs<P>) v.run_job = &run_job;
     return v;
   }
 

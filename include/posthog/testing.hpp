@@ -85,14 +85,21 @@ struct LogLine {
   std::string message;
 };
 
+// A job the plugin queued through meta.jobs(...).
+struct QueuedJob {
+  std::string name;
+  boost::json::value payload;
+  std::int64_t run_at_ms;  // 0: run_now()
+};
+
 // In-memory services behind posthog_meta, with a clock tests can move.
 class TestServices {
  public:
   using Clock = std::chrono::steady_clock;
 
   explicit TestServices(std::int64_t team_id) {
-    meta_ = {sizeof(posthog_meta), team_id, reinterpret_cast<posthog_context*>(this), &cache_api, &storage_api,
-             &logger_api, &capture_api};
+    meta_ = {sizeof(posthog_meta), team_id,   reinterpret_cast<posthog_context*>(this), &cache_api, &storage_api,
+             &logger_api,          &capture_api, &jobs_api, 0, 0};
   }
   TestServices(const TestServices&) = delete;
   TestServices& operator=(const TestServices&) = delete;
@@ -107,6 +114,12 @@ class TestServices {
     std::lock_guard lock(mutex_);
     return captured_;
   }
+  std::vector<QueuedJob> jobs() const {
+    std::lock_guard lock(mutex_);
+    return jobs_;
+  }
+  // The names meta.jobs(...) accepts, as the server takes them from the module.
+  void declare_jobs(std::vector<std::string> names) { job_names_ = std::move(names); }
 
  private:
   struct Entry {
@@ -123,6 +136,8 @@ class TestServices {
   std::map<std::string, std::string> storage_;
   std::vector<LogLine> logs_;
   std::vector<boost::json::object> captured_;
+  std::vector<QueuedJob> jobs_;
+  std::vector<std::string> job_names_;
 
   static TestServices& self(posthog_context* c) { return *reinterpret_cast<TestServices*>(c); }
   Clock::time_point now() const { return Clock::now() + offset_; }
@@ -300,6 +315,24 @@ class TestServices {
       },
   };
 
+  static inline const posthog_jobs_api jobs_api = {
+      sizeof(posthog_jobs_api),
+      [](posthog_context* c, const char* name, size_t name_size, const char* payload, size_t payload_size,
+         int64_t run_at_ms) {
+        auto& s = self(c);
+        std::string job(name, name_size);
+        bool known = false;
+        for (auto const& n : s.job_names_) known = known || n == job;
+        if (!known) return POSTHOG_NOT_FOUND;
+        std::error_code ec;
+        auto v = boost::json::parse(std::string_view(payload, payload_size), ec);
+        if (ec) return POSTHOG_ERROR;
+        std::lock_guard lock(s.mutex_);
+        s.jobs_.push_back({std::move(job), std::move(v), run_at_ms});
+        return POSTHOG_OK;
+      },
+  };
+
 };
 
 inline std::string_view default_manifest() {
@@ -326,6 +359,11 @@ class PluginHarness {
       throw std::invalid_argument("PluginHarness: no manifest; link <plugin>_manifest or pass plugin.json text");
     manifest_ = Manifest::parse(manifest_json);
     config_ = manifest_.validate_config(team_config);
+    std::vector<std::string> names;
+    Adapter::vtable.job_names(
+        [](void* user, const char* n, size_t size) { static_cast<std::vector<std::string>*>(user)->emplace_back(n, size); },
+        &names);
+    services_.declare_jobs(std::move(names));
     auto const settings_text = boost::json::serialize(settings);
     posthog_error error{};
     check("setup_instance", Adapter::setup_instance(settings_text.data(), settings_text.size(), &instance_, &error),
@@ -359,13 +397,28 @@ class PluginHarness {
     posthog_error error{};
     check("on_event", Adapter::vtable.on_event(team_, &event, services_.meta(), &error), error);
   }
-  void export_events(const std::vector<boost::json::object>& events) {
+  // `attempt` of `max_attempts` reaches the plugin as meta.attempt() and meta.max_attempts().
+  void export_events(const std::vector<boost::json::object>& events, std::uint32_t attempt = 1,
+                     std::uint32_t max_attempts = 16) {
     std::vector<const void*> pointers;
     for (auto const& e : events) pointers.push_back(&e);
     posthog_error error{};
-    check("export_events",
-          Adapter::vtable.export_events(team_, pointers.data(), pointers.size(), services_.meta(), &error), error);
+    auto meta = retry_meta(attempt, max_attempts);
+    check("export_events", Adapter::vtable.export_events(team_, pointers.data(), pointers.size(), &meta, &error),
+          error);
   }
+  // Runs one of the plugin's job handlers, as the server would when the job is due.
+  void run_job(std::string_view name, const boost::json::value& payload = {}, std::uint32_t attempt = 1,
+               std::uint32_t max_attempts = 16) {
+    if constexpr (!HasJobs<P>) throw std::logic_error("the plugin declares no jobs");
+    auto const text = boost::json::serialize(payload);
+    posthog_error error{};
+    auto meta = retry_meta(attempt, max_attempts);
+    check("run_job", Adapter::vtable.run_job(team_, name.data(), name.size(), text.data(), text.size(), &meta, &error),
+          error);
+  }
+  // The jobs the plugin queued so far, oldest first.
+  std::vector<QueuedJob> jobs() const { return services_.jobs(); }
   void run_every_minute() { scheduled("run_every_minute", Adapter::vtable.run_every_minute); }
   void run_every_hour() { scheduled("run_every_hour", Adapter::vtable.run_every_hour); }
   void run_every_day() { scheduled("run_every_day", Adapter::vtable.run_every_day); }
@@ -382,6 +435,12 @@ class PluginHarness {
 
  private:
   using Scheduled = posthog_status (*)(posthog_team*, const posthog_meta*, posthog_error*);
+  posthog_meta retry_meta(std::uint32_t attempt, std::uint32_t max_attempts) const {
+    posthog_meta meta = *services_.meta();
+    meta.attempt = attempt;
+    meta.max_attempts = max_attempts;
+    return meta;
+  }
   void scheduled(const char* hook, Scheduled fn) {
     if (!fn) throw std::logic_error(std::string("the plugin has no ") + hook + " hook");
     posthog_error error{};

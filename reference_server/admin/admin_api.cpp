@@ -144,6 +144,13 @@ HttpResponse AdminApi::handle(const HttpRequest& request) {
       if (request.method != "POST") return json_error(405, "method_not_allowed", "POST /api/exports/{batch}/replay");
       return replay_export(parts[2]);
     }
+    if (parts.size() >= 2 && parts[0] == "api" && parts[1] == "jobs" && c_.jobs) {
+      if (parts.size() == 2 && get) return jobs_overview();
+      if (parts.size() == 4 && parts[3] == "replay") {
+        if (request.method != "POST") return json_error(405, "method_not_allowed", "POST /api/jobs/{id}/replay");
+        return replay_job(parts[2]);
+      }
+    }
     if (parts.size() >= 3 && parts[0] == "api" && parts[1] == "sink" && parts[2] == "parked") {
       if (parts.size() == 3 && get) return parked_batches(false);
       if (parts.size() == 4 && parts[3] == "retry" && request.method == "POST") return parked_batches(true);
@@ -159,6 +166,8 @@ HttpResponse AdminApi::handle(const HttpRequest& request) {
       }
       if (parts.size() == 6 && parts[3] == "plugins" && parts[5] == "exports" && get && c_.exports)
         return plugin_exports(*id, std::string(parts[4]));
+      if (parts.size() == 6 && parts[3] == "plugins" && parts[5] == "jobs" && get && c_.jobs)
+        return plugin_jobs(*id, std::string(parts[4]));
       if (parts.size() == 6 && parts[3] == "plugins" && (parts[5] == "logs" || parts[5] == "errors") && get)
         return plugin_logs(*id, std::string(parts[4]), query_limit(request.query, 100), parts[5] == "errors");
     }
@@ -291,6 +300,79 @@ HttpResponse AdminApi::replay_export(std::string_view batch) {
   auto const id = parse_id(batch);
   if (!id || !c_.exports->queue().replay(*id, ExportRunner::system_clock_ms()))
     return json_error(404, "not_found", "no dead letter " + std::string(batch));
+  return json_answer(200, {{"status", 1}, {"replayed", *id}});
+}
+
+namespace {
+
+boost::json::object job_json(const Job& job) {
+  boost::json::object o{{"id", job.id},
+                        {"name", job.name},
+                        {"state", job.state},
+                        {"run_at", iso8601(std::chrono::system_clock::time_point(std::chrono::milliseconds(job.run_at_ms)))},
+                        {"attempts", job.attempt},
+                        {"last_error", job.last_error}};
+  boost::system::error_code ec;
+  auto payload = boost::json::parse(job.payload, ec);  // cut at 4 KiB by the queue: may not parse
+  o["payload"] = ec ? boost::json::value(job.payload) : std::move(payload);
+  return o;
+}
+
+boost::json::value time_or_null(std::int64_t ms) {
+  if (ms <= 0) return nullptr;
+  return boost::json::value(iso8601(std::chrono::system_clock::time_point(std::chrono::milliseconds(ms))));
+}
+
+}  // namespace
+
+HttpResponse AdminApi::jobs_overview() {
+  auto const totals = c_.jobs->queue().totals();
+  boost::json::array schedules;
+  if (c_.schedules)
+    for (auto const& s : c_.schedules->state())
+      schedules.push_back({{"task", s.task},
+                           {"last_period", time_or_null(s.last_period_ms)},
+                           {"next_run", time_or_null(s.next_run_ms)},
+                           {"runs_queued", s.runs_queued},
+                           {"runs_skipped", s.runs_skipped}});
+  return json_answer(200, {{"queued", totals.queued},
+                           {"running", totals.running},
+                           {"failed", totals.failed},
+                           {"next_job_at", time_or_null(totals.next_run_at_ms)},
+                           {"schedules", std::move(schedules)}});
+}
+
+HttpResponse AdminApi::plugin_jobs(std::int64_t id, const std::string& plugin) {
+  auto& queue = c_.jobs->queue();
+  auto const counts = queue.counts(id, plugin);
+  JobTally tally;
+  if (auto const all = c_.jobs->tallies(); all.count({id, plugin})) tally = all.at({id, plugin});
+  boost::json::array declared, queued, failed;
+  if (auto const instance = c_.chains.current()->instance(plugin))
+    for (auto const& name : instance->module().job_names()) declared.push_back(boost::json::value(name));
+  for (auto const& j : queue.list(id, plugin, "queued", 100)) queued.push_back(job_json(j));
+  for (auto const& j : queue.list(id, plugin, "failed", 100)) failed.push_back(job_json(j));
+  return json_answer(200, {{"team_id", id},
+                           {"plugin", plugin},
+                           {"declared", std::move(declared)},
+                           {"queued", counts.queued},
+                           {"running", counts.running},
+                           {"failed", counts.failed},
+                           {"next_run_at", time_or_null(counts.next_run_at_ms)},
+                           {"runs", tally.runs},
+                           {"succeeded", tally.succeeded},
+                           {"retry_errors", tally.retry_errors},
+                           {"failures", tally.failed},
+                           {"last_error", tally.last_error},
+                           {"queued_jobs", std::move(queued)},
+                           {"failed_jobs", std::move(failed)}});
+}
+
+HttpResponse AdminApi::replay_job(std::string_view job) {
+  auto const id = parse_id(job);
+  if (!id || !c_.jobs->queue().replay(*id, JobRunner::system_clock_ms()))
+    return json_error(404, "not_found", "no failed job " + std::string(job));
+  c_.jobs->wake();
   return json_answer(200, {{"status", 1}, {"replayed", *id}});
 }
 

@@ -19,6 +19,10 @@
 //   GET    /api/teams/{id}/plugins/{name}/exports   export_events: pending, retrying, dead letters,
 //                                                   counters (seen, delivered, undelivered, errors)
 //   POST   /api/exports/{batch}/replay              a dead letter handed over again, attempts from 0
+//   GET    /api/jobs                                jobs queued, running, failed; each schedule's
+//                                                   last period and next run
+//   GET    /api/teams/{id}/plugins/{name}/jobs      declared jobs, counts, queued and failed jobs
+//   POST   /api/jobs/{id}/replay                    a failed job queued again, attempts from 0
 //   GET    /api/sink/parked                         forward batches the target refused for good
 //   POST   /api/sink/parked/retry                   put them back in the backlog
 //
@@ -36,6 +40,8 @@
 #include "../http/http_exchange.hpp"
 #include "../loader/load_error.hpp"
 #include "../exports/export_runner.hpp"
+#include "../jobs/job_runner.hpp"
+#include "../jobs/scheduler.hpp"
 #include "../loader/module_swap.hpp"
 #include "../loader/plugin_scope.hpp"
 #include "../pipeline/live_chains.hpp"
@@ -56,6 +62,8 @@ struct AdminContext {
   ModuleSwap* swap = nullptr;                      // null: no plugin endpoints
   PluginVersions* versions = nullptr;
   ExportRunner* exports = nullptr;                 // null: no export endpoints
+  JobRunner* jobs = nullptr;                       // null: no job endpoints
+  Scheduler* schedules = nullptr;
 };
 
 class AdminApi {
@@ -74,6 +82,9 @@ class AdminApi {
   HttpResponse plugins(const std::string& name, const std::string& action);
   HttpResponse plugin_exports(std::int64_t id, const std::string& plugin);
   HttpResponse replay_export(std::string_view batch);
+  HttpResponse jobs_overview();
+  HttpResponse plugin_jobs(std::int64_t id, const std::string& plugin);
+  HttpResponse replay_job(std::string_view job);
   bool authorized(const HttpRequest& request) const noexcept;
 
   AdminContext c_;

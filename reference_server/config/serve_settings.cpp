@@ -115,6 +115,14 @@ ServeSettings ServeSettings::from(const ServerConfig& config, const Environment&
     s.export_retry_base_seconds = static_cast<unsigned>(
         json_number(e, "retry_base_seconds", s.export_retry_base_seconds, 1, 3600, "$.serve.exports."));
   }
+  if (auto const* v = o.if_contains("jobs")) {
+    if (!v->is_object()) fail("$.serve.jobs", "must be an object like {\"threads\": 2}");
+    auto const& j = v->get_object();
+    s.job_threads = static_cast<unsigned>(json_number(j, "threads", s.job_threads, 1, 64, "$.serve.jobs."));
+    s.job_max_retries = static_cast<unsigned>(json_number(j, "max_retries", s.job_max_retries, 0, 30, "$.serve.jobs."));
+    s.job_retry_base_seconds = static_cast<unsigned>(
+        json_number(j, "retry_base_seconds", s.job_retry_base_seconds, 1, 3600, "$.serve.jobs."));
+  }
   s.cache_max_bytes = json_number(o, "cache_max_bytes", s.cache_max_bytes, 1 << 20, std::uint64_t(1) << 40);
   s.log_level = string(o, "log_level", "$.serve.log_level", s.log_level);
   if (auto const* v = o.if_contains("admin")) {

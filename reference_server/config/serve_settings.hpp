@@ -55,6 +55,10 @@ struct ServeSettings {
   unsigned export_buffer_seconds = 10;              // 1 .. 600
   unsigned export_max_retries = 15;
   unsigned export_retry_base_seconds = 6;           // retry n waits base·2^(n-1), ± 10%
+  // Jobs and schedules (serve.jobs): their threads, and the RetryError schedule.
+  unsigned job_threads = 2;             // 1 .. 64
+  unsigned job_max_retries = 15;        // 0 .. 30
+  unsigned job_retry_base_seconds = 6;  // 1 .. 3600
   std::string log_level = "info";  // plugin log lines below it are kept but not printed
   std::string admin_host = "127.0.0.1";
   std::uint16_t admin_port = 8001;

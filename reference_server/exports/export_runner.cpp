@@ -2,8 +2,6 @@
 
 #include <boost/json/parse.hpp>
 
-#include <cmath>
-
 #include "../stores/durable_store.hpp"
 
 namespace posthog::server {
@@ -39,7 +37,7 @@ ExportRunner::ExportRunner(ExportQueue& queue, const LiveChains& chains, PluginL
       log_(log),
       policy_(policy),
       now_(std::move(now)),
-      jitter_state_(static_cast<std::uint64_t>(system_clock_ms()) | 1) {
+      backoff_(policy_.retry_base, policy_.jitter) {
   for (auto const& p : queue_.pending()) buffered_[{p.team_id, p.plugin}] = {p.bytes, p.oldest_ms};
 }
 
@@ -67,15 +65,7 @@ std::map<std::pair<std::int64_t, std::string>, ExportTally> ExportRunner::tallie
   return tallies_;
 }
 
-std::int64_t ExportRunner::retry_delay_ms(int n) {
-  double const base = static_cast<double>(policy_.retry_base.count()) * std::ldexp(1.0, std::max(0, n - 1));
-  // xorshift: a spread for the waits, not a secret.
-  jitter_state_ ^= jitter_state_ << 13;
-  jitter_state_ ^= jitter_state_ >> 7;
-  jitter_state_ ^= jitter_state_ << 17;
-  double const unit = static_cast<double>(jitter_state_ >> 11) / static_cast<double>(1ull << 53);  // [0, 1)
-  return static_cast<std::int64_t>(base * (1.0 + policy_.jitter * (2.0 * unit - 1.0)));
-}
+std::int64_t ExportRunner::retry_delay_ms(int n) { return backoff_.delay_ms(n); }
 
 std::size_t ExportRunner::step() {
   std::lock_guard pass(step_mutex_);
@@ -148,7 +138,8 @@ void ExportRunner::hand_over(const ExportBatch& batch, std::int64_t now) {
 
   posthog_error error;
   error.kind[0] = error.message[0] = '\0';
-  auto const status = copy->export_events(pointers, error);
+  Attempt const attempt{static_cast<std::uint32_t>(batch.attempt + 1), static_cast<std::uint32_t>(policy_.max_retries + 1)};
+  auto const status = copy->export_events(pointers, attempt, error);
   if (status == POSTHOG_OK) {
     queue_.delivered(batch.id);
     std::lock_guard lock(tally_mutex_);

@@ -33,6 +33,7 @@
 
 #include "../pipeline/live_chains.hpp"
 #include "../stores/plugin_log.hpp"
+#include "../jobs/retry_backoff.hpp"
 #include "export_queue.hpp"
 
 namespace posthog::server {
@@ -99,7 +100,7 @@ class ExportRunner {
   PluginLog& log_;
   ExportPolicy policy_;
   Clock now_;
-  std::uint64_t jitter_state_;
+  RetryBackoff backoff_;
   mutable std::mutex tally_mutex_;
   std::map<std::pair<std::int64_t, std::string>, ExportTally> tallies_;
   std::map<std::pair<std::int64_t, std::string>, Buffered> buffered_;  // under tally_mutex_

@@ -1,5 +1,8 @@
 #include "plugin_instance.hpp"
 
+#include <algorithm>
+#include <cstdio>
+
 #include <posthog/errors.hpp>
 
 #include <boost/json/serialize.hpp>
@@ -38,7 +41,9 @@ PluginInstance::~PluginInstance() {
 }
 
 TeamPlugin::TeamPlugin(std::shared_ptr<PluginInstance> instance, std::int64_t team_id, HostServices& services)
-    : instance_(std::move(instance)), scope_(team_id, instance_->module().name(), services), services_(services) {}
+    : instance_(std::move(instance)),
+      scope_(team_id, instance_->module().name(), services, &instance_->module().job_names()),
+      services_(services) {}
 
 std::shared_ptr<TeamPlugin> TeamPlugin::create(std::shared_ptr<PluginInstance> instance, std::int64_t team_id,
                                                const boost::json::object& config, HostServices& services) {
@@ -75,10 +80,29 @@ posthog_status TeamPlugin::process_event(boost::json::object& event, posthog_err
   return module().vtable().process_event(handle_, &event, meta(), &error);
 }
 
-posthog_status TeamPlugin::export_events(const std::vector<const boost::json::object*>& events,
+posthog_status TeamPlugin::export_events(const std::vector<const boost::json::object*>& events, Attempt attempt,
                                          posthog_error& error) const noexcept {
+  auto const meta = scope_.meta_for_attempt(attempt.number, attempt.last);
   return module().vtable().export_events(handle_, reinterpret_cast<const void* const*>(events.data()), events.size(),
-                                         meta(), &error);
+                                         &meta, &error);
+}
+
+posthog_status TeamPlugin::run_job(std::string_view name, std::string_view payload_json, Attempt attempt,
+                                   posthog_error& error) const noexcept {
+  if (!module().runs_jobs()) {
+    std::snprintf(error.kind, sizeof error.kind, "%s", "posthog::NotFound");
+    std::snprintf(error.message, sizeof error.message, "the plugin declares no job handlers (asked for '%.*s')",
+                  static_cast<int>(std::min<std::size_t>(name.size(), 200)), name.data());
+    return POSTHOG_NOT_FOUND;
+  }
+  auto const meta = scope_.meta_for_attempt(attempt.number, attempt.last);
+  return module().vtable().run_job(handle_, name.data(), name.size(), payload_json.data(), payload_json.size(), &meta,
+                                   &error);
+}
+
+posthog_status TeamPlugin::run_scheduled(ScheduledHook hook, posthog_error& error) const noexcept {
+  auto const fn = module().vtable().*hook;
+  return fn(handle_, meta(), &error);
 }
 
 posthog_status TeamPlugin::on_event(const boost::json::object& event, posthog_error& error) const noexcept {

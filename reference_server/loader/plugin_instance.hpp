@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "plugin_module.hpp"
@@ -44,6 +45,14 @@ class PluginInstance {
   std::size_t metrics_slot_ = 0;
 };
 
+// Which try of a retried call (export_events, a job) this is, for meta.attempt().
+struct Attempt {
+  std::uint32_t number = 1;  // 1: the first try
+  std::uint32_t last = 0;    // the number of the last try the server will make
+};
+
+using ScheduledHook = posthog_status (*posthog_plugin_vtable::*)(posthog_team*, const posthog_meta*, posthog_error*);
+
 class TeamPlugin {
  public:
   // Validates `config` against the manifest's schema (LoadError team_config,
@@ -65,8 +74,13 @@ class TeamPlugin {
   posthog_status process_event(boost::json::object& event, posthog_error& error) const noexcept;
   posthog_status on_event(const boost::json::object& event, posthog_error& error) const noexcept;
   bool exports() const noexcept { return module().has_hook(&posthog_plugin_vtable::export_events); }
-  posthog_status export_events(const std::vector<const boost::json::object*>& events,
+  posthog_status export_events(const std::vector<const boost::json::object*>& events, Attempt attempt,
                                posthog_error& error) const noexcept;
+  posthog_status run_job(std::string_view name, std::string_view payload_json, Attempt attempt,
+                         posthog_error& error) const noexcept;
+  // hook: &posthog_plugin_vtable::run_every_minute (or _hour, _day); check has_hook first.
+  bool has_scheduled(ScheduledHook hook) const noexcept { return module().has_hook(hook); }
+  posthog_status run_scheduled(ScheduledHook hook, posthog_error& error) const noexcept;
 
  private:
   TeamPlugin(std::shared_ptr<PluginInstance> instance, std::int64_t team_id, HostServices& services);

@@ -92,6 +92,17 @@ void PluginModule::load_code(const std::string& copy, const std::vector<unsigned
       !vtable_->setup_team || !vtable_->teardown_team)
     throw LoadError(file, LoadStep::entry_symbol,
                     {"hook table of " + std::to_string(vtable_->size) + " bytes lacks the setup/teardown hooks"});
+  if (has_hook(&posthog_plugin_vtable::job_names)) {
+    vtable_->job_names(
+        [](void* user, const char* name, size_t size) {
+          static_cast<std::vector<std::string>*>(user)->emplace_back(name, size);
+        },
+        &job_names_);
+    for (auto const& name : job_names_)
+      if (name.empty() || name.front() == '$')
+        throw LoadError(file, LoadStep::manifest,
+                        {"job name '" + name + "' is reserved: names starting with '$' are the server's"});
+  }
 }
 
 std::shared_ptr<PluginModule> ModuleRegistry::load(const std::filesystem::path& file) {

@@ -51,6 +51,9 @@ class PluginModule {
   std::uint64_t capabilities() const noexcept { return descriptor_.header.capabilities; }
   bool has(std::uint64_t capability) const noexcept { return (capabilities() & capability) != 0; }
   const posthog_plugin_vtable& vtable() const noexcept { return *vtable_; }
+  // The job handlers the module declares (meta.jobs accepts only these).
+  const std::vector<std::string>& job_names() const noexcept { return job_names_; }
+  bool runs_jobs() const noexcept { return has_hook(&posthog_plugin_vtable::run_job); }
   // Of the file's bytes when loaded (module_image.hpp).
   const std::string& content_hash() const noexcept { return content_hash_; }
   std::chrono::system_clock::time_point loaded_at() const noexcept { return loaded_at_; }
@@ -72,6 +75,7 @@ class PluginModule {
   ModuleDescriptor descriptor_;
   posthog::Manifest manifest_;
   const posthog_plugin_vtable* vtable_ = nullptr;
+  std::vector<std::string> job_names_;
 };
 
 // One module per file identity (device + inode) and never two of one name.

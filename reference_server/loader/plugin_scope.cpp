@@ -166,10 +166,33 @@ const posthog_capture_api capture_api = {
     },
 };
 
+// Bigger payloads belong in storage, with the key in the payload.
+constexpr std::size_t max_job_payload = 1024 * 1024;
+
+const posthog_jobs_api jobs_api = {
+    sizeof(posthog_jobs_api),
+    [](posthog_context* c, const char* name, size_t name_size, const char* payload, size_t payload_size,
+       int64_t run_at_ms) {
+      return call(c, "jobs.enqueue", [&] {
+        std::string_view const job(name, name_size);
+        bool known = false;
+        if (c->job_names)
+          for (auto const& n : *c->job_names) known = known || n == job;
+        if (!known) return POSTHOG_NOT_FOUND;
+        if (!c->services->jobs) throw std::runtime_error("jobs run in serve mode only");
+        if (payload_size > max_job_payload)
+          throw std::invalid_argument("job '" + std::string(job) + "': payload of " + std::to_string(payload_size) +
+                                      " bytes, more than the 1 MiB a job may carry");
+        c->services->jobs->enqueue(c->team_id, c->plugin, job, std::string_view(payload, payload_size), run_at_ms);
+        return POSTHOG_OK;
+      });
+    },
+};
+
 const void* find_service(const char* name, uint32_t min_size) {
   (void)name;
   (void)min_size;
-  return nullptr;  // no optional service yet: jobs and metrics will register here
+  return nullptr;  // no optional service yet (jobs are in posthog_meta since 1.2)
 }
 
 const posthog_host_api the_host_api = {sizeof(posthog_host_api), POSTHOG_ABI_MAJOR, POSTHOG_ABI_MINOR, &find_service};
@@ -178,8 +201,10 @@ const posthog_host_api the_host_api = {sizeof(posthog_host_api), POSTHOG_ABI_MAJ
 
 const posthog_host_api* host_api() noexcept { return &the_host_api; }
 
-PluginScope::PluginScope(std::int64_t team_id, std::string plugin, HostServices& services)
-    : context_{team_id, plugin, "@plugin/" + plugin + "/" + std::to_string(team_id) + "/", &services},
-      meta_{sizeof(posthog_meta), team_id, &context_, &cache_api, &storage_api, &logger_api, &capture_api} {}
+PluginScope::PluginScope(std::int64_t team_id, std::string plugin, HostServices& services,
+                         const std::vector<std::string>* job_names)
+    : context_{team_id, plugin, "@plugin/" + plugin + "/" + std::to_string(team_id) + "/", &services, job_names},
+      meta_{sizeof(posthog_meta), team_id, &context_, &cache_api,  &storage_api, &logger_api,
+            &capture_api,         &jobs_api, 0,         0} {}
 
 }  // namespace posthog::server

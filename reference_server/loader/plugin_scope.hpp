@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace posthog::server {
 
@@ -28,6 +29,15 @@ class CaptureSink {
   virtual void capture(std::int64_t team_id, boost::json::object event) = 0;
 };
 
+// Receives jobs queued by plugins through meta.jobs(...).
+class JobSink {
+ public:
+  virtual ~JobSink() = default;
+  // run_at_ms <= 0: now. Throws when the job cannot be kept (the store failed).
+  virtual void enqueue(std::int64_t team_id, const std::string& plugin, std::string_view name,
+                       std::string_view payload_json, std::int64_t run_at_ms) = 0;
+};
+
 // The server-side services every scope forwards to. All must outlive the scopes.
 struct HostServices {
   TeamCache* cache = nullptr;
@@ -35,6 +45,7 @@ struct HostServices {
   PluginLog* log = nullptr;
   CaptureSink* capture = nullptr;
   PipelineMetrics* metrics = nullptr;  // serve mode's /metrics; null: nothing counted
+  JobSink* jobs = nullptr;             // serve mode's job queue; null: meta.jobs fails with a clear error
 };
 
 // The table handed to a module's entry function.
@@ -47,6 +58,7 @@ struct posthog_context {
   std::string plugin;
   std::string key_prefix;
   posthog::server::HostServices* services;
+  const std::vector<std::string>* job_names;  // the module's: meta.jobs accepts only these
 
   // The scoped key, built in a per-thread buffer: no allocation per cache call.
   // Valid until the next key() on this thread; stores copy what they keep.
@@ -61,7 +73,16 @@ namespace posthog::server {
 
 class PluginScope {
  public:
-  PluginScope(std::int64_t team_id, std::string plugin, HostServices& services);
+  // `job_names` must outlive the scope (the module's, kept by the instance).
+  PluginScope(std::int64_t team_id, std::string plugin, HostServices& services,
+              const std::vector<std::string>* job_names = nullptr);
+  // The meta for one attempt of a retried call (export_events, a job).
+  posthog_meta meta_for_attempt(std::uint32_t attempt, std::uint32_t max_attempts) const noexcept {
+    posthog_meta m = meta_;
+    m.attempt = attempt;
+    m.max_attempts = max_attempts;
+    return m;
+  }
   PluginScope(const PluginScope&) = delete;
   PluginScope& operator=(const PluginScope&) = delete;
 

@@ -26,6 +26,10 @@
 #include "hot_swap.hpp"
 #include "../exports/export_metrics.hpp"
 #include "../exports/export_runner.hpp"
+#include "../jobs/job_metrics.hpp"
+#include "../jobs/job_runner.hpp"
+#include "../jobs/schedule_lock.hpp"
+#include "../jobs/scheduler.hpp"
 #include "process_memory.hpp"
 
 namespace posthog::server {
@@ -126,6 +130,15 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
         store.append_error(e);
         err.write(plugin_error_line(e));
       });
+  // Jobs and schedules: kept in the store, run on threads of their own. The
+  // runner exists before the plugins are set up, so setup_team can queue jobs.
+  JobQueue job_queue(store);
+  JobPolicy job_policy;
+  job_policy.threads = settings.job_threads;
+  job_policy.max_retries = static_cast<int>(settings.job_max_retries);
+  job_policy.retry_base = std::chrono::seconds(settings.job_retry_base_seconds);
+  JobRunner jobs(job_queue, host.chains, log, job_policy);
+  host.services.jobs = &jobs;
   host.build(with_stored_teams(file_config, store, err));
   auto& chains = host.chains;
   auto const& refusals = host.refusals;
@@ -140,6 +153,8 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
   export_policy.max_retries = static_cast<int>(settings.export_max_retries);
   export_policy.retry_base = std::chrono::seconds(settings.export_retry_base_seconds);
   ExportRunner exports(export_queue, chains, log, export_policy);
+  StoreScheduleLock schedule_lock(store);
+  Scheduler schedules(job_queue, chains, schedule_lock, log, JobRunner::system_clock_ms);
 
   std::unique_ptr<JsonlFileSink> file_sink;
   std::unique_ptr<PosthogForwardSink> forward_sink;
@@ -201,6 +216,22 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
     inflight.fetch_sub(batch.size());
   });
 
+  // Events a job, a schedule or an export captures (meta.capture outside any
+  // worker) enter the pipeline like a request's, under the same bound.
+  std::atomic<std::uint64_t> captured_outside{0};
+  host.capture.capture_elsewhere([&](std::int64_t team_id, boost::json::object event) {
+    std::size_t current = inflight.load();
+    do {
+      if (current + 1 > settings.max_inflight_events)
+        throw std::runtime_error("the pipeline is full (capture answers 503 too): event not captured, try later");
+    } while (!inflight.compare_exchange_weak(current, current + 1));
+    auto const w = owner_of(event, team_id, workers);
+    Batch batch;
+    batch.push_back(WorkItem{std::move(event), team_id, 1});
+    pool.push(w, std::move(batch));
+    ++captured_outside;
+  });
+
   // Takes all of a request's events or none: the in-flight bound is what keeps
   // memory flat under overload.
   auto submit = [&](CapturedEvents& captured) {
@@ -255,6 +286,7 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
     metrics.render(text);
     hot_swap.render_metrics(text, chains);
     render_export_metrics(text, exports);
+    render_job_metrics(text, jobs, &schedules);
     auto gauge = [&](const char* name, const char* help, double v) { prometheus_sample(text, name, "gauge", help, v); };
     auto counter = [&](const char* name, const char* help, double v) {
       prometheus_sample(text, name, "counter", help, v);
@@ -318,7 +350,8 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
     if (!settings.admin_token.empty()) {
       admin = std::make_unique<AdminApi>(
           AdminContext{settings.admin_token, chains, host.services, store, refusals, render_metrics, readiness,
-                       forward_sink.get(), &hot_swap.swap(), &hot_swap.versions(), &exports});
+                       forward_sink.get(), &hot_swap.swap(), &hot_swap.versions(), &exports, &jobs,
+                       &schedules});
       HttpServerOptions admin_http;
       admin_http.host = settings.admin_host;
       admin_http.port = settings.admin_port;
@@ -343,6 +376,8 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
   listening["admin_url"] = admin_server ? boost::json::value(url_of(settings.admin_host, admin_server->port()))
                                         : boost::json::value(nullptr);
   exports.start();
+  jobs.start();
+  schedules.start(&jobs);
   out.write(diagnostic_line(listening));
 
   int signal_number = 0;
@@ -357,8 +392,12 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
   draining = true;
   server->stop();
   server->wait();
-  pool.close_and_join();
+  // Jobs, schedules and exports may capture into the pipeline: they stop
+  // first (a running job is finished; what is queued stays in the store).
+  schedules.stop();
+  jobs.stop();
   exports.stop();  // what is pending stays in the store for the next start
+  pool.close_and_join();
   if (forward_sink) forward_sink->drain(std::chrono::seconds(settings.sink_drain_seconds));
   else sink->flush();
   if (admin_server) {
@@ -373,6 +412,7 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
     errors += r->stats().plugin_errors + r->stats().illegal_team_changes;
     captured_total += r->captured();
   }
+  captured_total += captured_outside.load();
   double const seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   boost::json::object summary{{"type", "summary"},
                               {"accepted", accepted.load()},

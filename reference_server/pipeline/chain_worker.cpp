@@ -90,7 +90,11 @@ void ChainWorker::after_sink() {
 
 void WorkerCapture::capture(std::int64_t team_id, boost::json::object event) {
   ChainWorker* w = current_worker;
-  if (!w) throw std::runtime_error("capture is only available while an event is being processed");
+  if (!w) {
+    if (!elsewhere_) throw std::runtime_error("capture is only available while an event is being processed");
+    elsewhere_(team_id, std::move(event));
+    return;
+  }
   if (w->depth_ >= max_depth_)
     throw std::runtime_error("capture depth limit (" + std::to_string(max_depth_) +
                              ") reached: events captured by plugins may not capture further");

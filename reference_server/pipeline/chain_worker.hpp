@@ -12,6 +12,7 @@
 #include <boost/json/object.hpp>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <vector>
 
 #include "../loader/plugin_scope.hpp"
@@ -110,9 +111,15 @@ class WorkerCapture final : public CaptureSink {
  public:
   explicit WorkerCapture(int max_depth) : max_depth_(max_depth) {}
   void capture(std::int64_t team_id, boost::json::object event) override;
+  // Where events captured outside any worker go (a job, a schedule, an export):
+  // serve mode submits them to the pipeline. Unset: such a capture fails. Set
+  // before any thread may capture.
+  using Elsewhere = std::function<void(std::int64_t team_id, boost::json::object event)>;
+  void capture_elsewhere(Elsewhere to) { elsewhere_ = std::move(to); }
 
  private:
   int max_depth_;
+  Elsewhere elsewhere_;
 };
 
 }  // namespace posthog::server

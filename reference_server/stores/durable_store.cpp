@@ -15,8 +15,9 @@ namespace {
 
 // Schema version in PRAGMA user_version; a newer file than this server knows is
 // refused rather than misread.
-// 2 added the export tables (a version 1 file gains them when opened).
-constexpr int schema_version = 2;
+// 2 added the export tables, 3 the job and schedule tables (an older file
+// gains them when opened).
+constexpr int schema_version = 3;
 
 constexpr const char* schema = R"sql(
 CREATE TABLE IF NOT EXISTS teams (
@@ -46,6 +47,14 @@ CREATE TABLE IF NOT EXISTS export_batches (
   events TEXT NOT NULL, count INTEGER NOT NULL, attempt INTEGER NOT NULL, next_at_ms INTEGER NOT NULL,
   last_error TEXT NOT NULL, dead INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS export_batches_due ON export_batches (dead, next_at_ms);
+CREATE TABLE IF NOT EXISTS jobs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, team_id INTEGER NOT NULL, plugin TEXT NOT NULL, name TEXT NOT NULL,
+  payload TEXT NOT NULL, run_at_ms INTEGER NOT NULL, attempt INTEGER NOT NULL DEFAULT 0,
+  state TEXT NOT NULL DEFAULT 'queued', last_error TEXT NOT NULL DEFAULT '', created_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, run_at_ms, id);
+CREATE INDEX IF NOT EXISTS jobs_by_plugin ON jobs (team_id, plugin, state);
+CREATE TABLE IF NOT EXISTS schedule_periods (
+  task TEXT PRIMARY KEY, period_start_ms INTEGER NOT NULL) WITHOUT ROWID;
 )sql";
 
 std::int64_t to_ms(std::chrono::system_clock::time_point t) {

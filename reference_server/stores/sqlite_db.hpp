@@ -1,6 +1,6 @@
 // SqliteDb and Statement: the few things every user of the embedded store's
 // SQLite connection needs (prepared statements, transactions). Private to
-// stores/ and exports/: include it only from a .cpp. The connection belongs to
+// stores/, exports/ and jobs/: include it only from a .cpp. The connection belongs to
 // DurableStore; others reach it through DurableStore::locked().
 #pragma once
 
@@ -78,6 +78,8 @@ struct SqliteDb {
   }
   std::unique_ptr<Statement> prepare(const char* sql) { return std::make_unique<Statement>(handle, sql, file); }
   std::int64_t last_insert_id() const { return sqlite3_last_insert_rowid(handle); }
+  // Rows the last INSERT, UPDATE or DELETE touched.
+  std::int64_t changes() const { return sqlite3_changes64(handle); }
 
   // Runs `body` in a transaction: committed when it returns, rolled back when it throws.
   template <class F>

@@ -125,6 +125,10 @@ TEST_CASE("exports: RetryError gets the batch again on the backoff schedule", "[
   f.now += 1;
   CHECK(f.runner->step() == 1);
   CHECK(f.exported() == std::vector<std::string>{"7,8"});
+  std::vector<std::string> attempts;  // as PostHog's RetryError carried them, seen by the plugin
+  for (auto const& l : f.log.lines(1, "testkit"))
+    if (l.message.rfind("export attempt", 0) == 0) attempts.push_back(l.message);
+  CHECK(attempts == std::vector<std::string>{"export attempt 1 of 16", "export attempt 2 of 16", "export attempt 3 of 16"});
   CHECK(f.queue->counts(1, "testkit").retrying_batches == 0);
   CHECK(f.tally().retry_errors == 2);
   CHECK(f.tally().events_delivered == 2);

@@ -48,10 +48,14 @@ TEST_CASE("A sound module loads and shows its descriptor", "[loader]") {
   CHECK(m->has(POSTHOG_CAP_PROCESS_EVENT));
   CHECK(m->has(POSTHOG_CAP_ON_EVENT));
   CHECK(m->has(POSTHOG_CAP_EXPORT_EVENTS));
-  CHECK_FALSE(m->has(POSTHOG_CAP_RUN_EVERY_MINUTE));
+  CHECK(m->has(POSTHOG_CAP_RUN_EVERY_MINUTE));
+  CHECK(m->has(POSTHOG_CAP_JOBS));
+  CHECK_FALSE(m->has(POSTHOG_CAP_RUN_EVERY_DAY));
   CHECK(m->has_hook(&posthog_plugin_vtable::process_event));
   CHECK(m->has_hook(&posthog_plugin_vtable::export_events));
-  CHECK_FALSE(m->has_hook(&posthog_plugin_vtable::run_every_minute));
+  CHECK(m->has_hook(&posthog_plugin_vtable::run_job));
+  CHECK_FALSE(m->has_hook(&posthog_plugin_vtable::run_every_day));
+  CHECK(m->job_names() == std::vector<std::string>{"remember", "flaky", "explode", "capture"});
   CHECK(m->manifest().field("label")->required);
 }
 
@@ -98,7 +102,7 @@ TEST_CASE("Refusal: ABI major mismatch", "[loader][refusal]") {
 TEST_CASE("Refusal: plugin needs a newer ABI minor", "[loader][refusal]") {
   auto e = refusal_of(module_path("bad_abi_minor"));
   CHECK(e.step() == LoadStep::descriptor);
-  CHECK(mentions(e, "abi_minor: server has 1.1, plugin needs 1.2"));
+  CHECK(mentions(e, "abi_minor: server has 1.2, plugin needs 1.3"));
 }
 
 TEST_CASE("Refusal: build fingerprint mismatch shows both fingerprints, field by field", "[loader][refusal]") {

@@ -174,3 +174,62 @@ TEST_CASE("Instance state is shared and built once per harness instance", "[sdk]
   plugin.run_every_minute();
   plugin.export_events({make_event("x"), make_event("y")});
 }
+
+namespace {
+
+// PostHog's jobs (src/worker/vm/extensions/jobs.ts): declared handlers, queued
+// from any hook with a payload and a time, retried on RetryError.
+struct WithJobs {
+  bool process_event(posthog::Event& event, posthog::Meta& meta) {
+    meta.jobs("sync", {{"uuid", event.uuid()}}).run_in(std::chrono::minutes(5));
+    meta.jobs("cleanup").run_now();
+    return true;
+  }
+  void sync(const boost::json::value& payload, posthog::Meta& meta) {
+    if (meta.attempt() < 3) throw posthog::RetryError("upstream busy");
+    meta.logger.info("synced " + boost::json::serialize(payload) + " at attempt " + std::to_string(meta.attempt()) +
+                     " of " + std::to_string(meta.max_attempts()));
+  }
+  void cleanup(const boost::json::value&, posthog::Meta& meta) { meta.jobs("no-such-job").run_now(); }
+  void export_events(std::span<const posthog::Event>, posthog::Meta& meta) {
+    if (meta.attempt() == meta.max_attempts()) meta.logger.warn("last chance");
+  }
+  static constexpr posthog::Job<WithJobs> jobs[] = {{"sync", &WithJobs::sync}, {"cleanup", &WithJobs::cleanup}};
+};
+
+}  // namespace
+
+TEST_CASE("Jobs are declared, queued with a payload and a time, and see their attempt", "[sdk][harness][jobs]") {
+  static_assert(posthog::capabilities_of<WithJobs>() & POSTHOG_CAP_JOBS);
+  static_assert(!(posthog::capabilities_of<OnlyProcess>() & POSTHOG_CAP_JOBS));
+  PluginHarness<WithJobs> plugin({}, {}, minimal_manifest);
+  auto const before = std::chrono::system_clock::now();
+  plugin.process_event(make_event("$pageview"));
+  auto const jobs = plugin.jobs();
+  REQUIRE(jobs.size() == 2);
+  CHECK(jobs[0].name == "sync");
+  CHECK(jobs[0].payload.at("uuid").is_string());
+  auto const in_five = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           (before + std::chrono::minutes(5)).time_since_epoch())
+                           .count();
+  CHECK(jobs[0].run_at_ms >= in_five);
+  CHECK(jobs[0].run_at_ms < in_five + 60'000);
+  CHECK(jobs[1].name == "cleanup");
+  CHECK(jobs[1].run_at_ms == 0);
+
+  try {
+    plugin.run_job("sync", jobs[0].payload, 1, 16);
+    FAIL("RetryError expected");
+  } catch (const HookFailed& e) {
+    CHECK(e.retry);
+    CHECK(e.kind == "posthog::RetryError");
+  }
+  plugin.run_job("sync", jobs[0].payload, 3, 16);
+  CHECK(plugin.logs().back().message.find("at attempt 3 of 16") != std::string::npos);
+  // A name the plugin does not declare is refused where it is queued.
+  CHECK_THROWS_WITH(plugin.run_job("cleanup"), Catch::Contains("no job named 'no-such-job'"));
+  CHECK_THROWS_AS(plugin.run_job("nothing-like-it"), HookFailed);
+
+  plugin.export_events({make_event("e")}, 16, 16);
+  CHECK(plugin.logs().back().message == "last chance");
+}

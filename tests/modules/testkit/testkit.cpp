@@ -6,10 +6,21 @@
 // unless the batch's first event says otherwise in `export`: "retry" (throws
 // RetryError), "retry_then_ok" (RetryError for the first `export_retries`
 // calls of this team copy), "fail" (throws another exception). A team copy
-// labelled "exports down" answers every export with RetryError.
+// labelled "exports down" answers every export with RetryError. Every export
+// logs "export attempt <n> of <max>" first.
+//
+// Jobs: an event with `job` (a name) queues that job with `job_payload`, in
+// `job_in_seconds` or now. "remember" stores payload.value under "job/<value>"
+// and logs "job remember <value> attempt <n> of <max>"; "flaky" throws
+// RetryError until its attempt passes payload.fails, then logs "job flaky ok
+// at attempt <n> of <max>"; "explode" throws; "capture" captures an event
+// "captured by job" with payload.origin. run_every_minute / run_every_hour log
+// their name and count their runs in the cache ("minute_runs").
 #include <posthog/plugin.hpp>
 
 #include <atomic>
+#include <chrono>
+#include <boost/json/value_to.hpp>
 #include <memory>
 #include <span>
 #include <stdexcept>
@@ -64,6 +75,14 @@ class Testkit {
     if (auto const* r = event.property("remember"); r && r->is_string()) meta.storage.set("remembered", *r);
     if (flag(event, "recall")) props["recalled"] = meta.storage.get("remembered", nullptr);
     if (auto const* l = event.property("log"); l && l->is_string()) meta.logger.info(l->get_string());
+    if (auto const* job = event.property("job"); job && job->is_string()) {
+      auto const* payload = event.property("job_payload");
+      auto request = meta.jobs(job->get_string(), payload ? *payload : boost::json::value());
+      if (auto const* in = event.property("job_in_seconds"); in && in->is_number())
+        request.run_in(std::chrono::seconds(in->to_number<int>()));
+      else
+        request.run_now();
+    }
     if (!quiet_) {
       props["testkit_label"] = label_;
       props["testkit_api_key_length"] = api_key_length_;
@@ -75,6 +94,7 @@ class Testkit {
   }
 
   void export_events(std::span<const posthog::Event> batch, posthog::Meta& meta) {
+    meta.logger.debug("export attempt " + std::to_string(meta.attempt()) + " of " + std::to_string(meta.max_attempts()));
     if (label_ == "exports down") throw posthog::RetryError("the receiver is down (this team's label says so)");
     std::string mode;
     if (auto const* m = batch.front().property("export"); m && m->is_string()) mode = m->get_string();
@@ -92,6 +112,32 @@ class Testkit {
     }
     meta.logger.info("exported " + seqs);
   }
+
+  void remember(const boost::json::value& payload, posthog::Meta& meta) {
+    auto const value = boost::json::value_to<std::string>(payload.at("value"));
+    meta.storage.set("job/" + value, static_cast<std::int64_t>(meta.attempt()));
+    meta.logger.info("job remember " + value + " attempt " + std::to_string(meta.attempt()) + " of " +
+                     std::to_string(meta.max_attempts()));
+  }
+  void flaky(const boost::json::value& payload, posthog::Meta& meta) {
+    if (meta.attempt() <= payload.at("fails").to_number<std::uint32_t>())
+      throw posthog::RetryError("flaky job failed at attempt " + std::to_string(meta.attempt()));
+    meta.logger.info("job flaky ok at attempt " + std::to_string(meta.attempt()) + " of " +
+                     std::to_string(meta.max_attempts()));
+  }
+  void explode(const boost::json::value&, posthog::Meta&) { throw std::logic_error("the job exploded"); }
+  void capture(const boost::json::value& payload, posthog::Meta& meta) {
+    meta.capture("captured by job", {{"origin", payload.at("origin")}, {"distinct_id", "job"}});
+  }
+  static constexpr posthog::Job<Testkit> jobs[] = {
+      {"remember", &Testkit::remember}, {"flaky", &Testkit::flaky}, {"explode", &Testkit::explode},
+      {"capture", &Testkit::capture}};
+
+  void run_every_minute(posthog::Meta& meta) {
+    meta.cache.incr("minute_runs");
+    meta.logger.info("run_every_minute");
+  }
+  void run_every_hour(posthog::Meta& meta) { meta.logger.info("run_every_hour"); }
 
   void on_event(const posthog::Event& event, posthog::Meta& meta) {
     if (flag(event, "throw_on_event")) throw std::runtime_error("on_event asked to throw");

@@ -1,0 +1,95 @@
+#include "scheduler.hpp"
+
+#include <algorithm>
+
+#include "../pipeline/event_ids.hpp"
+#include "job_runner.hpp"
+#include "scheduled_tasks.hpp"
+
+namespace posthog::server {
+
+Scheduler::Scheduler(JobQueue& queue, const LiveChains& chains, ScheduleLock& lock, PluginLog& log, Clock now)
+    : queue_(queue), chains_(chains), lock_(lock), log_(log), now_(std::move(now)) {
+  auto const at = now_();
+  for (auto const& task : scheduled_tasks) {
+    lock_.seed(task.hook_name, period_start(at, task.period_ms));
+    states_.push_back({std::string(task.hook_name), 0, 0, 0, 0});
+  }
+}
+
+Scheduler::~Scheduler() { stop(); }
+
+std::size_t Scheduler::step() {
+  std::lock_guard guard(mutex_);
+  auto const at = now_();
+  std::size_t queued = 0;
+  for (std::size_t i = 0; i < scheduled_tasks.size(); ++i) {
+    auto const& task = scheduled_tasks[i];
+    auto const period = period_start(at, task.period_ms);
+    if (!lock_.claim(task.hook_name, period)) continue;
+    std::vector<std::pair<std::int64_t, std::string>> copies;
+    {
+      auto const set = chains_.current();
+      for (auto const& [team_id, spec] : set->teams())
+        if (auto const* chain = set->chain(team_id))
+          for (auto const& p : chain->plugins())
+            if (p->has_scheduled(task.hook)) copies.emplace_back(team_id, p->name());
+    }
+    if (copies.empty()) continue;
+    auto const started = std::chrono::system_clock::time_point(std::chrono::milliseconds(period));
+    auto const payload = "{\"period\":\"" + iso8601(started) + "\"}";
+    auto const skipped = queue_.enqueue_unless_pending(copies, task.job_name, payload, at);
+    queued += copies.size() - skipped.size();
+    states_[i].runs_queued += copies.size() - skipped.size();
+    states_[i].runs_skipped += skipped.size();
+    for (auto const& [team_id, plugin] : skipped)
+      log_.log({team_id, plugin, POSTHOG_LOG_WARN,
+                std::string(task.hook_name) + " skipped this period: the previous run is still queued or running",
+                std::chrono::system_clock::now()});
+  }
+  return queued;
+}
+
+std::vector<ScheduleState> Scheduler::state() {
+  std::lock_guard guard(mutex_);
+  auto const at = now_();
+  auto out = states_;
+  for (std::size_t i = 0; i < scheduled_tasks.size(); ++i) {
+    auto const& task = scheduled_tasks[i];
+    out[i].last_period_ms = lock_.last_period(task.hook_name).value_or(0);
+    out[i].next_run_ms = period_start(at, task.period_ms) + task.period_ms;
+  }
+  return out;
+}
+
+void Scheduler::start(JobRunner* jobs) {
+  thread_ = std::thread([this, jobs] {
+    std::unique_lock lock(wake_mutex_);
+    while (!stopping_) {
+      lock.unlock();
+      try {
+        if (step() > 0 && jobs) jobs->wake();
+      } catch (const std::exception& e) {
+        log_.log({0, "schedules", POSTHOG_LOG_ERROR, std::string("schedule pass failed, retried in a second: ") + e.what(),
+                  std::chrono::system_clock::now()});
+      }
+      // Just past the next minute boundary, or a second from now, whichever is first.
+      auto const at = now_();
+      auto const next = period_start(at, 60'000) + 60'000 + 5;
+      lock.lock();
+      wake_.wait_for(lock, std::chrono::milliseconds(std::clamp<std::int64_t>(next - at, 1, 1'000)),
+                     [this] { return stopping_; });
+    }
+  });
+}
+
+void Scheduler::stop() {
+  {
+    std::lock_guard lock(wake_mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace posthog::server
