@@ -154,8 +154,9 @@ TEST_CASE("exports: a dead letter is listed and replayed through the admin API",
 
 TEST_CASE("exports: webhook-export through the real server reaches a failing receiver once it recovers",
           "[serve][exports]") {
-  posthog::plugins::testing::TestReceiver receiver;
-  receiver.answer({500, 429});  // the first two batches fail, then it is back
+  using posthog::plugins::testing::TestReceiver;
+  TestReceiver receiver;
+  receiver.answer({500, TestReceiver::drop, 429});  // the first three attempts fail, then it is back
   boost::json::object config{
       {"plugins", {boost::json::object{{"name", "webhook-export"}}}},
       {"teams", {boost::json::object{{"id", 1}, {"token", "phc_one"},
@@ -183,10 +184,12 @@ TEST_CASE("exports: webhook-export through the real server reaches a failing rec
   };
   wait_until([&] { return count_delivered() == 50; }, "every event reached the receiver");
   auto const requests = receiver.requests();
-  REQUIRE(requests.size() >= 3);
+  REQUIRE(requests.size() >= 4);
   CHECK(requests[0].status == 500);
-  CHECK(requests[1].status == 429);
+  CHECK(requests[1].status == TestReceiver::drop);
+  CHECK(requests[2].status == 429);
   CHECK(requests[0].body == requests[1].body);  // the same batch, handed over again
+  CHECK(requests[1].body == requests[2].body);
   for (auto const& [seq, n] : delivered) CHECK(n == 1);
   CHECK(server.stop() == 0);
 }

@@ -1,9 +1,10 @@
 // TestReceiver: a real HTTP server on a free loopback port for the export
 // plugins' tests. It answers with the statuses it is told to (then 200), can
-// be slow, and keeps what it received.
+// drop the connection instead of answering, can be slow, and keeps what it
+// received.
 //
 //   TestReceiver receiver;
-//   receiver.answer({500, 429});              // the next two requests fail
+//   receiver.answer({500, TestReceiver::drop, 429});  // the next three requests fail
 //   ... post to receiver.url("/hook") ...
 //   receiver.bodies()                          // what arrived
 #pragma once
@@ -36,6 +37,12 @@ class TestReceiver {
         requests_.push_back({request.path, request.body, {request.headers.begin(), request.headers.end()}, status});
       }
       if (delay.count()) std::this_thread::sleep_for(delay);
+      if (status == drop) {
+        // Headers promise a body that never comes: the client reads a cut connection.
+        response.set_content_provider(64, "application/json",
+                                      [](std::size_t, std::size_t, httplib::DataSink&) { return false; });
+        return;
+      }
       response.status = status;
       response.set_content(status < 400 ? "{\"status\":1}" : "{\"error\":\"told to fail\"}", "application/json");
     });
@@ -49,11 +56,14 @@ class TestReceiver {
     thread_.join();
   }
 
+  // In answer(): close the connection in the middle of the response.
+  static constexpr int drop = 0;
+
   struct Received {
     std::string path;
     std::string body;
     std::multimap<std::string, std::string> headers;
-    int status;
+    int status;  // `drop` when the connection was cut
   };
 
   void answer(std::vector<int> statuses) {
