@@ -42,10 +42,7 @@ void perf_hook(pid_t pid) {
   }
 }
 
-struct Server {
-  pid_t pid = -1;
-  int port = 0;
-};
+using Server = posthog::bench::ServeRun;
 
 void write_config(const fs::path& file, const fs::path& dir, std::size_t max_inflight) {
   auto team_plugins = boost::json::array{boost::json::object{{"name", "geoip"}},
@@ -65,31 +62,10 @@ void write_config(const fs::path& file, const fs::path& dir, std::size_t max_inf
 
 Server start(const fs::path& config, const fs::path& dir) {
   fs::remove(dir / "sink.jsonl");
-  fs::remove(dir / "serve.out");  // else the previous server's line could be read
-  Server s;
-  s.pid = posthog::bench::spawn({POSTHOG_SERVER_BINARY, "serve", "--config", config.string()}, "/dev/null",
-                                dir / "serve.out", dir / "serve.err");
-  for (int i = 0; i < 2000 && !s.port; ++i) {
-    auto const listening = posthog::bench::last_json_line(dir / "serve.out", "listening");
-    if (listening.empty()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      continue;
-    }
-    std::string const url(listening.at("url").as_string());
-    s.port = std::stoi(url.substr(url.rfind(':') + 1));
-  }
-  if (!s.port) {
-    std::fprintf(stderr, "the server did not start; see %s\n", (dir / "serve.err").c_str());
-    std::exit(1);
-  }
-  return s;
+  return posthog::bench::start_serve(POSTHOG_SERVER_BINARY, config, dir);
 }
 
-boost::json::object stop(Server& s, const fs::path& dir) {
-  kill(s.pid, SIGTERM);
-  posthog::bench::wait_for(s.pid);
-  return posthog::bench::last_json_line(dir / "serve.err", "summary");
-}
+boost::json::object stop(Server& s, const fs::path& dir) { return posthog::bench::stop_serve(s, dir); }
 
 double own_cpu_seconds() {
   rusage u{};

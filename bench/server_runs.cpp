@@ -1,11 +1,16 @@
 #include "server_runs.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/json/parse.hpp>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <thread>
 
 namespace posthog::bench {
 
@@ -43,6 +48,35 @@ boost::json::object last_json_line(const std::filesystem::path& file, std::strin
     if (t && t->is_string() && t->get_string() == type) found = std::move(v.as_object());
   }
   return found;
+}
+
+ServeRun start_serve(const std::filesystem::path& binary, const std::filesystem::path& config,
+                     const std::filesystem::path& dir) {
+  std::filesystem::remove(dir / "serve.out");  // else the previous server's line could be read
+  ServeRun s;
+  s.pid = spawn({binary.string(), "serve", "--config", config.string()}, "/dev/null", dir / "serve.out",
+                dir / "serve.err");
+  for (int i = 0; i < 2000 && !s.port; ++i) {
+    auto const listening = last_json_line(dir / "serve.out", "listening");
+    if (listening.empty()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      continue;
+    }
+    std::string const url(listening.at("url").as_string());
+    s.port = std::stoi(url.substr(url.rfind(':') + 1));
+  }
+  if (!s.port) {
+    std::fprintf(stderr, "the server did not start; see %s\n", (dir / "serve.err").c_str());
+    std::exit(1);
+  }
+  return s;
+}
+
+boost::json::object stop_serve(ServeRun& run, const std::filesystem::path& dir) {
+  kill(run.pid, SIGTERM);
+  wait_for(run.pid);
+  run.pid = -1;
+  return last_json_line(dir / "serve.err", "summary");
 }
 
 }  // namespace posthog::bench

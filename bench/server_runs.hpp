@@ -26,4 +26,15 @@ inline int run(const std::vector<std::string>& args, const std::filesystem::path
 // The last JSON line of `file` whose "type" is `type`; empty when none.
 boost::json::object last_json_line(const std::filesystem::path& file, std::string_view type);
 
+// `posthog-plugin-server serve` with `config`, its output in dir/serve.out and
+// dir/serve.err; returns once it listens (exits the benchmark if it does not).
+struct ServeRun {
+  pid_t pid = -1;
+  int port = 0;
+};
+ServeRun start_serve(const std::filesystem::path& binary, const std::filesystem::path& config,
+                     const std::filesystem::path& dir);
+// SIGTERM, wait (the server drains), and its summary line.
+boost::json::object stop_serve(ServeRun& run, const std::filesystem::path& dir);
+
 }  // namespace posthog::bench

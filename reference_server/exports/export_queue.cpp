@@ -2,6 +2,11 @@
 
 #include "../stores/sqlite_db.hpp"
 
+#include <iterator>
+#include <map>
+#include <string_view>
+#include <utility>
+
 namespace posthog::server {
 
 namespace {
@@ -28,25 +33,46 @@ std::vector<std::string> split_lines(const std::string& text) {
 }  // namespace
 
 struct ExportQueue::Statements {
-  std::unique_ptr<Statement> append, pending, take, remove_pending, insert_batch, due, remove_batch, retry, dead,
-      dead_list, replay, counts_pending, counts_batches, totals_pending, totals_batches;
+  std::unique_ptr<Statement> append, pending, take, keep_rest, mark_cut, insert_batch, due, batch_chunks, batch_range,
+      remove_chunks, remove_batch, retry, dead, dead_list, replay, counts_pending, counts_batches, totals_pending,
+      totals_batches;
 };
+
+// Pending: the chunks of (team, plugin) after its cut mark. Cutting a batch
+// moves the mark and records the range of chunks in the batch, so the events
+// are written once, when queued, and deleted once, when delivered: never
+// copied from one table to the other.
+constexpr const char* after_mark =
+    " c LEFT JOIN export_cut_marks m ON m.team_id = c.team_id AND m.plugin = c.plugin "
+    "WHERE c.id > coalesce(m.last_chunk, 0)";
 
 ExportQueue::ExportQueue(DurableStore& store) : store_(store), s_(std::make_unique<Statements>()) {
   store_.locked([&](SqliteDb& db) {
-    s_->append = db.prepare("INSERT INTO export_pending (team_id, plugin, event, at_ms) VALUES (?1, ?2, ?3, ?4)");
-    s_->pending = db.prepare(
-        "SELECT team_id, plugin, count(*), sum(length(CAST(event AS BLOB))), min(at_ms) FROM export_pending "
-        "GROUP BY team_id, plugin ORDER BY team_id, plugin");
+    s_->append = db.prepare(
+        "INSERT INTO export_chunks (team_id, plugin, events, count, bytes, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    s_->pending = db.prepare((std::string("SELECT c.team_id, c.plugin, sum(c.count), sum(c.bytes), min(c.at_ms) "
+                                          "FROM export_chunks") +
+                              after_mark + " GROUP BY c.team_id, c.plugin ORDER BY c.team_id, c.plugin")
+                                 .c_str());
     s_->take = db.prepare(
-        "SELECT id, event FROM export_pending WHERE team_id = ?1 AND plugin = ?2 ORDER BY id LIMIT ?3");
-    s_->remove_pending = db.prepare("DELETE FROM export_pending WHERE team_id = ?1 AND plugin = ?2 AND id <= ?3");
+        "SELECT id, events, count, bytes FROM export_chunks WHERE team_id = ?1 AND plugin = ?2 AND id > "
+        "coalesce((SELECT last_chunk FROM export_cut_marks WHERE team_id = ?1 AND plugin = ?2), 0) "
+        "ORDER BY id LIMIT ?3");
+    s_->keep_rest = db.prepare("UPDATE export_chunks SET events = ?2, count = ?3, bytes = ?4 WHERE id = ?1");
+    s_->mark_cut = db.prepare(
+        "INSERT INTO export_cut_marks (team_id, plugin, last_chunk) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT(team_id, plugin) DO UPDATE SET last_chunk = excluded.last_chunk");
     s_->insert_batch = db.prepare(
-        "INSERT INTO export_batches (team_id, plugin, events, count, attempt, next_at_ms, last_error, dead) "
-        "VALUES (?1, ?2, ?3, ?4, 0, ?5, '', 0)");
+        "INSERT INTO export_batches (team_id, plugin, events, count, attempt, next_at_ms, last_error, dead, "
+        "first_chunk, last_chunk) VALUES (?1, ?2, ?3, ?4, 0, ?5, '', 0, ?6, ?7)");
     s_->due = db.prepare(
-        "SELECT id, team_id, plugin, events, attempt, next_at_ms, last_error FROM export_batches "
-        "WHERE dead = 0 AND next_at_ms <= ?1 ORDER BY next_at_ms, id LIMIT ?2");
+        "SELECT id, team_id, plugin, events, attempt, next_at_ms, last_error, first_chunk, last_chunk "
+        "FROM export_batches WHERE dead = 0 AND next_at_ms <= ?1 ORDER BY next_at_ms, id LIMIT ?2");
+    s_->batch_chunks = db.prepare(
+        "SELECT events FROM export_chunks WHERE team_id = ?1 AND plugin = ?2 AND id BETWEEN ?3 AND ?4 ORDER BY id");
+    s_->batch_range = db.prepare("SELECT team_id, plugin, first_chunk, last_chunk FROM export_batches WHERE id = ?1");
+    s_->remove_chunks =
+        db.prepare("DELETE FROM export_chunks WHERE team_id = ?1 AND plugin = ?2 AND id BETWEEN ?3 AND ?4");
     s_->remove_batch = db.prepare("DELETE FROM export_batches WHERE id = ?1");
     s_->retry = db.prepare("UPDATE export_batches SET attempt = ?2, next_at_ms = ?3, last_error = ?4 WHERE id = ?1");
     s_->dead = db.prepare("UPDATE export_batches SET attempt = ?2, last_error = ?3, dead = 1 WHERE id = ?1");
@@ -56,11 +82,15 @@ ExportQueue::ExportQueue(DurableStore& store) : store_(store), s_(std::make_uniq
     s_->replay = db.prepare(
         "UPDATE export_batches SET dead = 0, attempt = 0, next_at_ms = ?2 WHERE id = ?1 AND dead = 1");
     s_->counts_pending = db.prepare(
-        "SELECT count(*), coalesce(sum(length(CAST(event AS BLOB))), 0) FROM export_pending WHERE team_id = ?1 AND plugin = ?2");
+        (std::string("SELECT coalesce(sum(c.count), 0), coalesce(sum(c.bytes), 0) FROM export_chunks") + after_mark +
+         " AND c.team_id = ?1 AND c.plugin = ?2")
+            .c_str());
     s_->counts_batches = db.prepare(
         "SELECT coalesce(sum(dead = 0), 0), coalesce(sum(dead = 1), 0) FROM export_batches "
         "WHERE team_id = ?1 AND plugin = ?2");
-    s_->totals_pending = db.prepare("SELECT count(*), coalesce(sum(length(CAST(event AS BLOB))), 0) FROM export_pending");
+    s_->totals_pending = db.prepare(
+        (std::string("SELECT coalesce(sum(c.count), 0), coalesce(sum(c.bytes), 0) FROM export_chunks") + after_mark)
+            .c_str());
     s_->totals_batches =
         db.prepare("SELECT coalesce(sum(dead = 0), 0), coalesce(sum(dead = 1), 0) FROM export_batches");
   });
@@ -73,9 +103,23 @@ ExportQueue::~ExportQueue() {
 
 void ExportQueue::append(const std::vector<ExportRow>& rows, std::int64_t now_ms) {
   if (rows.empty()) return;
+  struct Chunk {
+    std::string lines;
+    std::int64_t count = 0;
+    std::int64_t bytes = 0;
+  };
+  std::map<std::pair<std::int64_t, std::string_view>, Chunk> chunks;  // in the rows' order within each
+  for (auto const& r : rows) {
+    auto& c = chunks[{r.team_id, r.plugin}];
+    c.lines.append(r.event_json).push_back('\n');
+    ++c.count;
+    c.bytes += static_cast<std::int64_t>(r.event_json.size());
+  }
   store_.locked([&](SqliteDb& db) {
     db.transaction([&] {
-      for (auto const& r : rows) s_->append->bind(1, r.team_id).bind(2, r.plugin).bind(3, r.event_json).bind(4, now_ms).run();
+      for (auto const& [key, c] : chunks)
+        s_->append->bind(1, key.first).bind(2, key.second).bind(3, c.lines).bind(4, c.count).bind(5, c.bytes)
+            .bind(6, now_ms).run();
     });
   });
 }
@@ -97,31 +141,81 @@ std::optional<ExportBatch> ExportQueue::cut_batch(std::int64_t team_id, const st
   std::optional<ExportBatch> batch;
   store_.locked([&](SqliteDb& db) {
     db.transaction([&] {
+      struct Chunk {
+        std::int64_t id;
+        std::string lines;
+        std::size_t count;
+        std::uint64_t bytes;
+      };
+      // Read only as far as the batch goes: the chunks that fit, and the one
+      // the bounds fall inside (reading every pending chunk at each cut made
+      // cutting quadratic in what is pending).
+      std::vector<Chunk> chunks;
+      {
+        auto& q = *s_->take;
+        // Chunks hold at least one event each: max_events of them always suffice.
+        q.bind(1, team_id).bind(2, plugin).bind(3, static_cast<std::int64_t>(max_events));
+        std::uint64_t seen_bytes = 0;
+        std::size_t seen_events = 0;
+        while (q.step()) {
+          auto const count = static_cast<std::size_t>(q.integer(2));
+          auto const chunk_bytes = static_cast<std::uint64_t>(q.integer(3));
+          chunks.push_back({q.integer(0), q.text(1), count, chunk_bytes});
+          seen_bytes += chunk_bytes;
+          seen_events += count;
+          if (seen_bytes > max_bytes || seen_events >= max_events) {
+            q.done();
+            break;
+          }
+        }
+      }
       ExportBatch b;
       b.team_id = team_id;
       b.plugin = plugin;
       b.next_at_ms = now_ms;
       std::uint64_t bytes = 0;
-      std::int64_t last_id = 0;
-      auto& q = *s_->take;
-      q.bind(1, team_id).bind(2, plugin).bind(3, static_cast<std::int64_t>(max_events));
-      while (q.step()) {
-        auto event = q.text(1);
-        if (!b.events.empty() && bytes + event.size() > max_bytes) {
-          q.done();
-          break;
+      std::int64_t last_whole = 0;  // chunks up to this id are taken whole
+      std::size_t whole_events = 0;
+      for (auto& c : chunks) {
+        bool const fits = bytes + c.bytes <= max_bytes && b.events.size() + c.count <= max_events;
+        if (fits) {
+          for (auto& line : split_lines(c.lines)) b.events.push_back(std::move(line));
+          bytes += c.bytes;
+          last_whole = c.id;
+          whole_events = b.events.size();
+          continue;
         }
-        bytes += event.size();
-        last_id = q.integer(0);
-        b.events.push_back(std::move(event));
+        // The bounds fall inside this chunk: take its first events (at least
+        // one event in the batch), leave the rest in place.
+        auto lines = split_lines(c.lines);
+        std::size_t taken = 0;
+        std::uint64_t taken_bytes = 0;
+        while (taken < lines.size() && b.events.size() < max_events &&
+               (b.events.empty() || bytes + lines[taken].size() <= max_bytes)) {
+          bytes += lines[taken].size();
+          taken_bytes += lines[taken].size();
+          b.events.push_back(std::move(lines[taken++]));
+        }
+        if (taken > 0) {
+          std::vector<std::string> rest(std::make_move_iterator(lines.begin() + static_cast<std::ptrdiff_t>(taken)),
+                                        std::make_move_iterator(lines.end()));
+          s_->keep_rest->bind(1, c.id).bind(2, join_lines(rest)).bind(3, static_cast<std::int64_t>(rest.size()))
+              .bind(4, static_cast<std::int64_t>(c.bytes - taken_bytes)).run();
+        }
+        break;
       }
       if (b.events.empty()) return;
-      s_->remove_pending->bind(1, team_id).bind(2, plugin).bind(3, last_id).run();
+      // Whole chunks stay where they are, as the range (first, last_whole];
+      // only the head of a split chunk is written with the batch.
+      if (last_whole) s_->mark_cut->bind(1, team_id).bind(2, plugin).bind(3, last_whole).run();
       s_->insert_batch->bind(1, team_id)
           .bind(2, plugin)
-          .bind(3, join_lines(b.events))
+          .bind(3, join_lines(std::vector<std::string>(b.events.begin() + static_cast<std::ptrdiff_t>(whole_events),
+                                                       b.events.end())))
           .bind(4, static_cast<std::int64_t>(b.events.size()))
           .bind(5, now_ms)
+          .bind(6, last_whole ? chunks.front().id : 0)
+          .bind(7, last_whole)
           .run();
       b.id = db.last_insert_id();
       batch = std::move(b);
@@ -135,23 +229,46 @@ std::vector<ExportBatch> ExportQueue::due(std::int64_t now_ms, std::size_t limit
   store_.locked([&](SqliteDb&) {
     auto& q = *s_->due;
     q.bind(1, now_ms).bind(2, static_cast<std::int64_t>(limit));
+    std::vector<std::pair<std::int64_t, std::int64_t>> ranges;
     while (q.step()) {
       ExportBatch b;
       b.id = q.integer(0);
       b.team_id = q.integer(1);
       b.plugin = q.text(2);
-      b.events = split_lines(q.text(3));
+      b.events = split_lines(q.text(3));  // the head of a split chunk, or a version 2 batch
       b.attempt = static_cast<int>(q.integer(4));
       b.next_at_ms = q.integer(5);
       b.last_error = q.text(6);
+      ranges.emplace_back(q.integer(7), q.integer(8));
       out.push_back(std::move(b));
+    }
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      auto const [first, last] = ranges[i];
+      if (!last) continue;
+      std::vector<std::string> events;  // the whole chunks come first: they are older than the head
+      auto& c = s_->batch_chunks->bind(1, out[i].team_id).bind(2, out[i].plugin).bind(3, first).bind(4, last);
+      while (c.step())
+        for (auto& line : split_lines(c.text(0))) events.push_back(std::move(line));
+      for (auto& line : out[i].events) events.push_back(std::move(line));
+      out[i].events = std::move(events);
     }
   });
   return out;
 }
 
 void ExportQueue::delivered(std::int64_t batch_id) {
-  store_.locked([&](SqliteDb&) { s_->remove_batch->bind(1, batch_id).run(); });
+  store_.locked([&](SqliteDb& db) {
+    db.transaction([&] {
+      auto& r = s_->batch_range->bind(1, batch_id);
+      if (!r.step()) return;
+      auto const team_id = r.integer(0);
+      auto const plugin = r.text(1);
+      auto const first = r.integer(2), last = r.integer(3);
+      r.done();
+      if (last) s_->remove_chunks->bind(1, team_id).bind(2, plugin).bind(3, first).bind(4, last).run();
+      s_->remove_batch->bind(1, batch_id).run();
+    });
+  });
 }
 
 void ExportQueue::retry_later(std::int64_t batch_id, int attempt, std::int64_t next_at_ms, const std::string& error) {

@@ -1,9 +1,12 @@
 // ExportQueue: the durable side of export_events, in the embedded store.
 //
 // An event that passed a team's chain and reached the sink is appended once
-// per (team, plugin) that exports (`export_pending`). The ExportRunner cuts
-// the oldest pending events of a (team, plugin) into a batch when they are big
-// or old enough, and hands the batch to the plugin. A batch lives in
+// per (team, plugin) that exports. A worker's events of one (team, plugin) go
+// in as one chunk (`export_chunks`: their JSON lines, count and bytes): one
+// row per event made the store the ceiling of ingestion as soon as one team
+// exported. The ExportRunner cuts the oldest pending events of a (team,
+// plugin) into a batch when they are big or old enough (splitting a chunk
+// when the bounds fall inside it), and hands the batch to the plugin. A batch lives in
 // `export_batches` from the moment it is cut until the plugin took it: a
 // RetryError keeps it there with its attempt count and when to try again; the
 // last failed attempt makes it a dead letter, kept until replayed. Cutting is
@@ -65,7 +68,7 @@ class ExportQueue {
   ExportQueue(const ExportQueue&) = delete;
   ExportQueue& operator=(const ExportQueue&) = delete;
 
-  // One transaction for all rows (throws StoreError).
+  // One transaction for all rows, one chunk per (team, plugin) (throws StoreError).
   void append(const std::vector<ExportRow>& rows, std::int64_t now_ms);
   std::vector<PendingExports> pending();
   // Moves the oldest pending events of (team, plugin), up to max_bytes (at

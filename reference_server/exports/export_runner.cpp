@@ -88,10 +88,16 @@ std::size_t ExportRunner::step() {
   for (auto const& [team_id, plugin] : ready)
     while (queue_.cut_batch(team_id, plugin, policy_.buffer_bytes, policy_.max_batch_events, now)) {
     }
+  // A few batches at a time: each may hold buffer_bytes of events in memory.
+  constexpr std::size_t page = 4;
   std::size_t handed = 0;
-  for (auto const& batch : queue_.due(now, 1000)) {
-    hand_over(batch, now);
-    ++handed;
+  for (;;) {
+    auto const batches = queue_.due(now, page);
+    for (auto const& batch : batches) {
+      hand_over(batch, now);
+      ++handed;
+    }
+    if (batches.size() < page) break;
   }
   return handed;
 }

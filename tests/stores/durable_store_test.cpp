@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include "exports/export_queue.hpp"
 #include "stores/durable_store.hpp"
 
 using namespace posthog::server;
@@ -142,4 +143,81 @@ TEST_CASE("A store that cannot be opened, or is newer than the server, is refuse
   REQUIRE(sqlite3_exec(db, "PRAGMA user_version=99", nullptr, nullptr, nullptr) == SQLITE_OK);
   sqlite3_close(db);
   CHECK_THROWS_WITH(DurableStore(dir.file()), Catch::Contains("schema version 99"));
+}
+
+TEST_CASE("A version 2 store keeps its pending and retrying exports when opened by this server", "[stores][durable]") {
+  TempDir dir;
+  sqlite3* db = nullptr;  // the export tables as version 2 made them: one row per pending event
+  REQUIRE(sqlite3_open(dir.file().c_str(), &db) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(db, R"sql(
+    CREATE TABLE export_pending (
+      id INTEGER PRIMARY KEY AUTOINCREMENT, team_id INTEGER NOT NULL, plugin TEXT NOT NULL,
+      event TEXT NOT NULL, at_ms INTEGER NOT NULL);
+    CREATE TABLE export_batches (
+      id INTEGER PRIMARY KEY AUTOINCREMENT, team_id INTEGER NOT NULL, plugin TEXT NOT NULL,
+      events TEXT NOT NULL, count INTEGER NOT NULL, attempt INTEGER NOT NULL, next_at_ms INTEGER NOT NULL,
+      last_error TEXT NOT NULL, dead INTEGER NOT NULL DEFAULT 0);
+    INSERT INTO export_pending (team_id, plugin, event, at_ms) VALUES
+      (1, 'x', '{"seq":3}', 10), (1, 'x', '{"seq":4}', 11);
+    INSERT INTO export_batches (team_id, plugin, events, count, attempt, next_at_ms, last_error) VALUES
+      (1, 'x', '{"seq":1}' || char(10) || '{"seq":2}' || char(10), 2, 1, 20, 'busy');
+    PRAGMA user_version=2;)sql",
+                       nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+
+  DurableStore store(dir.file());
+  ExportQueue queue(store);
+  auto const pending = queue.pending();
+  REQUIRE(pending.size() == 1);
+  CHECK(pending[0].events == 2);
+  auto const retrying = queue.due(20, 10);
+  REQUIRE(retrying.size() == 1);
+  CHECK(retrying[0].events == std::vector<std::string>{R"({"seq":1})", R"({"seq":2})"});
+  CHECK(retrying[0].attempt == 1);
+  auto const cut = queue.cut_batch(1, "x", 1 << 20, 100, 30);
+  REQUIRE(cut);
+  CHECK(cut->events == std::vector<std::string>{R"({"seq":3})", R"({"seq":4})"});
+  CHECK(queue.due(30, 10).at(1).events == cut->events);
+}
+
+TEST_CASE("Pending exports are chunks; a batch takes whole chunks and splits the one its bounds fall in",
+          "[stores][durable]") {
+  TempDir dir;
+  DurableStore store(dir.file());
+  ExportQueue queue(store);
+  auto rows = [](int from, int to) {
+    std::vector<ExportRow> out;
+    for (int i = from; i <= to; ++i) out.push_back({1, "x", R"({"seq":)" + std::to_string(i) + "}"});  // 9-10 bytes
+    return out;
+  };
+  queue.append(rows(1, 3), 100);  // one chunk per append and (team, plugin)
+  queue.append(rows(4, 6), 101);
+  queue.append({{2, "x", R"({"other":1})"}}, 102);
+  CHECK(queue.counts(1, "x").pending_events == 6);
+  CHECK(queue.counts(1, "x").pending_bytes == 54);
+
+  auto const first = queue.cut_batch(1, "x", 1 << 20, 4, 200);  // the event bound falls in the second chunk
+  REQUIRE(first);
+  CHECK(first->events == std::vector<std::string>{R"({"seq":1})", R"({"seq":2})", R"({"seq":3})", R"({"seq":4})"});
+  CHECK(queue.counts(1, "x").pending_events == 2);
+  auto const second = queue.cut_batch(1, "x", 10, 100, 200);  // the byte bound: one event (at least one)
+  REQUIRE(second);
+  CHECK(second->events == std::vector<std::string>{R"({"seq":5})"});
+  queue.append(rows(7, 7), 103);
+  auto const third = queue.cut_batch(1, "x", 1 << 20, 100, 200);
+  REQUIRE(third);
+  CHECK(third->events == std::vector<std::string>{R"({"seq":6})", R"({"seq":7})"});
+  CHECK_FALSE(queue.cut_batch(1, "x", 1 << 20, 100, 200));
+  CHECK(queue.counts(2, "x").pending_events == 1);  // another team's chunk is not touched
+
+  // Delivering one batch removes its events only; the others still read back whole.
+  queue.delivered(first->id);
+  auto const due = queue.due(200, 10);
+  REQUIRE(due.size() == 2);
+  CHECK(due[0].events == second->events);
+  CHECK(due[1].events == third->events);
+  queue.delivered(second->id);
+  queue.delivered(third->id);
+  CHECK(queue.totals().pending_events == 1);
+  CHECK(queue.due(200, 10).empty());
 }
