@@ -24,9 +24,16 @@
 //
 // Threading. The hooks of one team copy may run on several worker threads at
 // once; events of one (team, distinct_id) are always processed in order, one at a
-// time. State set up in the constructor and read afterwards needs nothing; state
-// written by hooks goes through `meta.cache` / `meta.storage` (atomic where their
-// operations say so, e.g. incr) or the plugin's own synchronisation.
+// time. export_events, jobs and run_every_minute/hour/day run on threads of
+// their own, possibly while process_event runs on the same copy. State set up in
+// the constructor and read afterwards needs nothing; state written by hooks goes
+// through `meta.cache` / `meta.storage` (atomic where their operations say so,
+// e.g. incr) or the plugin's own synchronisation.
+//
+// Background work. `meta.jobs("name", payload).run_in(...)` queues a job, one of
+// the handlers the class declares in `static constexpr posthog::Job<C> jobs[]`;
+// jobs and export batches are kept in the server's store until done, and one
+// that throws posthog::RetryError runs again later (meta.attempt() says which try).
 //
 // Lifetime. Cache, storage and other Meta state live in the server, not in the
 // module: they survive a reload or hot swap of the plugin. Members of the class

@@ -132,6 +132,12 @@ TEST_CASE("Refusal: invalid manifest names the field", "[loader][refusal]") {
   CHECK(mentions(e, "'number' is not one of string, json, choice, attachment"));
 }
 
+TEST_CASE("Refusal: a job handler named like the server's scheduled runs", "[loader][refusal]") {
+  auto e = refusal_of(module_path("reserved_job_name"));
+  CHECK(e.step() == LoadStep::manifest);
+  CHECK(mentions(e, "job name '$run_every_minute' is reserved"));
+}
+
 TEST_CASE("Refusal: setup_instance throws", "[loader][refusal]") {
   auto m = PluginModule::load(module_path("throws_in_setup_instance"));
   try {

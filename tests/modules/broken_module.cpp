@@ -28,6 +28,10 @@ struct Broken {
   }
 #endif
   bool process_event(posthog::Event&, posthog::Meta&) { return true; }
+#if defined(BREAK_JOB_NAME)
+  void job(const boost::json::value&, posthog::Meta&) {}
+  static constexpr posthog::Job<Broken> jobs[] = {{"$run_every_minute", &Broken::job}};
+#endif
 };
 
 #if defined(BREAK_MANIFEST)
