@@ -139,6 +139,12 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
   job_policy.retry_base = std::chrono::seconds(settings.job_retry_base_seconds);
   JobRunner jobs(job_queue, host.chains, log, job_policy);
   host.services.jobs = &jobs;
+  // The team copies outlive the runner (teardown hooks run when `host` goes):
+  // whatever they queue from then on fails with a clear error, not a dangling call.
+  struct DetachJobs {
+    HostServices& services;
+    ~DetachJobs() { services.jobs = nullptr; }
+  } detach_jobs{host.services};
   host.build(with_stored_teams(file_config, store, err));
   auto& chains = host.chains;
   auto const& refusals = host.refusals;
@@ -231,6 +237,10 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
     pool.push(w, std::move(batch));
     ++captured_outside;
   });
+  struct DetachCapture {  // the pool goes before the team copies, as above
+    WorkerCapture& capture;
+    ~DetachCapture() { capture.capture_elsewhere({}); }
+  } detach_capture{host.capture};
 
   // Takes all of a request's events or none: the in-flight bound is what keeps
   // memory flat under overload.
