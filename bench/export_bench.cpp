@@ -95,22 +95,9 @@ Ingestion ingest(const fs::path& config, const fs::path& dir, const std::vector<
   fs::remove(dir / "store.db"), fs::remove(dir / "store.db-wal"), fs::remove(dir / "store.db-shm");
   auto server = posthog::bench::start_serve(POSTHOG_SERVER_BINARY, config, dir);
   std::size_t const before = receiver ? receiver->events() : 0;
-  std::atomic<std::size_t> next{0}, failed{0};
   Ingestion r;
   auto const t0 = Clock::now();
-  std::vector<std::thread> clients;
-  for (int c = 0; c < 2; ++c)
-    clients.emplace_back([&] {
-      posthog::bench::RawHttpClient client(server.port);
-      for (std::size_t i = next++; i < requests.size(); i = next++)
-        for (;;) {
-          int const status = client.send(requests[i]);
-          if (status == 200) break;
-          if (status == 503) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-          else { ++failed; break; }
-        }
-    });
-  for (auto& t : clients) t.join();
+  r.failed = posthog::bench::send_all(server.port, requests, 2);
   r.acknowledged_s = std::chrono::duration<double>(Clock::now() - t0).count();
   if (receiver) {
     while (receiver->events() - before < events && Clock::now() - t0 < std::chrono::minutes(5))
@@ -118,7 +105,6 @@ Ingestion ingest(const fs::path& config, const fs::path& dir, const std::vector<
     r.delivered_s = std::chrono::duration<double>(Clock::now() - t0).count();
   }
   auto const summary = posthog::bench::stop_serve(server, dir);
-  r.failed = failed.load();
   if (auto const* rss = summary.if_contains("peak_rss_kib")) r.peak_rss_mib = rss->to_number<double>() / 1024;
   return r;
 }

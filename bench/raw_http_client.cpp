@@ -6,9 +6,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 
 namespace posthog::bench {
 
@@ -65,6 +68,27 @@ int RawHttpClient::send(std::string_view request) {
     body += static_cast<std::size_t>(n);
   }
   return status;
+}
+
+std::size_t send_all(int port, const std::vector<std::string>& requests, int clients) {
+  std::atomic<std::size_t> next{0}, failed{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c)
+    threads.emplace_back([&] {
+      RawHttpClient client(port);
+      for (std::size_t i = next++; i < requests.size(); i = next++)
+        for (;;) {
+          int const status = client.send(requests[i]);
+          if (status == 200) break;
+          if (status != 503) {
+            ++failed;
+            break;
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+    });
+  for (auto& t : threads) t.join();
+  return failed.load();
 }
 
 }  // namespace posthog::bench

@@ -4,8 +4,10 @@
 // answer is read just far enough to know its status and where it ends.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace posthog::bench {
 
@@ -26,5 +28,9 @@ class RawHttpClient {
   int fd_ = -1;
   std::string buffer_;
 };
+
+// Sends every request once, shared out over `clients` keep-alive connections;
+// a 503 is sent again after 5 ms. Returns how many failed otherwise.
+std::size_t send_all(int port, const std::vector<std::string>& requests, int clients);
 
 }  // namespace posthog::bench

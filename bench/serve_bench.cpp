@@ -130,23 +130,10 @@ int main(int argc, char** argv) {
   // taken from the server.
   std::vector<std::string> requests;
   for (auto const& b : batches) requests.push_back(posthog::bench::request_bytes("/batch/", b, "application/json"));
-  std::atomic<std::size_t> next{0}, failed{0};
+  std::size_t failed = 0;
   double const client_cpu0 = own_cpu_seconds();
   auto const s0 = Clock::now();
-  std::vector<std::thread> clients;
-  for (int c = 0; c < 2; ++c)
-    clients.emplace_back([&] {
-      posthog::bench::RawHttpClient client(server.port);
-      for (std::size_t i = next++; i < requests.size(); i = next++) {
-        for (;;) {
-          int const status = client.send(requests[i]);
-          if (status == 200) break;
-          if (status == 503) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-          else { ++failed; break; }
-        }
-      }
-    });
-  for (auto& t : clients) t.join();
+  failed += posthog::bench::send_all(server.port, requests, 2);
   double const client_cpu = own_cpu_seconds() - client_cpu0;
   auto const summary = stop(server, dir);
   double const serve_s = std::chrono::duration<double>(Clock::now() - s0).count();
@@ -175,7 +162,7 @@ int main(int argc, char** argv) {
   server = start(dir / "overload.json", dir);
   std::atomic<std::size_t> ok_events{0}, busy{0};
   std::atomic<bool> done{false};
-  clients.clear();
+  std::vector<std::thread> clients;
   for (int c = 0; c < 8; ++c)
     clients.emplace_back([&, c] {
       httplib::Client client("127.0.0.1", server.port);
@@ -197,7 +184,7 @@ int main(int argc, char** argv) {
               static_cast<double>(fs::file_size(dir / "events.jsonl")) / static_cast<double>(n));
   std::printf("%-56s %12.0f events/s\n", "process mode (stdin -> stdout)", static_cast<double>(n) / process_s);
   std::printf("%-56s %12.0f events/s (%zu in the sink, %zu failed)\n", "serve mode, /batch/ x100, 2 raw keep-alive clients",
-              static_cast<double>(n) / serve_s, delivered, failed.load());
+              static_cast<double>(n) / serve_s, delivered, failed);
   std::printf("%-56s %12.2f\n", "ratio serve / process", process_s / serve_s);
   std::printf("%-56s process %.1f us, serve %.1f us (clients not counted)\n", "server CPU per event",
               process_cpu * 1e6 / static_cast<double>(n),

@@ -34,6 +34,7 @@
 
 #include "abi.h"
 #include "config.hpp"
+#include "errors.hpp"
 
 namespace posthog {
 
@@ -45,6 +46,9 @@ inline void push_to_vector(void* user, const char* data, std::size_t size) {
   static_cast<std::vector<std::string>*>(user)->emplace_back(data, size);
 }
 inline void check(posthog_status status, const char* what) {
+  // The host is busy (e.g. capture while the pipeline is full): a RetryError, so
+  // that a job or an export that does not catch it is simply run again later.
+  if (status == POSTHOG_RETRY_ERROR) throw RetryError(std::string(what) + ": the server is busy, try again later");
   if (status != POSTHOG_OK) throw std::runtime_error(std::string(what) + " failed (status " + std::to_string(status) + ")");
 }
 inline boost::json::value parse_stored(const std::string& text) {
@@ -211,7 +215,7 @@ class JobRequest {
     detail::check(s, "jobs.enqueue");
   }
   const posthog_meta* m_;
-  std::string_view name_;
+  std::string name_;  // owned: a request may be kept and run later in the hook
   boost::json::value payload_;
 };
 

@@ -363,6 +363,8 @@ HttpResponse AdminApi::plugin_jobs(std::int64_t id, const std::string& plugin) {
                            {"succeeded", tally.succeeded},
                            {"retry_errors", tally.retry_errors},
                            {"failures", tally.failed},
+                           {"scheduled_runs_ok", tally.scheduled_ok},
+                           {"scheduled_runs_failed", tally.scheduled_failed},
                            {"last_error", tally.last_error},
                            {"queued_jobs", std::move(queued)},
                            {"failed_jobs", std::move(failed)}});

@@ -196,7 +196,10 @@ std::optional<ExportBatch> ExportQueue::cut_batch(std::int64_t team_id, const st
           taken_bytes += lines[taken].size();
           b.events.push_back(std::move(lines[taken++]));
         }
-        if (taken > 0) {
+        if (taken == lines.size()) {  // all of it after all (one event above the byte bound): whole
+          last_whole = c.id;
+          whole_events = b.events.size();
+        } else if (taken > 0) {
           std::vector<std::string> rest(std::make_move_iterator(lines.begin() + static_cast<std::ptrdiff_t>(taken)),
                                         std::make_move_iterator(lines.end()));
           s_->keep_rest->bind(1, c.id).bind(2, join_lines(rest)).bind(3, static_cast<std::int64_t>(rest.size()))

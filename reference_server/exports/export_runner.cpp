@@ -24,11 +24,7 @@ std::string batch_text(const ExportBatch& batch) {
 
 }  // namespace
 
-std::int64_t ExportRunner::system_clock_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+std::int64_t ExportRunner::system_clock_ms() { return epoch_ms_now(); }
 
 ExportRunner::ExportRunner(ExportQueue& queue, const LiveChains& chains, PluginLog& log, ExportPolicy policy,
                            Clock now)

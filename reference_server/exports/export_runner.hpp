@@ -33,6 +33,7 @@
 
 #include "../pipeline/live_chains.hpp"
 #include "../stores/plugin_log.hpp"
+#include "../jobs/epoch_ms.hpp"
 #include "../jobs/retry_backoff.hpp"
 #include "export_queue.hpp"
 

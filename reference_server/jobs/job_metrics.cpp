@@ -14,14 +14,23 @@ void render_job_metrics(std::string& out, JobRunner& jobs, Scheduler* schedules)
     sum.succeeded += t.succeeded;
     sum.retry_errors += t.retry_errors;
     sum.failed += t.failed;
+    sum.scheduled_ok += t.scheduled_ok;
+    sum.scheduled_failed += t.scheduled_failed;
   }
-  out += "# HELP posthog_job_runs_total Job and scheduled runs by outcome: ok, retry (RetryError, run again "
+  out += "# HELP posthog_job_runs_total Runs of plugins' jobs by outcome: ok, retry (RetryError, run again "
          "later) or failed.\n# TYPE posthog_job_runs_total counter\n";
   for (auto const& [plugin, t] : by_plugin) {
     auto const label = "{plugin=\"" + plugin + "\",outcome=\"";
     out += "posthog_job_runs_total" + label + "ok\"} " + std::to_string(t.succeeded) + "\n";
     out += "posthog_job_runs_total" + label + "retry\"} " + std::to_string(t.retry_errors) + "\n";
     out += "posthog_job_runs_total" + label + "failed\"} " + std::to_string(t.failed) + "\n";
+  }
+  out += "# HELP posthog_scheduled_runs_total run_every_minute/hour/day calls by outcome.\n"
+         "# TYPE posthog_scheduled_runs_total counter\n";
+  for (auto const& [plugin, t] : by_plugin) {
+    out += "posthog_scheduled_runs_total{plugin=\"" + plugin + "\",outcome=\"ok\"} " + std::to_string(t.scheduled_ok) + "\n";
+    out += "posthog_scheduled_runs_total{plugin=\"" + plugin + "\",outcome=\"failed\"} " +
+           std::to_string(t.scheduled_failed) + "\n";
   }
   auto const totals = jobs.queue().totals();
   out += "# HELP posthog_jobs Jobs in the store: queued (due or waiting for a retry), running, failed (kept until "

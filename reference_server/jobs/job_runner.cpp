@@ -29,11 +29,7 @@ const TeamPlugin* find_copy(const ChainSet& set, std::int64_t team_id, const std
 
 }  // namespace
 
-std::int64_t JobRunner::system_clock_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+std::int64_t JobRunner::system_clock_ms() { return epoch_ms_now(); }
 
 JobRunner::JobRunner(JobQueue& queue, const LiveChains& chains, PluginLog& log, JobPolicy policy, Clock now)
     : queue_(queue),
@@ -72,9 +68,19 @@ bool JobRunner::run_one() {
   running_.fetch_add(1, std::memory_order_relaxed);
   try {
     run(*job);
-  } catch (...) {
+  } catch (const std::exception& e) {
     running_.fetch_sub(1, std::memory_order_relaxed);
-    throw;
+    // The outcome could not be recorded (the store failed): put the job back
+    // to run again (at least once) rather than leave it running until a restart.
+    std::string const why = std::string("the server could not record the job's outcome: ") + e.what();
+    try {
+      queue_.retry_later(job->id, job->attempt, now_() + 1'000, why);
+    } catch (const std::exception& again) {
+      log_.log({job->team_id, job->plugin, POSTHOG_LOG_ERROR,
+                "job " + std::to_string(job->id) + " stays marked running until the next start: " + again.what(),
+                std::chrono::system_clock::now()});
+    }
+    throw;  // the job thread logs it
   }
   running_.fetch_sub(1, std::memory_order_relaxed);
   return true;
@@ -126,7 +132,10 @@ void JobRunner::finish(const Job& job, posthog_status status, const posthog_erro
   std::string const message = std::string(error.kind) + ": " + error.message;
   if (status == POSTHOG_OK) {
     queue_.done(job.id);
-    count(job, [](JobTally& t) { ++t.runs, ++t.succeeded; });
+    count(job, [scheduled](JobTally& t) {
+      if (scheduled) ++t.scheduled_ok;
+      else ++t.runs, ++t.succeeded;
+    });
     return;
   }
   if (status == POSTHOG_RETRY_ERROR && !scheduled) {
@@ -152,7 +161,8 @@ void JobRunner::finish(const Job& job, posthog_status status, const posthog_erro
   if (scheduled) queue_.done(job.id);
   else queue_.fail(job.id, job.attempt + 1, message);
   count(job, [&](JobTally& t) {
-    ++t.runs, ++t.failed;
+    if (scheduled) ++t.scheduled_failed;
+    else ++t.runs, ++t.failed;
     t.last_error = message;
   });
   std::string const hook = scheduled ? job.name.substr(1) : "job:" + job.name;

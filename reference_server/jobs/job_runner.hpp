@@ -36,6 +36,7 @@
 #include "../pipeline/live_chains.hpp"
 #include "../stores/plugin_log.hpp"
 #include "job_queue.hpp"
+#include "epoch_ms.hpp"
 #include "retry_backoff.hpp"
 
 namespace posthog::server {
@@ -48,12 +49,15 @@ struct JobPolicy {
   std::chrono::milliseconds idle_poll{1'000};  // longest sleep with nothing due (a job queued wakes it)
 };
 
-// Per (team, plugin), since this process started.
+// Per (team, plugin), since this process started. The plugin's own jobs and
+// its scheduled runs are counted apart.
 struct JobTally {
   std::uint64_t runs = 0;
   std::uint64_t succeeded = 0;
   std::uint64_t retry_errors = 0;
   std::uint64_t failed = 0;  // other errors, and RetryErrors past the last attempt
+  std::uint64_t scheduled_ok = 0;
+  std::uint64_t scheduled_failed = 0;
   std::string last_error;
 };
 

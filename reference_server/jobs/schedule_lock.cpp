@@ -25,11 +25,15 @@ void StoreScheduleLock::seed(std::string_view task, std::int64_t period_start_ms
   store_.locked([&](SqliteDb&) { s_->seed->bind(1, task).bind(2, period_start_ms).run(); });
 }
 
-bool StoreScheduleLock::claim(std::string_view task, std::int64_t period_start_ms) {
+bool StoreScheduleLock::claim(std::string_view task, std::int64_t period_start_ms,
+                              const std::function<void()>& then) {
   bool claimed = false;
   store_.locked([&](SqliteDb& db) {
-    s_->claim->bind(1, task).bind(2, period_start_ms).run();
-    claimed = db.changes() == 1;
+    db.transaction([&] {
+      s_->claim->bind(1, task).bind(2, period_start_ms).run();
+      claimed = db.changes() == 1;
+      if (claimed) then();
+    });
   });
   return claimed;
 }

@@ -9,12 +9,17 @@
 // it is the embedded store, which also makes it survive a restart: a period
 // that already ran does not run again because the server came back.
 //
+// Claiming and queueing the period's runs are one atomic step: a crash or a
+// store error between the two would otherwise mark a period as run with no run
+// queued, and it would never run.
+//
 //   StoreScheduleLock lock(store);
 //   lock.seed("run_every_minute", this_minute);      // first start: wait for the next one
-//   if (lock.claim("run_every_minute", this_minute)) // this server runs the period
+//   lock.claim("run_every_minute", this_minute, [&] { queue the period's runs });
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -29,8 +34,9 @@ class ScheduleLock {
   // Records `period_start_ms` for a task that has no period yet (a first start
   // does not run the period it starts in, as cron would not).
   virtual void seed(std::string_view task, std::int64_t period_start_ms) = 0;
-  // True for the one caller that moved the task from an earlier period to this one.
-  virtual bool claim(std::string_view task, std::int64_t period_start_ms) = 0;
+  // True for the one caller that moved the task from an earlier period to this
+  // one; `then` runs in the same atomic step (its throwing undoes the claim).
+  virtual bool claim(std::string_view task, std::int64_t period_start_ms, const std::function<void()>& then) = 0;
   virtual std::optional<std::int64_t> last_period(std::string_view task) = 0;
 };
 
@@ -40,7 +46,8 @@ class StoreScheduleLock final : public ScheduleLock {
   explicit StoreScheduleLock(DurableStore& store);
   ~StoreScheduleLock() override;
   void seed(std::string_view task, std::int64_t period_start_ms) override;
-  bool claim(std::string_view task, std::int64_t period_start_ms) override;
+  // `then` runs inside the claim's transaction: it may use the same store.
+  bool claim(std::string_view task, std::int64_t period_start_ms, const std::function<void()>& then) override;
   std::optional<std::int64_t> last_period(std::string_view task) override;
 
  private:

@@ -13,6 +13,7 @@ Scheduler::Scheduler(JobQueue& queue, const LiveChains& chains, ScheduleLock& lo
   auto const at = now_();
   for (auto const& task : scheduled_tasks) {
     lock_.seed(task.hook_name, period_start(at, task.period_ms));
+    known_period_.push_back(0);
     states_.push_back({std::string(task.hook_name), 0, 0, 0, 0});
   }
 }
@@ -26,7 +27,7 @@ std::size_t Scheduler::step() {
   for (std::size_t i = 0; i < scheduled_tasks.size(); ++i) {
     auto const& task = scheduled_tasks[i];
     auto const period = period_start(at, task.period_ms);
-    if (!lock_.claim(task.hook_name, period)) continue;
+    if (period <= known_period_[i]) continue;  // settled already: by this server or another
     std::vector<std::pair<std::int64_t, std::string>> copies;
     {
       auto const set = chains_.current();
@@ -35,10 +36,14 @@ std::size_t Scheduler::step() {
           for (auto const& p : chain->plugins())
             if (p->has_scheduled(task.hook)) copies.emplace_back(team_id, p->name());
     }
-    if (copies.empty()) continue;
     auto const started = std::chrono::system_clock::time_point(std::chrono::milliseconds(period));
     auto const payload = "{\"period\":\"" + iso8601(started) + "\"}";
-    auto const skipped = queue_.enqueue_unless_pending(copies, task.job_name, payload, at);
+    std::vector<std::pair<std::int64_t, std::string>> skipped;
+    bool const claimed = lock_.claim(task.hook_name, period, [&] {
+      if (!copies.empty()) skipped = queue_.enqueue_unless_pending(copies, task.job_name, payload, at);
+    });
+    known_period_[i] = period;
+    if (!claimed || copies.empty()) continue;
     queued += copies.size() - skipped.size();
     states_[i].runs_queued += copies.size() - skipped.size();
     states_[i].runs_skipped += skipped.size();

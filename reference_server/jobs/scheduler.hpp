@@ -69,6 +69,10 @@ class Scheduler {
   Clock now_;
   std::mutex mutex_;  // counters, and one step at a time
   std::vector<ScheduleState> states_;
+  // Per task, the period this scheduler last saw settled (claimed here or
+  // found claimed): a look at the clock within it touches neither the store
+  // nor the chains.
+  std::vector<std::int64_t> known_period_;
   std::mutex wake_mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;

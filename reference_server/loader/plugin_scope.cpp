@@ -1,5 +1,7 @@
 #include "plugin_scope.hpp"
 
+#include <posthog/errors.hpp>
+
 #include <boost/json/parse.hpp>
 #include <cstring>
 #include <exception>
@@ -28,6 +30,9 @@ template <class F>
 posthog_status call(posthog_context* c, const char* what, F&& f) noexcept {
   try {
     return f();
+  } catch (const posthog::RetryError& e) {  // busy, not broken: the plugin may try again later
+    report(c, what, e);
+    return POSTHOG_RETRY_ERROR;
   } catch (const std::exception& e) {
     report(c, what, e);
     return POSTHOG_ERROR;

@@ -31,6 +31,8 @@ class HotSwap {
   ModuleSwap& swap() noexcept { return swap_; }
   PluginVersions& versions() noexcept { return versions_; }
   bool watching() const noexcept { return watch_ != nullptr; }
+  // Stops the folder watch (its thread may start swaps, which run plugin hooks).
+  void stop_watching() { watch_.reset(); }
 
   // Appends the swap gauges and counters in Prometheus text.
   void render_metrics(std::string& out, const LiveChains& chains) const;

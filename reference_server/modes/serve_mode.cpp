@@ -1,5 +1,7 @@
 #include "serve_mode.hpp"
 
+#include <posthog/errors.hpp>
+
 #include <pthread.h>
 #include <signal.h>
 
@@ -225,11 +227,13 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
   // Events a job, a schedule or an export captures (meta.capture outside any
   // worker) enter the pipeline like a request's, under the same bound.
   std::atomic<std::uint64_t> captured_outside{0};
+  std::atomic<bool> pipeline_closed{false};
   host.capture.capture_elsewhere([&](std::int64_t team_id, boost::json::object event) {
+    if (pipeline_closed) throw std::runtime_error("the server is shutting down: event not captured");
     std::size_t current = inflight.load();
     do {
       if (current + 1 > settings.max_inflight_events)
-        throw std::runtime_error("the pipeline is full (capture answers 503 too): event not captured, try later");
+        throw posthog::RetryError("the pipeline is full (capture answers 503 too): event not captured, try later");
     } while (!inflight.compare_exchange_weak(current, current + 1));
     auto const w = owner_of(event, team_id, workers);
     Batch batch;
@@ -402,18 +406,22 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
   draining = true;
   server->stop();
   server->wait();
-  // Jobs, schedules and exports may capture into the pipeline: they stop
-  // first (a running job is finished; what is queued stays in the store).
-  schedules.stop();
-  jobs.stop();
-  exports.stop();  // what is pending stays in the store for the next start
-  pool.close_and_join();
-  if (forward_sink) forward_sink->drain(std::chrono::seconds(settings.sink_drain_seconds));
-  else sink->flush();
+  // Everything that may run plugin hooks outside the workers, and so capture
+  // into the pipeline, stops first: the admin API and the folder watch (swaps),
+  // schedules, jobs (a running job is finished; what is queued stays in the
+  // store) and exports (what is pending stays in the store for the next start).
   if (admin_server) {
     admin_server->stop();
     admin_server->wait();
   }
+  hot_swap.stop_watching();
+  schedules.stop();
+  jobs.stop();
+  exports.stop();
+  pipeline_closed = true;
+  pool.close_and_join();
+  if (forward_sink) forward_sink->drain(std::chrono::seconds(settings.sink_drain_seconds));
+  else sink->flush();
 
   std::uint64_t written = 0, dropped = 0, errors = 0, captured_total = 0;
   for (auto const& r : runners) {

@@ -182,7 +182,7 @@ DurableStore::DurableStore(const std::filesystem::path& file, std::size_t keep_p
 }
 
 void DurableStore::locked(const std::function<void(SqliteDb&)>& body) {
-  std::lock_guard lock(mutex_);
+  std::lock_guard lock(mutex_);  // re-entered when a transaction calls another user of the store
   body(*db_);
 }
 

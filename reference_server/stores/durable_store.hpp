@@ -125,7 +125,7 @@ class DurableStore {
   std::filesystem::path file_;
   std::size_t keep_;
   std::unique_ptr<Db> db_;
-  std::mutex mutex_;  // the connection
+  std::recursive_mutex mutex_;  // the connection; recursive so one transaction can span two users (locked())
   std::mutex pending_mutex_;
   std::condition_variable pending_cv_;
   std::vector<PluginLogLine> pending_lines_;

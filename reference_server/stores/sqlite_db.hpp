@@ -81,18 +81,35 @@ struct SqliteDb {
   // Rows the last INSERT, UPDATE or DELETE touched.
   std::int64_t changes() const { return sqlite3_changes64(handle); }
 
-  // Runs `body` in a transaction: committed when it returns, rolled back when it throws.
+  // Runs `body` in a transaction: committed when it returns, rolled back when
+  // it throws. Inside another transaction (a nested locked() call) it is part of
+  // the outer one: committed or rolled back with it.
   template <class F>
   void transaction(F&& body) {
+    if (depth > 0) {
+      ++depth;
+      try {
+        body();
+      } catch (...) {
+        --depth;
+        throw;
+      }
+      --depth;
+      return;
+    }
     begin->run();
+    depth = 1;
     try {
       body();
+      depth = 0;
       commit->run();
     } catch (...) {
+      depth = 0;
       rollback->run();
       throw;
     }
   }
+  int depth = 0;  // transactions open (the outer one and those joined to it)
 
   SqliteDb() = default;
   SqliteDb(const SqliteDb&) = delete;

@@ -105,3 +105,18 @@ TEST_CASE("schedules: schedulers sharing one lock run each period exactly once b
   CHECK(other.state().at(0).runs_queued + f.scheduler->state().at(0).runs_queued == 10);
   CHECK(other.state().at(0).runs_queued == 6);
 }
+
+TEST_CASE("schedules: a claim whose runs cannot be queued is undone, so the period still runs", "[schedules]") {
+  JobsFixture f("schedules-atomic");
+  StoreScheduleLock lock(*f.store);
+  lock.seed("task", 0);
+  CHECK_THROWS_WITH(lock.claim("task", minute, [] { throw std::runtime_error("disk full"); }),
+                    Catch::Contains("disk full"));
+  CHECK(lock.last_period("task") == 0);  // the period did not move
+  int queued = 0;
+  CHECK(lock.claim("task", minute, [&] { ++queued; }));
+  CHECK_FALSE(lock.claim("task", minute, [&] { ++queued; }));
+  CHECK_FALSE(lock.claim("task", 0, [&] { ++queued; }));  // never backwards
+  CHECK(queued == 1);
+  CHECK(lock.last_period("task") == minute);
+}

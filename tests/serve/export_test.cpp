@@ -12,6 +12,7 @@
 #include "test_receiver.hpp"
 
 using posthog::testing::ServeProcess;
+using posthog::testing::wait_until;
 
 namespace {
 
@@ -58,12 +59,6 @@ std::map<std::int64_t, int> exported(const ServeProcess& s) {
   return seen;
 }
 
-template <class Done>
-void wait_until(Done done, const char* what) {
-  for (int i = 0; i < 3000 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  INFO(what);
-  REQUIRE(done());
-}
 
 }  // namespace
 

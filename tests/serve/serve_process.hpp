@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -152,5 +153,13 @@ class ServeProcess {
   int exit_code_ = -1;
   bool owns_dir_ = true;
 };
+
+// Polls `done` every 10 ms for up to 30 s, then requires it (with `what` in the report).
+template <class Done>
+void wait_until(Done done, const char* what) {
+  for (int i = 0; i < 3000 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  INFO(what);
+  REQUIRE(done());
+}
 
 }  // namespace posthog::testing

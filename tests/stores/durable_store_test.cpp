@@ -220,4 +220,13 @@ TEST_CASE("Pending exports are chunks; a batch takes whole chunks and splits the
   queue.delivered(third->id);
   CHECK(queue.totals().pending_events == 1);
   CHECK(queue.due(200, 10).empty());
+
+  // One event above the byte bound, alone in its chunk: taken whole, nothing left pending.
+  queue.append({{3, "x", std::string(R"({"big":")") + std::string(100, 'b') + "\"}"}}, 104);
+  auto const big = queue.cut_batch(3, "x", 10, 100, 200);
+  REQUIRE(big);
+  CHECK(big->events.size() == 1);
+  CHECK(queue.counts(3, "x").pending_events == 0);
+  for (auto const& p : queue.pending()) CHECK(p.team_id != 3);
+  CHECK_FALSE(queue.cut_batch(3, "x", 10, 100, 200));
 }
