@@ -1,5 +1,7 @@
 #include "serve_settings.hpp"
 
+#include "../stores/redis/redis_endpoint.hpp"
+
 #include <charconv>
 #include <cstdlib>
 
@@ -123,6 +125,15 @@ ServeSettings ServeSettings::from(const ServerConfig& config, const Environment&
     s.job_retry_base_seconds = static_cast<unsigned>(
         json_number(j, "retry_base_seconds", s.job_retry_base_seconds, 1, 3600, "$.serve.jobs."));
   }
+  if (auto const* v = o.if_contains("redis")) {
+    if (!v->is_object()) fail("$.serve.redis", "must be an object like {\"url\": \"redis://127.0.0.1:6379\"}");
+    auto const& r = v->get_object();
+    s.redis_url = string(r, "url", "$.serve.redis.url", s.redis_url);
+    s.redis_prefix = string(r, "prefix", "$.serve.redis.prefix", s.redis_prefix);
+    s.redis_pool_size = static_cast<unsigned>(json_number(r, "pool_size", s.redis_pool_size, 1, 256, "$.serve.redis."));
+    s.redis_timeout_ms =
+        static_cast<unsigned>(json_number(r, "timeout_ms", s.redis_timeout_ms, 10, 60000, "$.serve.redis."));
+  }
   s.cache_max_bytes = json_number(o, "cache_max_bytes", s.cache_max_bytes, 1 << 20, std::uint64_t(1) << 40);
   s.log_level = string(o, "log_level", "$.serve.log_level", s.log_level);
   if (auto const* v = o.if_contains("admin")) {
@@ -153,6 +164,7 @@ ServeSettings ServeSettings::from(const ServerConfig& config, const Environment&
   if (auto v = env("STORE_PATH")) s.store_path = *v;
   if (auto v = env("CACHE_MAX_BYTES")) s.cache_max_bytes = number(*v, "CACHE_MAX_BYTES", 1 << 20, std::uint64_t(1) << 40);
   if (auto v = env("LOG_LEVEL")) s.log_level = *v;
+  if (auto v = env("REDIS_URL")) s.redis_url = *v;
   if (auto v = env("ADMIN_HOST")) s.admin_host = *v;
   if (auto v = env("ADMIN_PORT")) s.admin_port = static_cast<std::uint16_t>(number(*v, "ADMIN_PORT", 0, 65535));
   if (auto v = env("ADMIN_TOKEN")) s.admin_token = *v;
@@ -168,6 +180,13 @@ ServeSettings ServeSettings::from(const ServerConfig& config, const Environment&
     fail("log level", "must be debug, info, warn or error, not '" + s.log_level + "'");
   if (!s.admin_token.empty() && s.admin_token.size() < 16)
     fail("admin token", "must be at least 16 characters (it guards every team's config)");
+  if (!s.redis_url.empty()) {
+    try {
+      RedisEndpoint::parse(s.redis_url);
+    } catch (const RedisUrlError& e) {
+      fail("redis url", e.what());
+    }
+  }
   if (s.sink_path.is_relative()) s.sink_path = (config.base_dir / s.sink_path).lexically_normal();
   if (s.store_path.is_relative()) s.store_path = (config.base_dir / s.store_path).lexically_normal();
   return s;

@@ -59,6 +59,12 @@ struct ServeSettings {
   unsigned job_threads = 2;             // 1 .. 64
   unsigned job_max_retries = 15;        // 0 .. 30
   unsigned job_retry_base_seconds = 6;  // 1 .. 3600
+  // Redis (serve.redis, REDIS_URL): meta.cache and meta.storage shared by every
+  // server of a cluster. Empty url: the embedded defaults (memory cache, SQLite storage).
+  std::string redis_url;
+  std::string redis_prefix = "posthog-plugin-server:";
+  unsigned redis_pool_size = 4;       // 1 .. 256
+  unsigned redis_timeout_ms = 1000;   // connect and command timeout, 10 .. 60000
   std::string log_level = "info";  // plugin log lines below it are kept but not printed
   std::string admin_host = "127.0.0.1";
   std::uint16_t admin_port = 8001;

@@ -29,6 +29,7 @@
 #include "../exports/export_metrics.hpp"
 #include "../exports/export_runner.hpp"
 #include "../jobs/job_metrics.hpp"
+#include "../stores/redis/redis_cache.hpp"
 #include "../jobs/job_runner.hpp"
 #include "../jobs/schedule_lock.hpp"
 #include "../jobs/scheduler.hpp"
@@ -120,6 +121,24 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
 
   EmbeddedPluginHost host(options.max_capture_depth, settings.cache_max_bytes);
   host.services.storage = &storage;
+  // With Redis, meta.cache and meta.storage are shared by every server that
+  // points at it. Unreachable at start is not fatal: plugin calls fail with
+  // the reason, /_ready says so, and the pool reconnects when it is back.
+  std::unique_ptr<RedisPool> redis;
+  std::unique_ptr<RedisCache> redis_cache;
+  std::unique_ptr<RedisStorage> redis_storage;
+  if (!settings.redis_url.empty()) {
+    redis = std::make_unique<RedisPool>(RedisEndpoint::parse(settings.redis_url), settings.redis_pool_size,
+                                        std::chrono::milliseconds(settings.redis_timeout_ms));
+    redis_cache = std::make_unique<RedisCache>(*redis, settings.redis_prefix);
+    redis_storage = std::make_unique<RedisStorage>(*redis, settings.redis_prefix);
+    host.services.cache = redis_cache.get();
+    host.services.storage = redis_storage.get();
+    err.write(diagnostic_line({{"type", "redis"},
+                               {"url", redis->endpoint().describe()},
+                               {"reachable", redis->reachable()},
+                               {"serves", "meta.cache, meta.storage"}}));
+  }
   host.services.metrics = &metrics;
   auto& log = host.log;
   int const print_level = level_number(settings.log_level);
@@ -291,6 +310,11 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
       r["store"] = e.what();
       ready = false;
     }
+    if (redis) {
+      bool const reachable = redis->reachable();
+      r["redis"] = boost::json::object{{"url", redis->endpoint().describe()}, {"reachable", reachable}};
+      ready = ready && reachable;
+    }
     r["status"] = ready ? "ready" : "not_ready";
     r["ready"] = ready;
     return r;
@@ -336,6 +360,7 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
       counter("posthog_sink_parked_batches_total", "Batches PostHog refused for good (kept in the store).",
               static_cast<double>(s.parked_batches));
     }
+    if (redis) gauge("posthog_redis_reachable", "1 when Redis answered PING.", redis->reachable() ? 1 : 0);
     gauge("posthog_resident_memory_bytes", "Resident set size.", static_cast<double>(resident_kib()) * 1024);
   };
 
@@ -385,6 +410,7 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
                                 {"url", url_of(settings.host, server->port())},
                                 {"sink", forward_sink ? settings.sink_url : settings.sink_path.string()},
                                 {"store", settings.store_path.string()},
+                                {"redis", redis ? boost::json::value(redis->endpoint().describe()) : nullptr},
                                 {"workers", workers},
                                 {"io_threads", settings.io_threads}};
   listening["admin_url"] = admin_server ? boost::json::value(url_of(settings.admin_host, admin_server->port()))

@@ -1,0 +1,85 @@
+// RedisConnection: one hiredis connection with timeouts, pipelining and
+// reconnection; RedisReply: a reply as a plain value. The only files that
+// include hiredis are this one's .cpp.
+//
+// A connection that breaks (I/O error, timeout) is dropped; the next command
+// connects again, at most once per backoff step (100 ms doubling to 5 s), so a
+// Redis that is down costs each caller one quick RedisUnavailable, not a
+// connect timeout per call. A command is never retried by this layer: INCRBY or
+// LPUSH may have been applied before the connection broke.
+//
+//   RedisConnection redis(RedisEndpoint::parse("redis://127.0.0.1:6379"), std::chrono::milliseconds(500));
+//   auto n = redis.command({"INCRBY", "counter", "1"}).integer;
+//   auto replies = redis.pipeline({{"GET", "a"}, {"GET", "b"}});   // one round trip
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <initializer_list>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "redis_endpoint.hpp"
+
+struct redisContext;
+
+namespace posthog::server {
+
+// Redis cannot be reached (or stopped answering): the message names the endpoint.
+class RedisUnavailable : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Redis answered with an error (WRONGTYPE, a script error, ...).
+class RedisCommandError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+  bool wrong_type() const noexcept { return std::string_view(what()).substr(0, 9) == "WRONGTYPE"; }
+};
+
+struct RedisReply {
+  enum class Type { nil, integer, string, status, error, array };
+  Type type = Type::nil;
+  std::int64_t integer = 0;
+  std::string text;  // string, status, error
+  std::vector<RedisReply> elements;
+
+  bool is_nil() const noexcept { return type == Type::nil; }
+  bool is_error() const noexcept { return type == Type::error; }
+  // Throws RedisCommandError when this is an error reply.
+  const RedisReply& ok() const;
+};
+
+using RedisArgs = std::vector<std::string_view>;
+
+class RedisConnection {
+ public:
+  // Does not connect yet: the first command does.
+  RedisConnection(RedisEndpoint endpoint, std::chrono::milliseconds timeout);
+  ~RedisConnection();
+  RedisConnection(const RedisConnection&) = delete;
+  RedisConnection& operator=(const RedisConnection&) = delete;
+
+  // An error reply is returned, not thrown (see RedisReply::ok). Throws RedisUnavailable.
+  RedisReply command(const RedisArgs& args);
+  RedisReply command(std::initializer_list<std::string_view> args) { return command(RedisArgs(args)); }
+  // All commands in one write, then all replies: one round trip. Throws RedisUnavailable.
+  std::vector<RedisReply> pipeline(const std::vector<RedisArgs>& commands);
+  bool connected() const noexcept { return context_ != nullptr; }
+  const RedisEndpoint& endpoint() const noexcept { return endpoint_; }
+
+ private:
+  void ensure_connected();
+  [[noreturn]] void broke(const std::string& what);
+
+  RedisEndpoint endpoint_;
+  std::chrono::milliseconds timeout_;
+  redisContext* context_ = nullptr;
+  std::chrono::steady_clock::time_point next_attempt_{};
+  std::chrono::milliseconds backoff_{0};
+};
+
+}  // namespace posthog::server

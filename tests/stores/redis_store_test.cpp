@@ -1,0 +1,161 @@
+// The Redis backends of meta.cache and meta.storage against a real
+// redis-server on a free loopback port, and the memory cache against the same
+// contract: both backends answer every command the same way.
+#include <catch2/catch.hpp>
+
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "stores/memory_cache.hpp"
+#include "stores/redis/redis_cache.hpp"
+#include "../support/redis_server.hpp"
+
+using namespace posthog::server;
+using namespace std::chrono_literals;
+using posthog::testing::RedisServer;
+
+namespace {
+
+// PostHog's cache API (src/worker/vm/extensions/cache.ts), as both backends must answer it.
+void check_cache_contract(TeamCache& cache) {
+  cache.set("k", "\"v\"", 0s);
+  CHECK(cache.get("k") == std::optional<std::string>("\"v\""));
+  CHECK_FALSE(cache.get("missing").has_value());
+  CHECK(cache.del("k"));
+  CHECK_FALSE(cache.del("k"));
+
+  CHECK(cache.incr("n", 2) == 2);
+  CHECK(cache.incr("n", -5) == -3);
+  CHECK(cache.get("n") == std::optional<std::string>("-3"));
+  cache.set("s", "\"text\"", 0s);
+  CHECK_THROWS_AS(cache.incr("s", 1), std::invalid_argument);
+
+  CHECK_FALSE(cache.expire("missing", 5s));
+  CHECK(cache.expire("s", 100s));
+  CHECK(cache.get("s").has_value());
+  CHECK(cache.expire("s", 0s));  // now: gone
+  CHECK_FALSE(cache.get("s").has_value());
+
+  CHECK(cache.lpush("l", "1") == 1);
+  CHECK(cache.lpush("l", "2") == 2);
+  CHECK(cache.lpush("l", "1") == 3);
+  CHECK(cache.lrange("l", 0, -1) == std::vector<std::string>{"1", "2", "1"});
+  CHECK(cache.lrange("l", -2, -1) == std::vector<std::string>{"2", "1"});
+  CHECK(cache.llen("l") == 3);
+  CHECK(cache.lrem("l", -1, "1") == 1);
+  CHECK(cache.lrange("l", 0, -1) == std::vector<std::string>{"1", "2"});
+  CHECK(cache.lpop("l", 5) == std::vector<std::string>{"1", "2"});
+  CHECK(cache.lpop("l", 1).empty());
+  CHECK(cache.llen("missing") == 0);
+
+  for (int i = 0; i < 1500; ++i) cache.lpush("big", std::to_string(i));
+  CHECK(cache.llen("big") == TeamCache::max_list_length);  // capped
+  CHECK(cache.lrange("big", 0, 0) == std::vector<std::string>{"1499"});
+
+  // A value read as a list, or a list read as a value, finds nothing; pushing onto a value is an error.
+  cache.set("plain", "1", 0s);
+  CHECK(cache.llen("plain") == 0);
+  CHECK(cache.lrange("plain", 0, -1).empty());
+  CHECK(cache.lrem("plain", 0, "1") == 0);
+  CHECK(cache.lpop("plain", 1).empty());
+  CHECK_THROWS_AS(cache.lpush("plain", "2"), std::invalid_argument);
+  CHECK_FALSE(cache.get("big").has_value());
+
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 250; ++i) cache.incr("shared", 1);
+    });
+  for (auto& t : threads) t.join();
+  CHECK(cache.get("shared") == std::optional<std::string>("1000"));
+}
+
+}  // namespace
+
+TEST_CASE("Redis URLs: host, port, credentials, database; bad ones named without the password", "[stores][redis]") {
+  auto e = RedisEndpoint::parse("redis://:s3cret@10.0.0.5:6380/2");
+  CHECK(e.host == "10.0.0.5");
+  CHECK(e.port == 6380);
+  CHECK(e.password == "s3cret");
+  CHECK(e.username.empty());
+  CHECK(e.db == 2);
+  CHECK(e.describe() == "redis://10.0.0.5:6380/2");
+  e = RedisEndpoint::parse("redis://app:pw@cache.internal");
+  CHECK(e.username == "app");
+  CHECK(e.port == 6379);
+  CHECK(RedisEndpoint::parse("redis://[::1]:7000").host == "::1");
+  CHECK_THROWS_WITH(RedisEndpoint::parse("http://localhost"), Catch::Contains("redis://"));
+  CHECK_THROWS_WITH(RedisEndpoint::parse("redis://:pw@host:99999"),
+                    Catch::Contains("the port") && !Catch::Contains("pw"));
+  CHECK_THROWS_WITH(RedisEndpoint::parse("redis://host/x"), Catch::Contains("the database"));
+}
+
+TEST_CASE("The memory cache answers PostHog's cache API", "[stores][cache]") {
+  MemoryCache cache;
+  check_cache_contract(cache);
+}
+
+TEST_CASE("The Redis cache answers PostHog's cache API like the memory cache", "[stores][redis]") {
+  RedisServer redis;
+  RedisPool pool(redis.endpoint(), 4, 1000ms);
+  RedisCache cache(pool, "test:");
+  check_cache_contract(cache);
+}
+
+TEST_CASE("Redis keys carry the prefix and the kind; TTLs are Redis's own", "[stores][redis]") {
+  RedisServer redis;
+  RedisPool pool(redis.endpoint(), 2, 1000ms);
+  RedisCache cache(pool, "deploy-a:");
+  RedisStorage storage(pool, "deploy-a:");
+  RedisCache other_deployment(pool, "deploy-b:");
+  cache.set("@plugin/geoip/1/k", "1", 30s);
+  storage.set("@plugin/geoip/1/k", "2");
+  other_deployment.set("@plugin/geoip/1/k", "3", 0s);
+  CHECK(cache.get("@plugin/geoip/1/k") == std::optional<std::string>("1"));
+  CHECK(storage.get("@plugin/geoip/1/k") == std::optional<std::string>("2"));
+  CHECK(other_deployment.get("@plugin/geoip/1/k") == std::optional<std::string>("3"));
+  RedisConnection raw(redis.endpoint(), 1000ms);
+  auto const ttl = raw.command({"PTTL", "deploy-a:cache:@plugin/geoip/1/k"}).integer;
+  CHECK(ttl > 20'000);
+  CHECK(ttl <= 30'000);
+  CHECK(raw.command({"PTTL", "deploy-a:storage:@plugin/geoip/1/k"}).integer == -1);  // storage never expires
+  CHECK(raw.command({"PTTL", "deploy-b:cache:@plugin/geoip/1/k"}).integer == -1);
+  CHECK(storage.del("@plugin/geoip/1/k"));
+  CHECK_FALSE(storage.get("@plugin/geoip/1/k").has_value());
+  CHECK(cache.get("@plugin/geoip/1/k").has_value());
+}
+
+TEST_CASE("Redis going away is a clear error, and the backend reconnects when it is back", "[stores][redis]") {
+  RedisServer redis;
+  RedisPool pool(redis.endpoint(), 1, 500ms);
+  RedisCache cache(pool, "test:");
+  cache.set("k", "1", 0s);
+  redis.stop();
+  CHECK_THROWS_AS(cache.get("k"), RedisUnavailable);
+  try {
+    cache.get("k");
+    FAIL("still reachable?");
+  } catch (const RedisUnavailable& e) {
+    CHECK_THAT(e.what(), Catch::Contains(redis.endpoint().describe()));
+  }
+  CHECK_FALSE(pool.reachable());
+  redis.start();  // empty again: nothing was saved
+  bool back = false;
+  for (int i = 0; i < 200 && !back; ++i) {  // the backoff (at most 5 s) decides when it tries again
+    back = pool.reachable();
+    if (!back) std::this_thread::sleep_for(50ms);
+  }
+  REQUIRE(back);
+  cache.set("k", "2", 0s);
+  CHECK(cache.get("k") == std::optional<std::string>("2"));
+}
+
+TEST_CASE("Redis: a password the server refuses is reported as such", "[stores][redis]") {
+  RedisServer redis;
+  auto endpoint = redis.endpoint();
+  endpoint.password = "wrong";
+  RedisPool pool(endpoint, 1, 500ms);
+  RedisCache cache(pool, "test:");
+  CHECK_THROWS_WITH(cache.get("k"), Catch::Contains("refused the connection's set-up"));
+}
