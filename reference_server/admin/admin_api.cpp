@@ -224,10 +224,12 @@ HttpResponse AdminApi::put_team(std::int64_t id, const std::string& body) {
       spec = team_from_json(document, id);
       keep_redacted_secrets(spec, current.team(id), current);
       next = ChainSet::with_team(current, spec, c_.services);
-      c_.store.save_team(spec);  // stored first: a change the API confirmed survives a restart
+      team_registry().save_team(spec);  // stored first: a change the API confirmed survives a restart
       return next;
     });
-    return json_answer(200, redacted_team(spec, *next));
+    auto answer = redacted_team(spec, *next);
+    answer["cluster"] = announce_team(id);
+    return json_answer(200, answer);
   } catch (const TeamDocumentError& e) {
     return json_answer(400, {{"status", 0}, {"code", "invalid_team"}, {"error", e.what()}, {"field", e.field()}});
   }
@@ -238,11 +240,22 @@ HttpResponse AdminApi::delete_team(std::int64_t id) {
   c_.chains.update([&](const ChainSet& current) -> std::shared_ptr<const ChainSet> {
     found = current.team(id) != nullptr;
     if (!found) return nullptr;
-    c_.store.delete_team(id);
+    team_registry().delete_team(id);
     return ChainSet::without_team(current, id);
   });
   if (!found) return json_error(404, "not_found", "no team " + std::to_string(id));
-  return json_answer(200, {{"status", 1}, {"deleted", id}});
+  return json_answer(200, {{"status", 1}, {"deleted", id}, {"cluster", announce_team(id)}});
+}
+
+boost::json::value AdminApi::announce_team(std::int64_t id) {
+  if (!c_.announce) return "single server";
+  try {
+    c_.announce({{"type", "team"}, {"id", id}});
+    return "announced";
+  } catch (const std::exception& e) {
+    // Kept in the registry all the same: the others pick it up at their next resync.
+    return boost::json::value(std::string("not announced (the others will see it when they resync): ") + e.what());
+  }
 }
 
 HttpResponse AdminApi::plugins(const std::string& name, const std::string& action) {

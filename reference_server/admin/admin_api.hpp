@@ -64,6 +64,9 @@ struct AdminContext {
   ExportRunner* exports = nullptr;                 // null: no export endpoints
   JobRunner* jobs = nullptr;                       // null: no job endpoints
   Scheduler* schedules = nullptr;
+  TeamRegistry* teams = nullptr;                   // where PUT/DELETE keep teams; null: the store
+  // Tells the other servers of a cluster (with Redis); null: a single server.
+  std::function<void(boost::json::object)> announce;
 };
 
 class AdminApi {
@@ -86,6 +89,9 @@ class AdminApi {
   HttpResponse plugin_jobs(std::int64_t id, const std::string& plugin);
   HttpResponse replay_job(std::string_view job);
   bool authorized(const HttpRequest& request) const noexcept;
+  TeamRegistry& team_registry() const noexcept { return c_.teams ? *c_.teams : c_.store; }
+  // Announces a team change; what the response says about it.
+  boost::json::value announce_team(std::int64_t id);
 
   AdminContext c_;
 };

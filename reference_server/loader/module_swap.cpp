@@ -159,7 +159,7 @@ SwapResult ModuleSwap::swap_in(const std::string& plugin, std::string_view trigg
   }
 }
 
-SwapResult ModuleSwap::roll_back(const std::string& plugin) {
+SwapResult ModuleSwap::roll_back(const std::string& plugin, std::string_view trigger) {
   std::lock_guard lock(mutex_);
   SwapResult result;
   result.plugin = plugin;
@@ -176,7 +176,7 @@ SwapResult ModuleSwap::roll_back(const std::string& plugin) {
   }
   result.to_version = previous->version();
   try {
-    return publish(*p, previous, "rollback");
+    return publish(*p, previous, trigger);
   } catch (const TeamCopyError& e) {
     auto a = attempt_from(e, plugin, "rollback");
     a.team_id = e.team_id();
@@ -230,6 +230,15 @@ SwapResult ModuleSwap::publish(const PluginSpec& spec, std::shared_ptr<PluginMod
   result.generation = generation;
   result.outcome = SwapResult::Outcome::swapped;
   versions_.serving(spec.name, module, generation, result.drain_ms);
+  if (listener_) {
+    try {
+      listener_(spec.name, *module, trigger);
+    } catch (const std::exception& e) {  // the swap stands; only telling others failed
+      if (services_.log)
+        services_.log->log({0, spec.name, POSTHOG_LOG_WARN, std::string("after the swap: ") + e.what(),
+                            std::chrono::system_clock::now()});
+    }
+  }
 
   if (services_.log) {
     std::string message = "swapped " + spec.name + " " + (result.from_version.empty() ? "(none)" : result.from_version) +

@@ -27,6 +27,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -78,9 +79,14 @@ class ModuleSwap {
   SwapResult swap_in(const std::string& plugin, std::string_view trigger, std::filesystem::path file = {},
                      bool only_if_changed = false);
   // Back to the version that served before this one (a new instance of it).
-  SwapResult roll_back(const std::string& plugin);
+  SwapResult roll_back(const std::string& plugin, std::string_view trigger = "rollback");
   // Every plugin whose configured file changed since it was loaded (SIGHUP).
   std::vector<SwapResult> swap_changed(std::string_view trigger);
+
+  // Called after every successful swap or rollback, with the module now
+  // serving (serve mode tells the other servers of a cluster). Set before swaps.
+  using SwapListener = std::function<void(const std::string& plugin, const PluginModule& serving, std::string_view trigger)>;
+  void on_swapped(SwapListener listener) { listener_ = std::move(listener); }
 
   // The configured plugin whose file is `file` (compared by folder and name).
   const PluginSpec* plugin_for_file(const std::filesystem::path& file) const;
@@ -98,6 +104,7 @@ class ModuleSwap {
   ModuleSwapOptions options_;
   std::mutex mutex_;  // one swap at a time
   std::map<std::string, std::string> seen_hash_;  // per plugin: the bytes last looked at
+  SwapListener listener_;
 };
 
 }  // namespace posthog::server

@@ -29,7 +29,10 @@
 #include "../exports/export_metrics.hpp"
 #include "../exports/export_runner.hpp"
 #include "../jobs/job_metrics.hpp"
+#include "../stores/redis/cluster_bus.hpp"
 #include "../stores/redis/redis_cache.hpp"
+#include "../stores/redis/redis_team_registry.hpp"
+#include "cluster_follow.hpp"
 #include "../jobs/job_runner.hpp"
 #include "../jobs/schedule_lock.hpp"
 #include "../jobs/scheduler.hpp"
@@ -63,8 +66,16 @@ int level_number(const std::string& name) {
 // file's. A stored team naming a plugin the file no longer declares runs
 // without it; a file team whose token a stored team now owns loses it; both
 // reported.
-ServerConfig with_stored_teams(ServerConfig config, DurableStore& store, FdWriter& err) {
-  auto const stored = store.teams();
+ServerConfig with_stored_teams(ServerConfig config, TeamRegistry& registry, FdWriter& err) {
+  std::vector<StoredTeam> stored;
+  try {
+    stored = registry.teams();
+  } catch (const RedisUnavailable& e) {
+    // The file's teams serve meanwhile; the cluster bus resyncs when Redis is back.
+    err.write(diagnostic_line({{"type", "store_team_error"}, {"message", std::string("teams set through the admin "
+                                                                                     "API not read yet: ") + e.what()}}));
+    return config;
+  }
   for (auto const& s : stored) {
     if (s.deleted)
       std::erase_if(config.teams, [&](const TeamSpec& t) { return t.id == s.team.id; });
@@ -166,12 +177,30 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
     HostServices& services;
     ~DetachJobs() { services.jobs = nullptr; }
   } detach_jobs{host.services};
-  host.build(with_stored_teams(file_config, store, err));
+  std::unique_ptr<RedisTeamRegistry> redis_teams;
+  TeamRegistry* teams = &store;
+  if (redis) {
+    redis_teams = std::make_unique<RedisTeamRegistry>(*redis, settings.redis_prefix);
+    teams = redis_teams.get();
+  }
+  host.build(with_stored_teams(file_config, *teams, err));
   auto& chains = host.chains;
   auto const& refusals = host.refusals;
   report_load_errors(err, refusals);
   HotSwap hot_swap(file_config, host, err);
 
+  // With Redis, a team change or a hot swap made on one server reaches the others.
+  std::unique_ptr<ClusterBus> bus;
+  if (redis) {
+    bus = std::make_unique<ClusterBus>(*redis, redis->endpoint(), settings.redis_prefix, [&err](const std::string& what) {
+      err.write(diagnostic_line({{"type", "cluster_error"}, {"message", what}}));
+    });
+    hot_swap.swap().on_swapped([&](const std::string& plugin, const PluginModule& serving, std::string_view trigger) {
+      if (trigger == "cluster") return;  // followed, not made here: the others were told by whoever made it
+      bus->publish({{"type", "plugin"}, {"name", plugin}, {"hash", serving.content_hash()},
+                    {"version", serving.version()}});
+    });
+  }
   // export_events: queued in the store by the workers, handed over by a thread.
   ExportQueue export_queue(store);
   ExportPolicy export_policy;
@@ -390,7 +419,10 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
       admin = std::make_unique<AdminApi>(
           AdminContext{settings.admin_token, chains, host.services, store, refusals, render_metrics, readiness,
                        forward_sink.get(), &hot_swap.swap(), &hot_swap.versions(), &exports, &jobs,
-                       &schedules});
+                       &schedules, teams,
+                       bus ? std::function<void(boost::json::object)>(
+                                 [&](boost::json::object m) { bus->publish(std::move(m)); })
+                           : nullptr});
       HttpServerOptions admin_http;
       admin_http.host = settings.admin_host;
       admin_http.port = settings.admin_port;
@@ -415,6 +447,7 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
                                 {"io_threads", settings.io_threads}};
   listening["admin_url"] = admin_server ? boost::json::value(url_of(settings.admin_host, admin_server->port()))
                                         : boost::json::value(nullptr);
+  if (bus) bus->start(cluster_handler(chains, *teams, host.services, hot_swap, err));
   exports.start();
   jobs.start();
   schedules.start(&jobs);
@@ -440,6 +473,7 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
     admin_server->stop();
     admin_server->wait();
   }
+  if (bus) bus->stop();
   hot_swap.stop_watching();
   schedules.stop();
   jobs.stop();

@@ -32,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "team_registry.hpp"
 #include "../config/server_config.hpp"
 #include "plugin_log.hpp"
 #include "plugin_storage.hpp"
@@ -56,27 +57,22 @@ struct BacklogSize {
   std::uint64_t events = 0;
 };
 
-struct StoredTeam {
-  TeamSpec team;
-  bool deleted = false;  // deleted through the admin API: the config file's team of that id is gone too
-};
-
 struct SqliteDb;
 
-class DurableStore {
+class DurableStore final : public TeamRegistry {
  public:
   // Opens or creates the database; throws StoreError naming the file.
   explicit DurableStore(const std::filesystem::path& file, std::size_t keep_per_plugin = 1000);
-  ~DurableStore();
+  ~DurableStore() override;
   DurableStore(const DurableStore&) = delete;
   DurableStore& operator=(const DurableStore&) = delete;
 
   const std::filesystem::path& file() const noexcept { return file_; }
 
   // Teams set through the admin API.
-  void save_team(const TeamSpec& team);
-  void delete_team(std::int64_t team_id);  // kept as a marker
-  std::vector<StoredTeam> teams();
+  void save_team(const TeamSpec& team) override;
+  void delete_team(std::int64_t team_id) override;  // kept as a marker
+  std::vector<StoredTeam> teams() override;
 
   // Plugin storage: JSON values by scoped key.
   std::optional<std::string> storage_get(std::string_view key);

@@ -94,3 +94,103 @@ TEST_CASE("redis: a REDIS_URL that cannot be used stops the server at start, nam
   CHECK_THROWS_WITH(ServeProcess(two_teams(), {"REDIS_URL=http://127.0.0.1:6379"}),
                     Catch::Contains("redis url") && Catch::Contains("redis://"));
 }
+
+namespace {
+
+constexpr const char* cluster_token = "cluster-test-admin-token-0123456789";
+
+boost::json::object with_admin(boost::json::object config) {
+  config["serve"] = boost::json::object{{"admin", {{"listen", "127.0.0.1:0"}, {"token", cluster_token}}}};
+  return config;
+}
+
+int capture_status(const ServeProcess& s, const char* token) {
+  httplib::Client c("127.0.0.1", s.port());
+  auto r = c.Post("/e/",
+                  boost::json::serialize(boost::json::object{{"api_key", token}, {"event", "e"}, {"distinct_id", "d"}}),
+                  "application/json");
+  return r ? r->status : 0;
+}
+
+httplib::Result admin_call(const ServeProcess& s, const std::string& method, const std::string& path,
+                           const std::string& body = "") {
+  httplib::Client c("127.0.0.1", s.admin_port());
+  c.set_bearer_token_auth(cluster_token);
+  if (method == "PUT") return c.Put(path.c_str(), body, "application/json");
+  if (method == "DELETE") return c.Delete(path.c_str());
+  if (method == "POST") return c.Post(path.c_str(), body, "application/json");
+  return c.Get(path.c_str());
+}
+
+std::string serving_version(const ServeProcess& s, const std::string& plugin) {
+  auto r = admin_call(s, "GET", "/api/plugins/" + plugin);
+  if (!r || r->status != 200) return "";
+  auto const v = boost::json::parse(r->body);
+  return v.at("serving").is_object() ? std::string(v.at("serving").at("version").as_string()) : "";
+}
+
+}  // namespace
+
+TEST_CASE("redis: a team set or deleted through one server's admin API reaches the others", "[serve][redis][cluster]") {
+  RedisServer redis;
+  std::vector<std::string> env{"REDIS_URL=" + redis.url()};
+  ServeProcess a(with_admin(two_teams()), env);
+  ServeProcess b(with_admin(two_teams()), env);
+  CHECK(capture_status(b, "phc_three") == 401);
+
+  auto put = admin_call(a, "PUT", "/api/teams/3",
+                        R"({"token": "phc_three", "plugins": [{"name": "testkit", "config": {"label": "three"}}]})");
+  REQUIRE(put);
+  REQUIRE(put->status == 200);
+  CHECK(boost::json::parse(put->body).at("cluster") == "announced");
+  CHECK(capture_status(a, "phc_three") == 200);
+  wait_until([&] { return capture_status(b, "phc_three") == 200; }, "server b serves the team set on server a");
+  ServeProcess c(with_admin(two_teams()), env);  // started later: reads the team from Redis
+  CHECK(capture_status(c, "phc_three") == 200);
+
+  auto del = admin_call(b, "DELETE", "/api/teams/3");
+  REQUIRE(del);
+  REQUIRE(del->status == 200);
+  wait_until([&] { return capture_status(a, "phc_three") == 401 && capture_status(c, "phc_three") == 401; },
+             "servers a and c dropped the team deleted on server b");
+  CHECK(a.stop() == 0);
+  CHECK(b.stop() == 0);
+  CHECK(c.stop() == 0);
+}
+
+TEST_CASE("redis: a hot swap and a rollback on one server reach the others", "[serve][redis][cluster]") {
+  namespace fs = std::filesystem;
+  RedisServer redis;
+  auto const plugins = fs::temp_directory_path() / ("posthog-cluster-swap-" + std::to_string(::getpid()));
+  fs::remove_all(plugins);
+  fs::create_directories(plugins);
+  auto place = [&](const char* build) {
+    fs::copy_file(fs::path(POSTHOG_TEST_MODULES_DIR) / "swapkit" / (std::string(build) + ".so"),
+                  plugins / "swapkit.so.tmp", fs::copy_options::overwrite_existing);
+    fs::rename(plugins / "swapkit.so.tmp", plugins / "swapkit.so");
+  };
+  place("v1");
+  boost::json::object config{
+      {"watch_plugins", false},  // only the cluster bus may carry the swap to server b
+      {"plugins", {boost::json::object{{"name", "swapkit"}, {"file", (plugins / "swapkit.so").string()}}}},
+      {"teams", {boost::json::object{{"id", 1}, {"token", "phc_one"},
+                                     {"plugins", {boost::json::object{{"name", "swapkit"}}}}}}}};
+  std::vector<std::string> env{"REDIS_URL=" + redis.url()};
+  ServeProcess a(with_admin(config), env);
+  ServeProcess b(with_admin(config), env);
+  REQUIRE(serving_version(b, "swapkit") == "1.0.0");
+
+  place("v2");
+  auto reload = admin_call(a, "POST", "/api/plugins/swapkit/reload");
+  REQUIRE(reload);
+  REQUIRE(reload->status == 200);
+  wait_until([&] { return serving_version(b, "swapkit") == "2.0.0"; }, "server b swapped to 2.0.0 as server a did");
+  auto rollback = admin_call(a, "POST", "/api/plugins/swapkit/rollback");
+  REQUIRE(rollback);
+  REQUIRE(rollback->status == 200);
+  wait_until([&] { return serving_version(b, "swapkit") == "1.0.0"; }, "server b rolled back as server a did");
+  CHECK_FALSE(b.diagnostics("cluster_swap").empty());
+  CHECK(a.stop() == 0);
+  CHECK(b.stop() == 0);
+  fs::remove_all(plugins);
+}

@@ -3,6 +3,7 @@
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 namespace posthog::server {
@@ -75,6 +76,7 @@ RedisConnection::~RedisConnection() {
 
 void RedisConnection::broke(const std::string& what) {
   std::string const why = context_ && context_->errstr[0] ? std::string(context_->errstr) : std::string("no answer");
+  fd_ = -1;
   if (context_) redisFree(context_);
   context_ = nullptr;
   backoff_ = std::clamp(backoff_ * 2, std::chrono::milliseconds(100), std::chrono::milliseconds(5'000));
@@ -91,7 +93,9 @@ void RedisConnection::ensure_connected() {
                            " ms");
   context_ = redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port, to_timeval(timeout_));
   if (!context_ || context_->err) broke("cannot connect");
-  if (redisSetTimeout(context_, to_timeval(timeout_)) != REDIS_OK) broke("cannot set the timeout");
+  if (redisSetTimeout(context_, blocking_ ? timeval{} : to_timeval(timeout_)) != REDIS_OK)
+    broke("cannot set the timeout");
+  fd_ = context_->fd;
   redisEnableKeepAlive(context_);
   std::vector<RedisArgs> hello;
   std::string const db = std::to_string(endpoint_.db);
@@ -104,6 +108,7 @@ void RedisConnection::ensure_connected() {
     auto const replies = pipeline(hello);
     for (auto const& r : replies)
       if (r.is_error()) {
+        fd_ = -1;
         redisFree(context_);
         context_ = nullptr;
         // Not a network problem: retrying soon would not help either.
@@ -124,6 +129,19 @@ RedisReply RedisConnection::command(const RedisArgs& args) {
   auto out = convert(reply);
   freeReplyObject(reply);
   return out;
+}
+
+RedisReply RedisConnection::read() {
+  if (!context_) throw RedisUnavailable("Redis at " + endpoint_.describe() + ": not connected");
+  void* raw = nullptr;
+  if (redisGetReply(context_, &raw) != REDIS_OK || !raw) broke("reading a pushed message failed");
+  auto out = convert(static_cast<redisReply*>(raw));
+  freeReplyObject(raw);
+  return out;
+}
+
+void RedisConnection::interrupt() noexcept {
+  if (int const fd = fd_.load(); fd >= 0) ::shutdown(fd, SHUT_RDWR);
 }
 
 std::vector<RedisReply> RedisConnection::pipeline(const std::vector<RedisArgs>& commands) {

@@ -13,6 +13,7 @@
 //   auto replies = redis.pipeline({{"GET", "a"}, {"GET", "b"}});   // one round trip
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <initializer_list>
@@ -69,6 +70,13 @@ class RedisConnection {
   // All commands in one write, then all replies: one round trip. Throws RedisUnavailable.
   std::vector<RedisReply> pipeline(const std::vector<RedisArgs>& commands);
   bool connected() const noexcept { return context_ != nullptr; }
+
+  // For a subscriber: reads wait for as long as it takes (no read timeout)...
+  void set_blocking_reads(bool blocking) noexcept { blocking_ = blocking; }
+  // ...for the next reply pushed by the server (a pub/sub message). Throws RedisUnavailable.
+  RedisReply read();
+  // From another thread: makes a read() in progress fail at once (shuts the socket down).
+  void interrupt() noexcept;
   const RedisEndpoint& endpoint() const noexcept { return endpoint_; }
 
  private:
@@ -80,6 +88,8 @@ class RedisConnection {
   redisContext* context_ = nullptr;
   std::chrono::steady_clock::time_point next_attempt_{};
   std::chrono::milliseconds backoff_{0};
+  bool blocking_ = false;
+  std::atomic<int> fd_{-1};  // of the live connection, for interrupt()
 };
 
 }  // namespace posthog::server
