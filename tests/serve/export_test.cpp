@@ -30,12 +30,7 @@ boost::json::object export_config(const std::string& label) {
 }
 
 boost::json::object admin_get(const ServeProcess& s, const std::string& path) {
-  httplib::Client c("127.0.0.1", s.admin_port());
-  c.set_bearer_token_auth(admin_token);
-  auto r = c.Get(path.c_str());
-  REQUIRE(r);
-  REQUIRE(r->status == 200);
-  return boost::json::parse(r->body).as_object();
+  return posthog::testing::admin_get(s, admin_token, path);
 }
 
 // Seqs in testkit's "exported a,b,c" log lines, with how often each was seen.

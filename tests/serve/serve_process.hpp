@@ -9,6 +9,7 @@
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
+#include <httplib.h>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -153,6 +154,16 @@ class ServeProcess {
   int exit_code_ = -1;
   bool owns_dir_ = true;
 };
+
+// GET on the server's admin API with `token`; requires a 200 and returns its JSON.
+inline boost::json::object admin_get(const ServeProcess& s, const std::string& token, const std::string& path) {
+  httplib::Client c("127.0.0.1", s.admin_port());
+  c.set_bearer_token_auth(token);
+  auto r = c.Get(path.c_str());
+  REQUIRE(r);
+  REQUIRE(r->status == 200);
+  return boost::json::parse(r->body).as_object();
+}
 
 // Polls `done` every 10 ms for up to 30 s, then requires it (with `what` in the report).
 template <class Done>
