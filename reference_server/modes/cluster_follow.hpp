@@ -2,11 +2,14 @@
 // another server made.
 //
 //   team    re-read that team from the TeamRegistry and publish a chain set
-//           with it (or without it, when it was deleted);
+//           with it (or without it, when it was deleted), as start-up would:
+//           without plugins this server does not run, taking its token from
+//           a config-file team that had it;
 //   plugin  swap to the module whose content hash was announced: nothing when
 //           it already serves it, a rollback when it is the previous version,
 //           else this server's own file for the plugin (deployments put the
-//           same build on every server); a file whose bytes differ is reported;
+//           same build on every server); serving other bytes than announced
+//           afterwards is reported, whether it swapped or not;
 //   resync  compare every registry team with what serves (after connecting,
 //           or reconnecting: messages sent meanwhile were not heard).
 // Errors (a team this server cannot set up, a plugin it does not declare) are

@@ -187,14 +187,16 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
   auto& chains = host.chains;
   auto const& refusals = host.refusals;
   report_load_errors(err, refusals);
-  HotSwap hot_swap(file_config, host, err);
-
-  // With Redis, a team change or a hot swap made on one server reaches the others.
+  // With Redis, a team change or a hot swap made on one server reaches the
+  // others. Made before the hot swap, whose watch thread may announce through
+  // it, so that it goes after it.
   std::unique_ptr<ClusterBus> bus;
-  if (redis) {
+  if (redis)
     bus = std::make_unique<ClusterBus>(*redis, redis->endpoint(), settings.redis_prefix, [&err](const std::string& what) {
       err.write(diagnostic_line({{"type", "cluster_error"}, {"message", what}}));
     });
+  HotSwap hot_swap(file_config, host, err);
+  if (bus) {
     hot_swap.swap().on_swapped([&](const std::string& plugin, const PluginModule& serving, std::string_view trigger) {
       if (trigger == "cluster") return;  // followed, not made here: the others were told by whoever made it
       bus->publish({{"type", "plugin"}, {"name", plugin}, {"hash", serving.content_hash()},
@@ -447,7 +449,10 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
                                 {"io_threads", settings.io_threads}};
   listening["admin_url"] = admin_server ? boost::json::value(url_of(settings.admin_host, admin_server->port()))
                                         : boost::json::value(nullptr);
-  if (bus) bus->start(cluster_handler(chains, *teams, host.services, hot_swap, err));
+  if (bus)
+    bus->start(cluster_handler(chains, *teams, host.services, hot_swap, err), [&err, &bus] {
+      err.write(diagnostic_line({{"type", "cluster_listening"}, {"server_id", bus->server_id()}}));
+    });
   exports.start();
   jobs.start();
   schedules.start(&jobs);

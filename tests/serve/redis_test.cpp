@@ -179,6 +179,8 @@ TEST_CASE("redis: a hot swap and a rollback on one server reach the others", "[s
   ServeProcess a(with_admin(config), env);
   ServeProcess b(with_admin(config), env);
   REQUIRE(serving_version(b, "swapkit") == "1.0.0");
+  // Plugin announcements are not resynced: b must be listening before a swaps.
+  wait_until([&] { return !b.diagnostics("cluster_listening").empty(); }, "server b listens on the cluster bus");
 
   place("v2");
   auto reload = admin_call(a, "POST", "/api/plugins/swapkit/reload");

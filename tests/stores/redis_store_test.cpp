@@ -3,11 +3,16 @@
 // contract: both backends answer every command the same way.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <atomic>
+#include <boost/json.hpp>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 #include <vector>
 
 #include "stores/memory_cache.hpp"
+#include "stores/redis/cluster_bus.hpp"
 #include "stores/redis/redis_cache.hpp"
 #include "../support/redis_server.hpp"
 
@@ -158,4 +163,45 @@ TEST_CASE("Redis: a password the server refuses is reported as such", "[stores][
   RedisPool pool(endpoint, 1, 500ms);
   RedisCache cache(pool, "test:");
   CHECK_THROWS_WITH(cache.get("k"), Catch::Contains("refused the connection's set-up"));
+}
+
+TEST_CASE("The cluster bus delivers others' messages, not its own, and resyncs when quiet", "[stores][redis][cluster]") {
+  RedisServer redis;
+  RedisPool pool(redis.endpoint(), 2, 1000ms);
+  std::mutex mutex;
+  std::vector<std::string> heard_a, heard_b, errors;
+  auto report = [&](const std::string& e) {
+    std::lock_guard lock(mutex);
+    errors.push_back(e);
+  };
+  auto recorder = [&](std::vector<std::string>& into) {
+    return [&](const boost::json::object& m) {
+      std::lock_guard lock(mutex);
+      into.push_back(std::string(m.at("type").as_string()));
+    };
+  };
+  auto count = [&](const std::vector<std::string>& in, const char* type) {
+    std::lock_guard lock(mutex);
+    return std::count(in.begin(), in.end(), type);
+  };
+  auto wait_for = [&](auto done) {
+    for (int i = 0; i < 500 && !done(); ++i) std::this_thread::sleep_for(10ms);
+    return done();
+  };
+  ClusterBus a(pool, redis.endpoint(), "test:", report, 300ms);  // quiet for 300 ms: subscribe again, resync
+  ClusterBus b(pool, redis.endpoint(), "test:", report);
+  std::atomic<int> a_listening{0}, b_listening{0};
+  a.start(recorder(heard_a), [&] { ++a_listening; });
+  b.start(recorder(heard_b), [&] { ++b_listening; });
+  REQUIRE(wait_for([&] { return a_listening > 0 && b_listening > 0; }));
+  CHECK(count(heard_a, "resync") >= 1);
+  a.publish({{"type", "team"}, {"id", 7}});
+  REQUIRE(wait_for([&] { return count(heard_b, "team") == 1; }));
+  CHECK(count(heard_a, "team") == 0);  // its own message
+  REQUIRE(wait_for([&] { return count(heard_a, "resync") >= 3; }));  // quiet channel: periodic resyncs
+  CHECK(count(heard_b, "resync") == 1);
+  b.stop();  // blocked in a read: interrupted at once
+  a.stop();
+  std::lock_guard lock(mutex);
+  CHECK(errors.empty());
 }

@@ -19,19 +19,20 @@ std::string make_server_id() {
 }  // namespace
 
 ClusterBus::ClusterBus(RedisPool& pool, const RedisEndpoint& endpoint, const std::string& prefix,
-                       ErrorReport on_error)
+                       ErrorReport on_error, std::chrono::milliseconds resync_every)
     : pool_(pool),
       subscriber_(endpoint, std::chrono::milliseconds(2'000)),
       channel_(prefix + "cluster"),
       id_(make_server_id()),
       on_error_(std::move(on_error)) {
-  subscriber_.set_blocking_reads(true);
+  subscriber_.set_read_timeout(resync_every);
 }
 
 ClusterBus::~ClusterBus() { stop(); }
 
-void ClusterBus::start(Handler handle) {
+void ClusterBus::start(Handler handle, std::function<void()> on_listening) {
   handle_ = std::move(handle);
+  on_listening_ = std::move(on_listening);
   thread_ = std::thread([this] { listen(); });
 }
 
@@ -80,8 +81,11 @@ void ClusterBus::listen() {
       subscriber_.command({"SUBSCRIBE", channel_}).ok();
       reported_down = false;
       deliver({{"type", "resync"}});
+      if (on_listening_) on_listening_();
       while (!stopping()) {
-        auto const reply = subscriber_.read();
+        auto const next = subscriber_.read();
+        if (!next) break;  // quiet for resync_every: subscribe again, which resyncs
+        auto const& reply = *next;
         if (reply.type != RedisReply::Type::array || reply.elements.size() != 3 || reply.elements[0].text != "message")
           continue;
         boost::system::error_code ec;

@@ -8,6 +8,10 @@
 // delivers only to who is listening: after every (re)subscription the handler
 // gets {"type": "resync"}, on which a server compares everything with the
 // registry, so a message missed while Redis was away is not a change missed.
+// A quiet channel is subscribed to again every `resync_every` (60 s), which
+// resyncs too: an announcement that failed after its change was stored (a
+// PUBLISH timeout) is picked up within that time. After each subscription
+// `on_listening` runs (a diagnostic line: tests wait for it).
 //
 //   ClusterBus bus(pool, endpoint, "posthog-plugin-server:", on_error);
 //   bus.start([&](const boost::json::object& message) { ... });
@@ -32,13 +36,14 @@ class ClusterBus {
   using Handler = std::function<void(const boost::json::object& message)>;
   using ErrorReport = std::function<void(const std::string& what)>;
 
-  ClusterBus(RedisPool& pool, const RedisEndpoint& endpoint, const std::string& prefix, ErrorReport on_error);
+  ClusterBus(RedisPool& pool, const RedisEndpoint& endpoint, const std::string& prefix, ErrorReport on_error,
+             std::chrono::milliseconds resync_every = std::chrono::seconds(60));
   ~ClusterBus();
   ClusterBus(const ClusterBus&) = delete;
   ClusterBus& operator=(const ClusterBus&) = delete;
 
   // Listens on a thread of its own; `handle` runs there, one message at a time.
-  void start(Handler handle);
+  void start(Handler handle, std::function<void()> on_listening = {});
   void stop();
   // Throws RedisUnavailable: the change is made here and kept in the registry,
   // and the others will see it at their next resync.
@@ -55,6 +60,7 @@ class ClusterBus {
   std::string id_;
   ErrorReport on_error_;
   Handler handle_;
+  std::function<void()> on_listening_;
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;

@@ -3,6 +3,7 @@
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -70,15 +71,18 @@ const RedisReply& RedisReply::ok() const {
 RedisConnection::RedisConnection(RedisEndpoint endpoint, std::chrono::milliseconds timeout)
     : endpoint_(std::move(endpoint)), timeout_(timeout) {}
 
-RedisConnection::~RedisConnection() {
+RedisConnection::~RedisConnection() { close(); }
+
+void RedisConnection::close() noexcept {
+  std::lock_guard lock(fd_mutex_);
+  fd_ = -1;
   if (context_) redisFree(context_);
+  context_ = nullptr;
 }
 
 void RedisConnection::broke(const std::string& what) {
   std::string const why = context_ && context_->errstr[0] ? std::string(context_->errstr) : std::string("no answer");
-  fd_ = -1;
-  if (context_) redisFree(context_);
-  context_ = nullptr;
+  close();
   backoff_ = std::clamp(backoff_ * 2, std::chrono::milliseconds(100), std::chrono::milliseconds(5'000));
   next_attempt_ = std::chrono::steady_clock::now() + backoff_;
   throw RedisUnavailable("Redis at " + endpoint_.describe() + ": " + what + ": " + why);
@@ -93,9 +97,12 @@ void RedisConnection::ensure_connected() {
                            " ms");
   context_ = redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port, to_timeval(timeout_));
   if (!context_ || context_->err) broke("cannot connect");
-  if (redisSetTimeout(context_, blocking_ ? timeval{} : to_timeval(timeout_)) != REDIS_OK)
+  if (redisSetTimeout(context_, to_timeval(read_timeout_.count() > 0 ? read_timeout_ : timeout_)) != REDIS_OK)
     broke("cannot set the timeout");
-  fd_ = context_->fd;
+  {
+    std::lock_guard lock(fd_mutex_);
+    fd_ = context_->fd;
+  }
   redisEnableKeepAlive(context_);
   std::vector<RedisArgs> hello;
   std::string const db = std::to_string(endpoint_.db);
@@ -108,9 +115,7 @@ void RedisConnection::ensure_connected() {
     auto const replies = pipeline(hello);
     for (auto const& r : replies)
       if (r.is_error()) {
-        fd_ = -1;
-        redisFree(context_);
-        context_ = nullptr;
+        close();
         // Not a network problem: retrying soon would not help either.
         backoff_ = std::chrono::milliseconds(5'000);
         next_attempt_ = std::chrono::steady_clock::now() + backoff_;
@@ -131,17 +136,25 @@ RedisReply RedisConnection::command(const RedisArgs& args) {
   return out;
 }
 
-RedisReply RedisConnection::read() {
+std::optional<RedisReply> RedisConnection::read() {
   if (!context_) throw RedisUnavailable("Redis at " + endpoint_.describe() + ": not connected");
   void* raw = nullptr;
-  if (redisGetReply(context_, &raw) != REDIS_OK || !raw) broke("reading a pushed message failed");
+  if (redisGetReply(context_, &raw) != REDIS_OK || !raw) {
+    bool const timed_out = context_->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
+    if (timed_out) {  // quiet, not broken: no backoff
+      close();
+      return std::nullopt;
+    }
+    broke("reading a pushed message failed");
+  }
   auto out = convert(static_cast<redisReply*>(raw));
   freeReplyObject(raw);
   return out;
 }
 
 void RedisConnection::interrupt() noexcept {
-  if (int const fd = fd_.load(); fd >= 0) ::shutdown(fd, SHUT_RDWR);
+  std::lock_guard lock(fd_mutex_);
+  if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
 }
 
 std::vector<RedisReply> RedisConnection::pipeline(const std::vector<RedisArgs>& commands) {

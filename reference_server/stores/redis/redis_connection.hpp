@@ -13,8 +13,9 @@
 //   auto replies = redis.pipeline({{"GET", "a"}, {"GET", "b"}});   // one round trip
 #pragma once
 
-#include <atomic>
 #include <chrono>
+#include <mutex>
+#include <optional>
 #include <cstdint>
 #include <initializer_list>
 #include <stdexcept>
@@ -71,16 +72,18 @@ class RedisConnection {
   std::vector<RedisReply> pipeline(const std::vector<RedisArgs>& commands);
   bool connected() const noexcept { return context_ != nullptr; }
 
-  // For a subscriber: reads wait for as long as it takes (no read timeout)...
-  void set_blocking_reads(bool blocking) noexcept { blocking_ = blocking; }
-  // ...for the next reply pushed by the server (a pub/sub message). Throws RedisUnavailable.
-  RedisReply read();
+  // For a subscriber: how long read() waits (the connect timeout stays as it was)...
+  void set_read_timeout(std::chrono::milliseconds timeout) noexcept { read_timeout_ = timeout; }
+  // ...for the next reply pushed by the server (a pub/sub message). nullopt:
+  // nothing came in time; the connection is closed (subscribe again). Throws RedisUnavailable.
+  std::optional<RedisReply> read();
   // From another thread: makes a read() in progress fail at once (shuts the socket down).
   void interrupt() noexcept;
   const RedisEndpoint& endpoint() const noexcept { return endpoint_; }
 
  private:
   void ensure_connected();
+  void close() noexcept;
   [[noreturn]] void broke(const std::string& what);
 
   RedisEndpoint endpoint_;
@@ -88,8 +91,9 @@ class RedisConnection {
   redisContext* context_ = nullptr;
   std::chrono::steady_clock::time_point next_attempt_{};
   std::chrono::milliseconds backoff_{0};
-  bool blocking_ = false;
-  std::atomic<int> fd_{-1};  // of the live connection, for interrupt()
+  std::chrono::milliseconds read_timeout_{0};  // 0: the command timeout
+  std::mutex fd_mutex_;  // interrupt() against closing: never shut down a descriptor reused by then
+  int fd_ = -1;          // of the live connection, under fd_mutex_
 };
 
 }  // namespace posthog::server
