@@ -3,6 +3,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -55,8 +56,13 @@ class ServeProcess {
                       err_path = (dir_ / "stderr.log").string();
     char const* argv[] = {POSTHOG_SERVER_BINARY, "serve", "--config", config_path.c_str(), nullptr};
     std::filesystem::remove(out_path);  // a restart must not read the last run's "listening" line
+    pid_t const parent = ::getpid();
     pid_ = ::fork();
     if (pid_ == 0) {
+      // A test process that dies without running destructors (an abort, a
+      // sanitizer report) takes its servers with it instead of orphaning them.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(125);
       int const out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       int const err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       if (out < 0 || err < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) ::_exit(126);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -37,8 +38,11 @@ class RedisServer {
     if (pid_ > 0) return;
     std::string const port = std::to_string(port_);
     std::string const log = log_file();
+    pid_t const parent = ::getpid();
     pid_ = ::fork();
     if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // no orphaned redis-server if the test dies without cleaning up
+      if (::getppid() != parent) ::_exit(125);
       int const fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);  // its banner stays out of test output
       if (fd >= 0) ::dup2(fd, 1), ::dup2(fd, 2);
       ::execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
