@@ -311,7 +311,7 @@ HttpResponse AdminApi::plugin_exports(std::int64_t id, const std::string& plugin
 
 HttpResponse AdminApi::replay_export(std::string_view batch) {
   auto const id = parse_id(batch);
-  if (!id || !c_.exports->queue().replay(*id, ExportRunner::system_clock_ms()))
+  if (!id || !c_.exports->queue().replay(*id, epoch_ms_now()))
     return json_error(404, "not_found", "no dead letter " + std::string(batch));
   return json_answer(200, {{"status", 1}, {"replayed", *id}});
 }
@@ -385,7 +385,7 @@ HttpResponse AdminApi::plugin_jobs(std::int64_t id, const std::string& plugin) {
 
 HttpResponse AdminApi::replay_job(std::string_view job) {
   auto const id = parse_id(job);
-  if (!id || !c_.jobs->queue().replay(*id, JobRunner::system_clock_ms()))
+  if (!id || !c_.jobs->queue().replay(*id, epoch_ms_now()))
     return json_error(404, "not_found", "no failed job " + std::string(job));
   c_.jobs->wake();
   return json_answer(200, {{"status", 1}, {"replayed", *id}});

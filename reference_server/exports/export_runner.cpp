@@ -24,7 +24,6 @@ std::string batch_text(const ExportBatch& batch) {
 
 }  // namespace
 
-std::int64_t ExportRunner::system_clock_ms() { return epoch_ms_now(); }
 
 ExportRunner::ExportRunner(ExportQueue& queue, const LiveChains& chains, PluginLog& log, ExportPolicy policy,
                            Clock now)

@@ -61,10 +61,9 @@ struct ExportTally {
 class ExportRunner {
  public:
   using Clock = std::function<std::int64_t()>;  // milliseconds since the epoch
-  static std::int64_t system_clock_ms();
 
   ExportRunner(ExportQueue& queue, const LiveChains& chains, PluginLog& log, ExportPolicy policy = {},
-               Clock now = system_clock_ms);
+               Clock now = epoch_ms_now);
   ~ExportRunner();
   ExportRunner(const ExportRunner&) = delete;
   ExportRunner& operator=(const ExportRunner&) = delete;

@@ -29,7 +29,6 @@ const TeamPlugin* find_copy(const ChainSet& set, std::int64_t team_id, const std
 
 }  // namespace
 
-std::int64_t JobRunner::system_clock_ms() { return epoch_ms_now(); }
 
 JobRunner::JobRunner(JobQueue& queue, const LiveChains& chains, PluginLog& log, JobPolicy policy, Clock now)
     : queue_(queue),

@@ -64,10 +64,9 @@ struct JobTally {
 class JobRunner final : public JobSink {
  public:
   using Clock = std::function<std::int64_t()>;  // milliseconds since the epoch
-  static std::int64_t system_clock_ms();
 
   JobRunner(JobQueue& queue, const LiveChains& chains, PluginLog& log, JobPolicy policy = {},
-            Clock now = system_clock_ms);
+            Clock now = epoch_ms_now);
   ~JobRunner() override;
   JobRunner(const JobRunner&) = delete;
   JobRunner& operator=(const JobRunner&) = delete;

@@ -18,7 +18,6 @@ class RetryBackoff {
   RetryBackoff(std::chrono::milliseconds base, double jitter);
   // n: 1 for the first retry. Thread-safe.
   std::int64_t delay_ms(int n);
-  std::chrono::milliseconds base() const noexcept { return base_; }
 
  private:
   std::chrono::milliseconds base_;

@@ -188,6 +188,10 @@ const posthog_jobs_api jobs_api = {
         if (payload_size > max_job_payload)
           throw std::invalid_argument("job '" + std::string(job) + "': payload of " + std::to_string(payload_size) +
                                       " bytes, more than the 1 MiB a job may carry");
+        // Refused here, where the plugin can be told, not when the job runs.
+        boost::system::error_code ec;
+        boost::json::parse(std::string_view(payload, payload_size), ec);
+        if (ec) throw std::invalid_argument("job '" + std::string(job) + "': the payload is not JSON: " + ec.message());
         c->services->jobs->enqueue(c->team_id, c->plugin, job, std::string_view(payload, payload_size), run_at_ms);
         return POSTHOG_OK;
       });

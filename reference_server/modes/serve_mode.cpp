@@ -212,7 +212,7 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
   export_policy.retry_base = std::chrono::seconds(settings.export_retry_base_seconds);
   ExportRunner exports(export_queue, chains, log, export_policy);
   StoreScheduleLock schedule_lock(store);
-  Scheduler schedules(job_queue, chains, schedule_lock, log, JobRunner::system_clock_ms);
+  Scheduler schedules(job_queue, chains, schedule_lock, log, epoch_ms_now);
 
   std::unique_ptr<JsonlFileSink> file_sink;
   std::unique_ptr<PosthogForwardSink> forward_sink;

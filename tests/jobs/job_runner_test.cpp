@@ -137,7 +137,7 @@ TEST_CASE("jobs: meta.jobs from a hook queues into the runner; unknown names and
   CHECK(queued[0].name == "remember");
   CHECK(queued[0].payload == R"({"value":"from-event"})");
   // run_in measures from the wall clock (the plugin's), so only roughly: 30 s ahead of real now.
-  auto const real_now = JobRunner::system_clock_ms();
+  auto const real_now = epoch_ms_now();
   CHECK(queued[0].run_at_ms > real_now + 25'000);
   CHECK(queued[0].run_at_ms <= real_now + 30'000);
 
@@ -149,6 +149,10 @@ TEST_CASE("jobs: meta.jobs from a hook queues into the runner; unknown names and
   event["properties"].as_object()["job_payload"] = {{"value", std::string(2 << 20, 'x')}};
   REQUIRE(copy.process_event(event, error) == POSTHOG_ERROR);
   CHECK(std::string(error.message).find("jobs.enqueue failed") != std::string::npos);
+  // A module that hands over a payload that is not JSON is refused at once, not when the job runs.
+  auto const* meta = copy.meta();
+  constexpr std::string_view garbage = "{not json";
+  CHECK(meta->jobs->enqueue(meta->context, "remember", 8, garbage.data(), garbage.size(), 0) == POSTHOG_ERROR);
   CHECK(f.queue->totals().queued == 1);
 }
 

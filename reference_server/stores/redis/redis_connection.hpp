@@ -70,7 +70,6 @@ class RedisConnection {
   RedisReply command(std::initializer_list<std::string_view> args) { return command(RedisArgs(args)); }
   // All commands in one write, then all replies: one round trip. Throws RedisUnavailable.
   std::vector<RedisReply> pipeline(const std::vector<RedisArgs>& commands);
-  bool connected() const noexcept { return context_ != nullptr; }
 
   // For a subscriber: how long read() waits (the connect timeout stays as it was)...
   void set_read_timeout(std::chrono::milliseconds timeout) noexcept { read_timeout_ = timeout; }
