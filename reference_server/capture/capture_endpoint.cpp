@@ -104,6 +104,7 @@ HttpResponse CaptureEndpoint::handle(const HttpRequest& request) const {
     }
   } catch (const CaptureError& e) {
     response = json_error(e.status(), e.code(), e.what());
+    if (e.status() == 503) response.headers.emplace_back("Retry-After", std::to_string(limits_.retry_after_seconds));
   }
   add_cors(request, response);
   return response;

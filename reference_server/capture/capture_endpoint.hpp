@@ -31,6 +31,7 @@ struct CaptureLimits {
 class CaptureEndpoint {
  public:
   // false: the pipeline cannot take these events now (nothing was taken).
+  // May throw CaptureError, 503 for a store that cannot be reached (Retry-After is added).
   using Submit = std::function<bool(CapturedEvents&)>;
 
   CaptureEndpoint(CaptureLimits limits, TokenResolver resolve, Submit submit)

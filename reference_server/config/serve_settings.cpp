@@ -124,6 +124,10 @@ ServeSettings ServeSettings::from(const ServerConfig& config, const Environment&
     s.job_max_retries = static_cast<unsigned>(json_number(j, "max_retries", s.job_max_retries, 0, 30, "$.serve.jobs."));
     s.job_retry_base_seconds = static_cast<unsigned>(
         json_number(j, "retry_base_seconds", s.job_retry_base_seconds, 1, 3600, "$.serve.jobs."));
+    s.job_visibility_seconds = static_cast<unsigned>(
+        json_number(j, "visibility_seconds", s.job_visibility_seconds, 1, 86400, "$.serve.jobs."));
+    s.job_clock_speed =
+        static_cast<unsigned>(json_number(j, "clock_speed", s.job_clock_speed, 1, 3600, "$.serve.jobs."));
   }
   if (auto const* v = o.if_contains("redis")) {
     if (!v->is_object()) fail("$.serve.redis", "must be an object like {\"url\": \"redis://127.0.0.1:6379\"}");
@@ -133,7 +137,19 @@ ServeSettings ServeSettings::from(const ServerConfig& config, const Environment&
     s.redis_pool_size = static_cast<unsigned>(json_number(r, "pool_size", s.redis_pool_size, 1, 256, "$.serve.redis."));
     s.redis_timeout_ms =
         static_cast<unsigned>(json_number(r, "timeout_ms", s.redis_timeout_ms, 10, 60000, "$.serve.redis."));
+    if (auto const* st = r.if_contains("stream")) {
+      if (!st->is_object()) fail("$.serve.redis.stream", "must be an object like {\"partitions\": 8}");
+      auto const& t = st->get_object();
+      auto field = [&](const char* name, unsigned current, std::uint64_t low, std::uint64_t high) {
+        return static_cast<unsigned>(json_number(t, name, current, low, high, "$.serve.redis.stream."));
+      };
+      s.stream_partitions = field("partitions", s.stream_partitions, 1, 1024);
+      s.stream_max_entries = field("max_entries", s.stream_max_entries, 1, 100000000);
+      s.stream_lease_ms = field("lease_ms", s.stream_lease_ms, 300, 600000);
+      s.stream_read_entries = field("read_entries", s.stream_read_entries, 1, 10000);
+    }
   }
+  s.role = string(o, "role", "$.serve.role", s.role);
   s.cache_max_bytes = json_number(o, "cache_max_bytes", s.cache_max_bytes, 1 << 20, std::uint64_t(1) << 40);
   s.log_level = string(o, "log_level", "$.serve.log_level", s.log_level);
   if (auto const* v = o.if_contains("admin")) {
@@ -165,6 +181,7 @@ ServeSettings ServeSettings::from(const ServerConfig& config, const Environment&
   if (auto v = env("CACHE_MAX_BYTES")) s.cache_max_bytes = number(*v, "CACHE_MAX_BYTES", 1 << 20, std::uint64_t(1) << 40);
   if (auto v = env("LOG_LEVEL")) s.log_level = *v;
   if (auto v = env("REDIS_URL")) s.redis_url = *v;
+  if (auto v = env("POSTHOG_ROLE")) s.role = *v;
   if (auto v = env("ADMIN_HOST")) s.admin_host = *v;
   if (auto v = env("ADMIN_PORT")) s.admin_port = static_cast<std::uint16_t>(number(*v, "ADMIN_PORT", 0, 65535));
   if (auto v = env("ADMIN_TOKEN")) s.admin_token = *v;
@@ -187,6 +204,11 @@ ServeSettings ServeSettings::from(const ServerConfig& config, const Environment&
       fail("redis url", e.what());
     }
   }
+  if (s.role != "all" && s.role != "capture" && s.role != "worker")
+    fail("role", "must be all, capture or worker, not '" + s.role + "'");
+  if (s.role != "all" && s.redis_url.empty())
+    fail("role", "'" + s.role + "' needs Redis (serve.redis.url or REDIS_URL): the stream is what joins "
+                 "capture servers to workers");
   if (s.sink_path.is_relative()) s.sink_path = (config.base_dir / s.sink_path).lexically_normal();
   if (s.store_path.is_relative()) s.store_path = (config.base_dir / s.store_path).lexically_normal();
   return s;

@@ -59,12 +59,25 @@ struct ServeSettings {
   unsigned job_threads = 2;             // 1 .. 64
   unsigned job_max_retries = 15;        // 0 .. 30
   unsigned job_retry_base_seconds = 6;  // 1 .. 3600
+  unsigned job_visibility_seconds = 300;  // 1 .. 86400: with Redis, a job running longer may run again elsewhere
+  unsigned job_clock_speed = 1;          // 1 .. 3600: jobs and schedules see time run this much faster (tests, demos)
   // Redis (serve.redis, REDIS_URL): meta.cache and meta.storage shared by every
   // server of a cluster. Empty url: the embedded defaults (memory cache, SQLite storage).
   std::string redis_url;
   std::string redis_prefix = "posthog-plugin-server:";
   unsigned redis_pool_size = 4;       // 1 .. 256
   unsigned redis_timeout_ms = 1000;   // connect and command timeout, 10 .. 60000
+  // With Redis, accepted events go through Redis Streams (serve.redis.stream):
+  // capture appends, workers read in a consumer group (event_stream.hpp, stream_consumer.hpp).
+  unsigned stream_partitions = 8;          // 1 .. 1024; the same on every server of a cluster
+  unsigned stream_max_entries = 10000;     // per partition, 1 .. 10^8: over it, capture answers 503
+  unsigned stream_lease_ms = 10000;        // 300 .. 600000: a dead worker's partitions move after it
+  unsigned stream_read_entries = 64;       // 1 .. 10000 per read
+  // What this server does (serve.role, POSTHOG_ROLE): "all" (capture and
+  // work, the only choice without Redis), "capture" (append to the stream,
+  // run no plugin hook but set-up) or "worker" (run the stream through the
+  // chains, jobs, schedules and exports; no capture endpoint).
+  std::string role = "all";
   std::string log_level = "info";  // plugin log lines below it are kept but not printed
   std::string admin_host = "127.0.0.1";
   std::uint16_t admin_port = 8001;

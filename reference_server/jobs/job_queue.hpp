@@ -1,15 +1,16 @@
-// JobQueue: the durable side of jobs, in the embedded store.
+// JobQueue: where jobs wait, whichever store holds them.
 //
 // A job is a (team, plugin, handler name, JSON payload, when). It is queued by
 // meta.jobs(...).run_*() and by the Scheduler (handler names starting with '$'
 // are the server's: "$run_every_minute" and so on). A job thread claims the
 // oldest due one (queued -> running), runs it, and then deletes it, puts it
 // back with a later time (RetryError), or marks it failed, where it stays,
-// visible through the admin API, until replayed. A job found running when the
-// store is opened was cut short by a crash and is queued again: jobs run at
-// least once, like export batches.
+// visible through the admin API, until replayed. Jobs run at least once: one
+// whose server died while running it is queued again (StoreJobQueue: when the
+// store opens again; RedisJobQueue: when its visibility timeout ends, on
+// whichever server claims it).
 //
-//   JobQueue queue(store);
+//   StoreJobQueue queue(store);   // or RedisJobQueue queue(pool, prefix, visibility);
 //   queue.enqueue(2, "backfill", "page", R"({"offset":100})", run_at_ms, now_ms);
 //   while (auto job = queue.claim(now_ms)) { ...; queue.done(job->id); }
 #pragma once
@@ -48,41 +49,35 @@ struct JobCounts {
 
 class JobQueue {
  public:
-  explicit JobQueue(DurableStore& store);
-  ~JobQueue();
-  JobQueue(const JobQueue&) = delete;
-  JobQueue& operator=(const JobQueue&) = delete;
+  virtual ~JobQueue() = default;
 
-  // Returns the job's id. run_at_ms <= 0: due now. Throws StoreError.
-  std::int64_t enqueue(std::int64_t team_id, std::string_view plugin, std::string_view name, std::string_view payload,
-                       std::int64_t run_at_ms, std::int64_t now_ms);
-  // One job `name` for each (team, plugin), in one transaction, except for the
+  // Returns the job's id. run_at_ms <= 0: due now. Throws the store's error.
+  virtual std::int64_t enqueue(std::int64_t team_id, std::string_view plugin, std::string_view name,
+                               std::string_view payload, std::int64_t run_at_ms, std::int64_t now_ms) = 0;
+  // One job `name` for each (team, plugin), in one atomic step, except for the
   // copies whose previous `name` job is still queued or running: those are
   // returned (PostHog skipped a scheduled run while the last one was going).
-  std::vector<std::pair<std::int64_t, std::string>> enqueue_unless_pending(
+  virtual std::vector<std::pair<std::int64_t, std::string>> enqueue_unless_pending(
       const std::vector<std::pair<std::int64_t, std::string>>& copies, std::string_view name, std::string_view payload,
-      std::int64_t now_ms);
+      std::int64_t now_ms) = 0;
   // The oldest due queued job, now marked running; nullopt when none is due.
-  std::optional<Job> claim(std::int64_t now_ms);
-  void done(std::int64_t id);
-  void retry_later(std::int64_t id, int attempt, std::int64_t run_at_ms, const std::string& error);
-  void fail(std::int64_t id, int attempt, const std::string& error);
+  virtual std::optional<Job> claim(std::int64_t now_ms) = 0;
+  virtual void done(std::int64_t id) = 0;
+  virtual void retry_later(std::int64_t id, int attempt, std::int64_t run_at_ms, const std::string& error) = 0;
+  virtual void fail(std::int64_t id, int attempt, const std::string& error) = 0;
   // A failed job due again, its attempts counted from zero. False: no such failed job.
-  bool replay(std::int64_t id, std::int64_t now_ms);
-  // Jobs left running by a process that died: queued again. Call before any claim.
-  std::size_t requeue_running();
+  virtual bool replay(std::int64_t id, std::int64_t now_ms) = 0;
+  // Jobs left running by this store's last process, which died: queued again.
+  // Call before any claim. (A shared queue gives them back by timeout instead.)
+  virtual std::size_t requeue_running() = 0;
   // When the earliest queued job is due; nullopt when none is queued.
-  std::optional<std::int64_t> next_due_ms();
+  virtual std::optional<std::int64_t> next_due_ms() = 0;
 
-  JobCounts counts(std::int64_t team_id, const std::string& plugin);
-  JobCounts totals();
+  virtual JobCounts counts(std::int64_t team_id, const std::string& plugin) = 0;
+  virtual JobCounts totals() = 0;
   // Jobs of (team, plugin) in `state`, oldest first, payloads cut at 4 KiB.
-  std::vector<Job> list(std::int64_t team_id, const std::string& plugin, std::string_view state, std::size_t limit);
-
- private:
-  struct Statements;
-  DurableStore& store_;
-  std::unique_ptr<Statements> s_;
+  virtual std::vector<Job> list(std::int64_t team_id, const std::string& plugin, std::string_view state,
+                                std::size_t limit) = 0;
 };
 
 }  // namespace posthog::server

@@ -42,6 +42,9 @@ std::size_t Scheduler::step() {
     bool const claimed = lock_.claim(task.hook_name, period, [&] {
       if (!copies.empty()) skipped = queue_.enqueue_unless_pending(copies, task.job_name, payload, at);
     });
+    // Not ours and not moved yet: another server holds the lock for it right
+    // now (or died holding it, until the lock runs out): look again next pass.
+    if (!claimed && lock_.last_period(task.hook_name).value_or(0) < period) continue;
     known_period_[i] = period;
     if (!claimed || copies.empty()) continue;
     queued += copies.size() - skipped.size();

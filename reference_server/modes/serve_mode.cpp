@@ -30,11 +30,17 @@
 #include "../exports/export_runner.hpp"
 #include "../jobs/job_metrics.hpp"
 #include "../stores/redis/cluster_bus.hpp"
+#include "../stores/redis/event_stream.hpp"
+#include "../stores/redis/stream_consumer.hpp"
+#include "../capture/capture_error.hpp"
 #include "../stores/redis/redis_cache.hpp"
 #include "../stores/redis/redis_team_registry.hpp"
 #include "cluster_follow.hpp"
 #include "../jobs/job_runner.hpp"
 #include "../jobs/schedule_lock.hpp"
+#include "../jobs/store_job_queue.hpp"
+#include "../stores/redis/redis_job_queue.hpp"
+#include "../stores/redis/redis_schedule_lock.hpp"
 #include "../jobs/scheduler.hpp"
 #include "process_memory.hpp"
 
@@ -48,11 +54,31 @@ std::size_t owner_of(const boost::json::object& event, std::int64_t team_id, std
   return (h ^ (h >> 29)) % workers;
 }
 
+// A batch for one worker thread: events taken by this server's capture, or
+// entries read from the Redis stream, parsed by the worker (not the reader)
+// and acknowledged once they are in the sink.
+struct PipelineBatch {
+  std::vector<WorkItem> items;
+  std::vector<StreamEntry> entries;
+  std::size_t partition = 0;
+  std::size_t events = 0;  // counted against the in-flight bound
+};
+
 HttpResponse json_ok(const boost::json::object& body, int status = 200) {
   HttpResponse r;
   r.status = status;
   r.body = boost::json::serialize(body);
   return r;
+}
+
+// The clock of jobs and schedules: the wall clock, or one running
+// serve.jobs.clock_speed times faster (tests and demos: at 30, a minute passes
+// every two seconds, identically on every server, since it is a function of
+// the wall clock).
+std::function<std::int64_t()> job_clock(const ServeSettings& settings) {
+  if (settings.job_clock_speed <= 1) return epoch_ms_now;
+  auto const speed = static_cast<std::int64_t>(settings.job_clock_speed);
+  return [speed] { return epoch_ms_now() * speed; };
 }
 
 int level_number(const std::string& name) {
@@ -148,7 +174,8 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
     err.write(diagnostic_line({{"type", "redis"},
                                {"url", redis->endpoint().describe()},
                                {"reachable", redis->reachable()},
-                               {"serves", "meta.cache, meta.storage"}}));
+                               {"role", settings.role},
+                               {"serves", "meta.cache, meta.storage, teams, plugin reloads, the event stream"}}));
   }
   host.services.metrics = &metrics;
   auto& log = host.log;
@@ -164,12 +191,23 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
       });
   // Jobs and schedules: kept in the store, run on threads of their own. The
   // runner exists before the plugins are set up, so setup_team can queue jobs.
-  JobQueue job_queue(store);
+  // With Redis, one queue and one schedule lock for the whole cluster: a job
+  // whose server dies runs on another, and each period runs on one server.
+  std::unique_ptr<JobQueue> job_queue;
+  std::unique_ptr<ScheduleLock> schedule_lock;
+  if (redis) {
+    job_queue = std::make_unique<RedisJobQueue>(*redis, settings.redis_prefix,
+                                                std::chrono::seconds(settings.job_visibility_seconds));
+    schedule_lock = std::make_unique<RedisScheduleLock>(*redis, settings.redis_prefix, std::chrono::seconds(30));
+  } else {
+    job_queue = std::make_unique<StoreJobQueue>(store);
+    schedule_lock = std::make_unique<StoreScheduleLock>(store);
+  }
   JobPolicy job_policy;
   job_policy.threads = settings.job_threads;
   job_policy.max_retries = static_cast<int>(settings.job_max_retries);
   job_policy.retry_base = std::chrono::seconds(settings.job_retry_base_seconds);
-  JobRunner jobs(job_queue, host.chains, log, job_policy);
+  JobRunner jobs(*job_queue, host.chains, log, job_policy, job_clock(settings));
   host.services.jobs = &jobs;
   // The team copies outlive the runner (teardown hooks run when `host` goes):
   // whatever they queue from then on fails with a clear error, not a dangling call.
@@ -211,8 +249,7 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
   export_policy.max_retries = static_cast<int>(settings.export_max_retries);
   export_policy.retry_base = std::chrono::seconds(settings.export_retry_base_seconds);
   ExportRunner exports(export_queue, chains, log, export_policy);
-  StoreScheduleLock schedule_lock(store);
-  Scheduler schedules(job_queue, chains, schedule_lock, log, epoch_ms_now);
+  Scheduler schedules(*job_queue, chains, *schedule_lock, log, job_clock(settings));
 
   std::unique_ptr<JsonlFileSink> file_sink;
   std::unique_ptr<PosthogForwardSink> forward_sink;
@@ -246,11 +283,37 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
   std::atomic<std::uint64_t> accepted{0}, refused_busy{0}, events_lost{0}, sink_failures{0};
   std::atomic<bool> draining{false};
 
-  using Batch = std::vector<WorkItem>;
+  bool const capturing = settings.role != "worker", working = settings.role != "capture";
+  std::unique_ptr<EventStream> stream;
+  std::unique_ptr<StreamConsumer> consumer;
+  std::atomic<std::uint64_t> refused_unavailable{0}, stream_bad_lines{0};
+  if (redis)
+    stream = std::make_unique<EventStream>(*redis, settings.redis_prefix,
+                                           StreamLayout{settings.stream_partitions, settings.stream_max_entries});
+
+  using Batch = PipelineBatch;
   PartitionedWorkers<Batch> pool(workers, settings.max_inflight_events, [&](std::size_t i, Batch& batch) {
     ChainWorker& w = *runners[i];
     w.begin_batch();
-    for (auto& item : batch) w.run(std::move(item));
+    for (auto& item : batch.items) w.run(std::move(item));
+    for (auto const& entry : batch.entries) {
+      std::string_view rest = entry.lines;
+      while (!rest.empty()) {
+        auto const end = rest.find('\n');
+        auto const line = rest.substr(0, end);
+        rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+        if (line.empty()) continue;
+        boost::system::error_code ec;
+        auto v = boost::json::parse(line, ec, w.batch_storage());
+        if (ec || !v.is_object()) {  // not written by a capture server of ours
+          ++stream_bad_lines;
+          err.write(diagnostic_line({{"type", "stream_error"}, {"entry", entry.id},
+                                     {"message", "an event in the stream is not a JSON object; skipped"}}));
+          continue;
+        }
+        w.run(WorkItem{std::move(v.as_object()), entry.team_id, entry.depth});
+      }
+    }
     // A sink that fails (disk full, backlog full) holds the batch: retried with
     // backoff, the in-flight bound fills and clients get 503 instead of losing
     // events. Only when draining at shutdown does it give up, after a few
@@ -262,17 +325,50 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
       } catch (const std::exception& e) {
         ++sink_failures;
         err.write(diagnostic_line(
-            {{"type", "sink_error"}, {"message", e.what()}, {"events", batch.size()}, {"attempt", attempt}}));
+            {{"type", "sink_error"}, {"message", e.what()}, {"events", batch.events}, {"attempt", attempt}}));
         if (draining && attempt >= 3) {
-          events_lost += batch.size();
+          events_lost += batch.events;
           break;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(std::min(5000, 100 << std::min(attempt, 6))));
       }
     }
     w.after_sink();
-    inflight.fetch_sub(batch.size());
+    if (consumer && !batch.entries.empty()) {
+      std::vector<std::string> ids;
+      ids.reserve(batch.entries.size());
+      for (auto& e : batch.entries) ids.push_back(std::move(e.id));
+      consumer->acknowledge(batch.partition, std::move(ids));
+    }
+    inflight.fetch_sub(batch.events);
   });
+
+  // A worker reads the stream partitions it holds; each partition's entries go
+  // to one worker thread, so one person's events keep their order.
+  if (stream && working) {
+    ConsumerPolicy policy;
+    policy.lease = std::chrono::milliseconds(settings.stream_lease_ms);
+    policy.read_entries = settings.stream_read_entries;
+    consumer = std::make_unique<StreamConsumer>(
+        *redis, settings.redis_prefix, stream->layout(), policy, bus->server_id(),
+        [&](std::size_t partition, std::vector<StreamEntry>&& entries) {
+          Batch batch;
+          batch.partition = partition;
+          for (auto const& e : entries) batch.events += static_cast<std::size_t>(std::count(e.lines.begin(), e.lines.end(), '\n'));
+          batch.entries = std::move(entries);
+          inflight += batch.events;
+          pool.push(partition % workers, std::move(batch));
+        },
+        [&err](const char* type, const std::string& message) {
+          err.write(diagnostic_line({{"type", type}, {"message", message}}));
+        });
+  }
+  struct StopReading {  // on every way out: the reader must not push into a pool that is gone
+    std::unique_ptr<StreamConsumer>& consumer;
+    ~StopReading() {
+      if (consumer) consumer->stop_reading();
+    }
+  } stop_reading{consumer};
 
   // Events a job, a schedule or an export captures (meta.capture outside any
   // worker) enter the pipeline like a request's, under the same bound.
@@ -280,6 +376,19 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
   std::atomic<bool> pipeline_closed{false};
   host.capture.capture_elsewhere([&](std::int64_t team_id, boost::json::object event) {
     if (pipeline_closed) throw std::runtime_error("the server is shutting down: event not captured");
+    if (stream) {  // durable, and run by whichever worker holds the person's partition
+      std::vector<boost::json::object> one;
+      one.push_back(std::move(event));
+      bool taken = false;
+      try {
+        taken = stream->append(team_id, 1, one);
+      } catch (const RedisUnavailable& e) {
+        throw posthog::RetryError(std::string("event not captured, try later: ") + e.what());
+      }
+      if (!taken) throw posthog::RetryError("the event stream is full (capture answers 503 too): event not captured, try later");
+      ++captured_outside;
+      return;
+    }
     std::size_t current = inflight.load();
     do {
       if (current + 1 > settings.max_inflight_events)
@@ -287,7 +396,8 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
     } while (!inflight.compare_exchange_weak(current, current + 1));
     auto const w = owner_of(event, team_id, workers);
     Batch batch;
-    batch.push_back(WorkItem{std::move(event), team_id, 1});
+    batch.items.push_back(WorkItem{std::move(event), team_id, 1});
+    batch.events = 1;
     pool.push(w, std::move(batch));
     ++captured_outside;
   });
@@ -300,6 +410,21 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
   // memory flat under overload.
   auto submit = [&](CapturedEvents& captured) {
     std::size_t const n = captured.events.size();
+    if (stream) {
+      try {
+        if (!stream->append(captured.team_id, 0, captured.events)) {
+          ++refused_busy;
+          return false;
+        }
+      } catch (const RedisUnavailable& e) {
+        ++refused_unavailable;
+        throw CaptureError(503, "redis_unavailable",
+                           std::string("the event stream cannot be reached; nothing was taken, retry later (") +
+                               e.what() + ")");
+      }
+      accepted += n;
+      return true;
+    }
     std::size_t current = inflight.load();
     do {
       if (current + n > settings.max_inflight_events) {
@@ -310,10 +435,11 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
     std::vector<Batch> parts(workers);
     for (auto& e : captured.events) {
       auto const w = owner_of(e, captured.team_id, workers);
-      parts[w].push_back(WorkItem{std::move(e), captured.team_id, 0});
+      parts[w].items.push_back(WorkItem{std::move(e), captured.team_id, 0});
+      ++parts[w].events;
     }
     for (std::size_t w = 0; w < workers; ++w)
-      if (!parts[w].empty()) pool.push(w, std::move(parts[w]));
+      if (parts[w].events) pool.push(w, std::move(parts[w]));
     accepted += n;
     return true;
   };
@@ -344,6 +470,17 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
     if (redis) {
       bool const reachable = redis->reachable();
       r["redis"] = boost::json::object{{"url", redis->endpoint().describe()}, {"reachable", reachable}};
+      r["role"] = settings.role;
+      if (consumer) {
+        auto const c = consumer->status();
+        boost::json::array partitions;
+        for (auto p : c.partitions) partitions.push_back(p);
+        r["stream"] = boost::json::object{{"partitions", std::move(partitions)},
+                                          {"entries_read", c.entries_read},
+                                          {"entries_claimed", c.entries_claimed},
+                                          {"entries_acknowledged", c.entries_acknowledged},
+                                          {"acknowledgements_waiting", c.acknowledgements_waiting}};
+      }
       ready = ready && reachable;
     }
     r["status"] = ready ? "ready" : "not_ready";
@@ -391,14 +528,36 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
       counter("posthog_sink_parked_batches_total", "Batches PostHog refused for good (kept in the store).",
               static_cast<double>(s.parked_batches));
     }
-    if (redis) gauge("posthog_redis_reachable", "1 when Redis answered PING.", redis->reachable() ? 1 : 0);
+    if (redis) {
+      gauge("posthog_redis_reachable", "1 when Redis answered PING.", redis->reachable() ? 1 : 0);
+      counter("posthog_redis_round_trips_total", "Commands and pipelines sent to Redis by this process.",
+              static_cast<double>(RedisConnection::round_trips()));
+      counter("posthog_requests_refused_redis_unavailable_total", "Capture requests answered 503 (Redis unreachable).",
+              static_cast<double>(refused_unavailable.load()));
+      counter("posthog_stream_bad_lines_total", "Lines in the stream that were not events (skipped).",
+              static_cast<double>(stream_bad_lines.load()));
+    }
+    if (consumer) {
+      auto const c = consumer->status();
+      gauge("posthog_stream_partitions_held", "Stream partitions this worker reads.",
+            static_cast<double>(c.partitions.size()));
+      counter("posthog_stream_entries_read_total", "Stream entries read (new).", static_cast<double>(c.entries_read));
+      counter("posthog_stream_entries_claimed_total", "Stream entries taken over from a worker that died or let go.",
+              static_cast<double>(c.entries_claimed));
+      counter("posthog_stream_entries_acknowledged_total", "Stream entries acknowledged after the sink.",
+              static_cast<double>(c.entries_acknowledged));
+      gauge("posthog_stream_acknowledgements_waiting", "Acknowledgements not yet taken by Redis.",
+            static_cast<double>(c.acknowledgements_waiting));
+    }
     gauge("posthog_resident_memory_bytes", "Resident set size.", static_cast<double>(resident_kib()) * 1024);
   };
 
   CaptureLimits limits{settings.max_decoded_bytes, settings.retry_after_seconds, settings.trusted_proxies};
   CaptureEndpoint capture_api(
       limits, [&](std::string_view token) { return chains.current()->team_for_token(token); }, submit);
-  capture_api.refuse_early_when([&] { return inflight.load(std::memory_order_relaxed) >= settings.max_inflight_events; });
+  // With the stream, what bounds capture is the stream's length, not this server's pipeline.
+  if (!stream)
+    capture_api.refuse_early_when([&] { return inflight.load(std::memory_order_relaxed) >= settings.max_inflight_events; });
 
   HttpServerOptions http;
   http.host = settings.host;
@@ -409,7 +568,11 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
   std::unique_ptr<HttpServer> server, admin_server;
   try {
     server = std::make_unique<HttpServer>(http, [&](HttpRequest& request) -> HttpResponse {
-      if (CaptureEndpoint::serves(request.path)) return capture_api.handle(request);
+      if (CaptureEndpoint::serves(request.path)) {
+        if (!capturing)
+          return json_error(404, "not_capturing", "this server is a worker (serve.role); send events to a capture server");
+        return capture_api.handle(request);
+      }
       if (request.path == "/_health") return json_ok({{"status", "ok"}});
       if (request.path == "/_ready") {
         auto r = readiness();
@@ -446,6 +609,7 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
                                 {"store", settings.store_path.string()},
                                 {"redis", redis ? boost::json::value(redis->endpoint().describe()) : nullptr},
                                 {"workers", workers},
+                                {"role", settings.role},
                                 {"io_threads", settings.io_threads}};
   listening["admin_url"] = admin_server ? boost::json::value(url_of(settings.admin_host, admin_server->port()))
                                         : boost::json::value(nullptr);
@@ -453,9 +617,13 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
     bus->start(cluster_handler(chains, *teams, host.services, hot_swap, err), [&err, &bus] {
       err.write(diagnostic_line({{"type", "cluster_listening"}, {"server_id", bus->server_id()}}));
     });
-  exports.start();
-  jobs.start();
-  schedules.start(&jobs);
+  // A capture server runs no hook on events, so no jobs, schedules or exports either.
+  if (working) {
+    exports.start();
+    jobs.start();
+    schedules.start(&jobs);
+  }
+  if (consumer) consumer->start([&] { return inflight.load(std::memory_order_relaxed) < settings.max_inflight_events; });
   out.write(diagnostic_line(listening));
 
   int signal_number = 0;
@@ -483,8 +651,10 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
   schedules.stop();
   jobs.stop();
   exports.stop();
+  if (consumer) consumer->stop_reading();  // what it read runs through; the rest stays in the stream
   pipeline_closed = true;
   pool.close_and_join();
+  if (consumer) consumer->finish(std::chrono::seconds(5));
   if (forward_sink) forward_sink->drain(std::chrono::seconds(settings.sink_drain_seconds));
   else sink->flush();
 

@@ -8,9 +8,12 @@
 
 using namespace posthog::server;
 using posthog::testing::JobsFixture;
+using posthog::testing::backends;
 
 TEST_CASE("jobs: run_now runs at once, run_in and run_at wait until due", "[jobs]") {
-  JobsFixture f("jobs-due");
+  auto const backend = GENERATE(backends());
+  CAPTURE(backend);
+  JobsFixture f("jobs-due", {}, backend);
   f.job(1, "remember", {{"value", "now"}});
   f.job(1, "remember", {{"value", "later"}}, f.now + 5'000);
   CHECK(f.runner->step() == 1);
@@ -46,7 +49,9 @@ TEST_CASE("jobs: a queued job survives a restart, and one cut short by a crash r
 }
 
 TEST_CASE("jobs: RetryError runs the job again on the backoff schedule, the attempt reaching the handler", "[jobs]") {
-  JobsFixture f("jobs-retry");
+  auto const backend = GENERATE(backends());
+  CAPTURE(backend);
+  JobsFixture f("jobs-retry", {}, backend);
   f.job(1, "flaky", {{"fails", 2}});
   CHECK(f.runner->step() == 1);  // attempt 1: RetryError, next in 6 s
   auto queued = f.queue->list(1, "testkit", "queued", 10);
@@ -72,7 +77,9 @@ TEST_CASE("jobs: RetryError runs the job again on the backoff schedule, the atte
 TEST_CASE("jobs: past the last retry the job fails, is listed, and replays from attempt 1", "[jobs]") {
   JobPolicy policy;
   policy.max_retries = 2;
-  JobsFixture f("jobs-dead", policy);
+  auto const backend = GENERATE(backends());
+  CAPTURE(backend);
+  JobsFixture f("jobs-dead", policy, backend);
   f.job(1, "flaky", {{"fails", 5}});
   CHECK(f.runner->step() == 1);
   f.now += 6'000;
@@ -93,7 +100,9 @@ TEST_CASE("jobs: past the last retry the job fails, is listed, and replays from 
 }
 
 TEST_CASE("jobs: any other exception fails the job at once, recorded with its payload", "[jobs]") {
-  JobsFixture f("jobs-explode");
+  auto const backend = GENERATE(backends());
+  CAPTURE(backend);
+  JobsFixture f("jobs-explode", {}, backend);
   f.job(2, "explode", {{"why", "testing"}});
   CHECK(f.runner->step() == 1);
   f.now += 10'000'000;
@@ -108,7 +117,9 @@ TEST_CASE("jobs: any other exception fails the job at once, recorded with its pa
 }
 
 TEST_CASE("jobs: a name the plugin does not declare, or a plugin gone from the chain, fails the job", "[jobs]") {
-  JobsFixture f("jobs-unknown");
+  auto const backend = GENERATE(backends());
+  CAPTURE(backend);
+  JobsFixture f("jobs-unknown", {}, backend);
   f.job(1, "no-such-job", {});
   f.runner->enqueue(1, "helloworld", "remember", "{}", 0);
   CHECK(f.runner->step() == 2);
@@ -121,7 +132,9 @@ TEST_CASE("jobs: a name the plugin does not declare, or a plugin gone from the c
 
 TEST_CASE("jobs: meta.jobs from a hook queues into the runner; unknown names and huge payloads are refused",
           "[jobs]") {
-  JobsFixture f("jobs-meta");
+  auto const backend = GENERATE(backends());
+  CAPTURE(backend);
+  JobsFixture f("jobs-meta", {}, backend);
   auto const set = f.live.current();
   auto const& copy = *set->chain(1)->plugins().at(0);
   auto event = boost::json::object{{"event", "e"},
@@ -159,7 +172,9 @@ TEST_CASE("jobs: meta.jobs from a hook queues into the runner; unknown names and
 TEST_CASE("jobs: the job threads run what is due and wake for what is queued", "[jobs][threads]") {
   JobPolicy policy;
   policy.idle_poll = std::chrono::milliseconds(50);
-  JobsFixture f("jobs-threads", policy);
+  auto const backend = GENERATE(backends());
+  CAPTURE(backend);
+  JobsFixture f("jobs-threads", policy, backend);
   f.runner.reset();  // again, on the real clock
   f.runner.emplace(*f.queue, f.live, f.log, f.policy);
   f.host.jobs = &*f.runner;
@@ -171,4 +186,22 @@ TEST_CASE("jobs: the job threads run what is due and wake for what is queued", "
   CHECK(f.queue->totals().queued == 0);
   CHECK(f.logged(1, "job remember").size() == 10);
   CHECK(f.logged(2, "job remember").size() == 10);
+}
+
+TEST_CASE("jobs (Redis): a job whose server died runs again on another once its claim runs out", "[jobs][redis]") {
+  JobsFixture f("jobs-visibility", {}, "redis");
+  f.job(2, "remember", {{"value", "in-flight"}});
+  auto const claimed = f.queue->claim(f.now);  // a server took it, then died
+  REQUIRE(claimed);
+  CHECK(claimed->name == "remember");
+  CHECK(claimed->team_id == 2);
+  CHECK(f.queue->totals().running == 1);
+  f.restart();  // another server, the same Redis: nothing to requeue at start
+  CHECK(f.runner->step() == 0);  // still claimed by the dead one
+  CHECK(f.queue->next_due_ms() == f.now + JobsFixture::visibility.count());
+  f.now += JobsFixture::visibility.count();
+  CHECK(f.runner->step() == 1);
+  CHECK(f.logged(2, "job remember in-flight").size() == 1);
+  CHECK(f.queue->totals().running == 0);
+  CHECK(f.queue->totals().queued == 0);
 }

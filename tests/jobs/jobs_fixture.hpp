@@ -1,6 +1,8 @@
 // The job tests' fixture: testkit.so loaded by the real loader into a chain set
-// for two teams, the job queue in a real SQLite file, and a clock the test
-// moves (nothing here sleeps).
+// for two teams, the job queue and schedule lock in a real SQLite file or (the
+// "redis" backend) in a real redis-server started for the test, and a clock the
+// test moves (nothing here sleeps). Tests that hold for both backends run on
+// each: GENERATE(backends()).
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -15,6 +17,11 @@
 #include "jobs/job_runner.hpp"
 #include "jobs/schedule_lock.hpp"
 #include "jobs/scheduler.hpp"
+#include "jobs/store_job_queue.hpp"
+#include "stores/redis/redis_job_queue.hpp"
+#include "stores/redis/redis_pool.hpp"
+#include "stores/redis/redis_schedule_lock.hpp"
+#include "../support/redis_server.hpp"
 #include "loader/plugin_module.hpp"
 #include "pipeline/chain_set.hpp"
 #include "pipeline/live_chains.hpp"
@@ -23,6 +30,9 @@
 
 namespace posthog::testing {
 
+// For GENERATE: each backend of the job queue and schedule lock.
+inline auto backends() { return Catch::Generators::values<std::string>({"store", "redis"}); }
+
 struct JobsFixture : MemoryServices {
   std::filesystem::path dir;
   server::ModuleRegistry modules;
@@ -30,16 +40,25 @@ struct JobsFixture : MemoryServices {
   server::LiveChains live;
   std::int64_t now = 1'700'000'000'000;  // 2023-11-14T22:13:20Z
   std::optional<server::DurableStore> store;
-  std::optional<server::JobQueue> queue;
+  std::string backend;
+  std::unique_ptr<RedisServer> redis;
+  std::unique_ptr<server::RedisPool> pool;
+  static constexpr std::chrono::milliseconds visibility{60'000};  // of a claimed job, with Redis
+  std::unique_ptr<server::JobQueue> queue;
   std::optional<server::JobRunner> runner;
-  std::optional<server::StoreScheduleLock> lock;
+  std::unique_ptr<server::ScheduleLock> lock;
   std::optional<server::Scheduler> scheduler;
   server::JobPolicy policy;
 
-  explicit JobsFixture(std::string_view name, server::JobPolicy p = {})
+  explicit JobsFixture(std::string_view name, server::JobPolicy p = {}, std::string backend_name = "store")
       : dir(std::filesystem::temp_directory_path() /
             ("posthog-" + std::string(name) + "-" + std::to_string(::getpid()))),
-        policy(p) {
+        policy(p),
+        backend(std::move(backend_name)) {
+    if (backend == "redis") {
+      redis = std::make_unique<RedisServer>();
+      pool = std::make_unique<server::RedisPool>(redis->endpoint(), 2, std::chrono::milliseconds(2'000));
+    }
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
     policy.jitter = 0;  // the schedule exactly
@@ -61,11 +80,17 @@ struct JobsFixture : MemoryServices {
   }
   void open() {
     store.emplace(dir / "store.db");
-    queue.emplace(*store);
+    if (pool) queue = std::make_unique<server::RedisJobQueue>(*pool, "test:", visibility);
+    else queue = std::make_unique<server::StoreJobQueue>(*store);
     runner.emplace(*queue, live, log, policy, [this] { return now; });
     host.jobs = &*runner;
-    lock.emplace(*store);
+    lock = make_lock();
     scheduler.emplace(*queue, live, *lock, log, [this] { return now; });
+  }
+  // Another server's view of the same schedule lock.
+  std::unique_ptr<server::ScheduleLock> make_lock() {
+    if (pool) return std::make_unique<server::RedisScheduleLock>(*pool, "test:", std::chrono::seconds(30));
+    return std::make_unique<server::StoreScheduleLock>(*store);
   }
   void close() {
     scheduler.reset();

@@ -9,6 +9,7 @@
 
 using namespace posthog::server;
 using posthog::testing::JobsFixture;
+using posthog::testing::backends;
 
 namespace {
 constexpr std::int64_t minute = 60'000;
@@ -26,7 +27,9 @@ TEST_CASE("schedules: periods are wall-clock minutes, hours and days in UTC", "[
 }
 
 TEST_CASE("schedules: a first start waits for the next boundary, then each period runs once per team", "[schedules]") {
-  JobsFixture f("schedules-once");
+  auto const backend = GENERATE(backends());
+  CAPTURE(backend);
+  JobsFixture f("schedules-once", {}, backend);
   CHECK(f.scheduler->step() == 0);  // 22:13:20: the period it started in is not run
   f.now = period_start(f.now, minute) + minute;  // 22:14:00
   CHECK(f.scheduler->step() == 2);  // teams 1 and 2
@@ -51,7 +54,9 @@ TEST_CASE("schedules: a first start waits for the next boundary, then each perio
 
 TEST_CASE("schedules: after downtime a missed period runs once, and a restart within a period runs nothing",
           "[schedules]") {
-  JobsFixture f("schedules-downtime");
+  auto const backend = GENERATE(backends());
+  CAPTURE(backend);
+  JobsFixture f("schedules-downtime", {}, backend);
   f.now = period_start(f.now, minute) + minute + 10'000;
   CHECK(f.scheduler->step() == 2);
   CHECK(f.runner->step() == 2);
@@ -67,7 +72,9 @@ TEST_CASE("schedules: after downtime a missed period runs once, and a restart wi
 }
 
 TEST_CASE("schedules: the hour's run comes with the minute's at :00", "[schedules]") {
-  JobsFixture f("schedules-hour");
+  auto const backend = GENERATE(backends());
+  CAPTURE(backend);
+  JobsFixture f("schedules-hour", {}, backend);
   f.now = period_start(f.now, hour) + hour;  // 23:00:00
   CHECK(f.scheduler->step() == 4);  // minute and hour, for two teams
   CHECK(f.runner->step() == 4);
@@ -76,7 +83,9 @@ TEST_CASE("schedules: the hour's run comes with the minute's at :00", "[schedule
 }
 
 TEST_CASE("schedules: a run still queued when the next period starts makes that period skip it", "[schedules]") {
-  JobsFixture f("schedules-skip");
+  auto const backend = GENERATE(backends());
+  CAPTURE(backend);
+  JobsFixture f("schedules-skip", {}, backend);
   f.now = period_start(f.now, minute) + minute;
   CHECK(f.scheduler->step() == 2);
   f.now += minute;  // the job threads did not get to them
@@ -89,9 +98,11 @@ TEST_CASE("schedules: a run still queued when the next period starts makes that 
 }
 
 TEST_CASE("schedules: schedulers sharing one lock run each period exactly once between them", "[schedules]") {
-  JobsFixture f("schedules-shared");
-  StoreScheduleLock other_lock(*f.store);  // another server's view of the same lock
-  Scheduler other(*f.queue, f.live, other_lock, f.log, [&] { return f.now; });
+  auto const backend = GENERATE(backends());
+  CAPTURE(backend);
+  JobsFixture f("schedules-shared", {}, backend);
+  auto other_lock = f.make_lock();  // another server's view of the same lock
+  Scheduler other(*f.queue, f.live, *other_lock, f.log, [&] { return f.now; });
   std::size_t queued = 0;
   for (int period = 1; period <= 5; ++period) {
     f.now = period_start(f.now, minute) + minute + period * 7;
@@ -107,8 +118,11 @@ TEST_CASE("schedules: schedulers sharing one lock run each period exactly once b
 }
 
 TEST_CASE("schedules: a claim whose runs cannot be queued is undone, so the period still runs", "[schedules]") {
-  JobsFixture f("schedules-atomic");
-  StoreScheduleLock lock(*f.store);
+  auto const backend = GENERATE(backends());
+  CAPTURE(backend);
+  JobsFixture f("schedules-atomic", {}, backend);
+  auto const held = f.make_lock();
+  auto& lock = *held;
   lock.seed("task", 0);
   CHECK_THROWS_WITH(lock.claim("task", minute, [] { throw std::runtime_error("disk full"); }),
                     Catch::Contains("disk full"));
@@ -119,4 +133,27 @@ TEST_CASE("schedules: a claim whose runs cannot be queued is undone, so the peri
   CHECK_FALSE(lock.claim("task", 0, [&] { ++queued; }));  // never backwards
   CHECK(queued == 1);
   CHECK(lock.last_period("task") == minute);
+}
+
+TEST_CASE("schedules (Redis): a period whose lock another server holds is looked at again, not given up",
+          "[schedules][redis]") {
+  JobsFixture f("schedules-busy", {}, "redis");
+  f.now = period_start(f.now, minute) + minute;
+  posthog::server::RedisConnection raw(f.redis->endpoint(), std::chrono::milliseconds(1000));
+  // A server took the lock and died before it recorded the period.
+  REQUIRE(raw.command({"SET", "test:schedule-lock:run_every_minute", "someone-else", "PX", "30000"}).text == "OK");
+  CHECK(f.scheduler->step() == 0);
+  CHECK(f.scheduler->step() == 0);
+  REQUIRE(raw.command({"DEL", "test:schedule-lock:run_every_minute"}).integer == 1);  // its lock ran out
+  CHECK(f.scheduler->step() == 2);  // the period runs: late, not lost
+  CHECK(f.scheduler->step() == 0);
+  CHECK(raw.command({"EXISTS", "test:schedule-lock:run_every_minute"}).integer == 0);  // released by its holder
+
+  // Only the holder's token releases a lock.
+  auto lock = f.make_lock();
+  REQUIRE(raw.command({"SET", "test:schedule-lock:task", "someone-else"}).text == "OK");
+  lock->seed("task", 0);
+  CHECK_FALSE(lock->claim("task", minute, [] {}));
+  CHECK(raw.command({"GET", "test:schedule-lock:task"}).text == "someone-else");
+  CHECK(lock->last_period("task") == 0);
 }

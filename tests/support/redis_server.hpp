@@ -1,6 +1,8 @@
 // RedisServer: a real redis-server for a test, on a free loopback port, with
-// nothing saved to disk; stopped (SIGTERM) when the test is done. stop() and
-// start() again on the same port make "Redis went away and came back".
+// nothing saved to disk (or, `durable`, an append-only file fsynced at every
+// write, as a production Redis holding a stream would be); stopped (SIGTERM)
+// when the test is done. stop() and start() again on the same port make "Redis
+// went away and came back" (with its data, when durable).
 #pragma once
 
 #include <fcntl.h>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -22,10 +25,18 @@ namespace posthog::testing {
 
 class RedisServer {
  public:
-  RedisServer() : port_(free_port()) { start(); }
+  explicit RedisServer(bool durable = false) : port_(free_port()), durable_(durable) {
+    if (durable_) {
+      std::filesystem::remove_all(data_dir());
+      std::filesystem::create_directories(data_dir());
+    }
+    start();
+  }
   ~RedisServer() {
     stop();
     ::unlink(log_file().c_str());
+    std::error_code ec;
+    if (durable_) std::filesystem::remove_all(data_dir(), ec);
   }
   RedisServer(const RedisServer&) = delete;
   RedisServer& operator=(const RedisServer&) = delete;
@@ -38,6 +49,8 @@ class RedisServer {
     if (pid_ > 0) return;
     std::string const port = std::to_string(port_);
     std::string const log = log_file();
+    std::string const dir = durable_ ? data_dir() : std::string("/tmp");
+    char const* const append_only = durable_ ? "yes" : "no";
     pid_t const parent = ::getpid();
     pid_ = ::fork();
     if (pid_ == 0) {
@@ -46,8 +59,8 @@ class RedisServer {
       int const fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);  // its banner stays out of test output
       if (fd >= 0) ::dup2(fd, 1), ::dup2(fd, 2);
       ::execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning", "--dir", "/tmp",
-               static_cast<char*>(nullptr));
+               "--appendonly", append_only, "--appendfsync", "always", "--daemonize", "no", "--loglevel", "warning",
+               "--dir", dir.c_str(), static_cast<char*>(nullptr));
       ::_exit(127);
     }
     server::RedisConnection probe(endpoint(), std::chrono::milliseconds(200));
@@ -74,6 +87,7 @@ class RedisServer {
     pid_ = -1;
   }
   std::string log_file() const { return "/tmp/posthog-test-redis-" + std::to_string(port_) + ".log"; }
+  std::string data_dir() const { return "/tmp/posthog-test-redis-" + std::to_string(port_) + ".data"; }
 
  private:
   static int free_port() {
@@ -93,6 +107,7 @@ class RedisServer {
   }
 
   int port_;
+  bool durable_ = false;
   pid_t pid_ = -1;
 };
 

@@ -3,6 +3,7 @@
 #include <hiredis/hiredis.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -10,6 +11,8 @@
 namespace posthog::server {
 
 namespace {
+
+std::atomic<std::uint64_t> round_trip_count{0};
 
 timeval to_timeval(std::chrono::milliseconds ms) {
   timeval tv{};
@@ -125,8 +128,11 @@ void RedisConnection::ensure_connected() {
   backoff_ = std::chrono::milliseconds(0);
 }
 
+std::uint64_t RedisConnection::round_trips() noexcept { return round_trip_count.load(std::memory_order_relaxed); }
+
 RedisReply RedisConnection::command(const RedisArgs& args) {
   ensure_connected();
+  round_trip_count.fetch_add(1, std::memory_order_relaxed);
   ArgvBuffers b(args);
   auto* reply = static_cast<redisReply*>(
       redisCommandArgv(context_, static_cast<int>(args.size()), b.argv.data(), b.lengths.data()));
@@ -159,6 +165,7 @@ void RedisConnection::interrupt() noexcept {
 
 std::vector<RedisReply> RedisConnection::pipeline(const std::vector<RedisArgs>& commands) {
   ensure_connected();
+  round_trip_count.fetch_add(1, std::memory_order_relaxed);
   for (auto const& args : commands) {
     ArgvBuffers b(args);
     if (redisAppendCommandArgv(context_, static_cast<int>(args.size()), b.argv.data(), b.lengths.data()) != REDIS_OK)

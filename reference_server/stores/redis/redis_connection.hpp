@@ -79,6 +79,9 @@ class RedisConnection {
   // From another thread: makes a read() in progress fail at once (shuts the socket down).
   void interrupt() noexcept;
   const RedisEndpoint& endpoint() const noexcept { return endpoint_; }
+  // Round trips made by every connection of this process (for /metrics and the
+  // benchmark's Redis round trips per event): a command or a whole pipeline is one.
+  static std::uint64_t round_trips() noexcept;
 
  private:
   void ensure_connected();

@@ -1,4 +1,4 @@
-#include "job_queue.hpp"
+#include "store_job_queue.hpp"
 
 #include "../stores/sqlite_db.hpp"
 
@@ -31,12 +31,12 @@ std::string with_columns(const char* before, const char* after) {
 
 }  // namespace
 
-struct JobQueue::Statements {
+struct StoreJobQueue::Statements {
   std::unique_ptr<Statement> insert, pending_one, claim, remove, retry, fail, replay, requeue, next_due, counts, totals,
       list;
 };
 
-JobQueue::JobQueue(DurableStore& store) : store_(store), s_(std::make_unique<Statements>()) {
+StoreJobQueue::StoreJobQueue(DurableStore& store) : store_(store), s_(std::make_unique<Statements>()) {
   store_.locked([&](SqliteDb& db) {
     s_->insert = db.prepare(
         "INSERT INTO jobs (team_id, plugin, name, payload, run_at_ms, attempt, state, last_error, created_ms) "
@@ -69,11 +69,11 @@ JobQueue::JobQueue(DurableStore& store) : store_(store), s_(std::make_unique<Sta
   });
 }
 
-JobQueue::~JobQueue() {
+StoreJobQueue::~StoreJobQueue() {
   store_.locked([&](SqliteDb&) { s_.reset(); });
 }
 
-std::int64_t JobQueue::enqueue(std::int64_t team_id, std::string_view plugin, std::string_view name,
+std::int64_t StoreJobQueue::enqueue(std::int64_t team_id, std::string_view plugin, std::string_view name,
                                std::string_view payload, std::int64_t run_at_ms, std::int64_t now_ms) {
   std::int64_t id = 0;
   store_.locked([&](SqliteDb& db) {
@@ -84,7 +84,7 @@ std::int64_t JobQueue::enqueue(std::int64_t team_id, std::string_view plugin, st
   return id;
 }
 
-std::vector<std::pair<std::int64_t, std::string>> JobQueue::enqueue_unless_pending(
+std::vector<std::pair<std::int64_t, std::string>> StoreJobQueue::enqueue_unless_pending(
     const std::vector<std::pair<std::int64_t, std::string>>& copies, std::string_view name, std::string_view payload,
     std::int64_t now_ms) {
   std::vector<std::pair<std::int64_t, std::string>> skipped;
@@ -104,7 +104,7 @@ std::vector<std::pair<std::int64_t, std::string>> JobQueue::enqueue_unless_pendi
   return skipped;
 }
 
-std::optional<Job> JobQueue::claim(std::int64_t now_ms) {
+std::optional<Job> StoreJobQueue::claim(std::int64_t now_ms) {
   std::optional<Job> job;
   store_.locked([&](SqliteDb&) {
     if (s_->claim->bind(1, now_ms).step()) {
@@ -115,19 +115,19 @@ std::optional<Job> JobQueue::claim(std::int64_t now_ms) {
   return job;
 }
 
-void JobQueue::done(std::int64_t id) {
+void StoreJobQueue::done(std::int64_t id) {
   store_.locked([&](SqliteDb&) { s_->remove->bind(1, id).run(); });
 }
 
-void JobQueue::retry_later(std::int64_t id, int attempt, std::int64_t run_at_ms, const std::string& error) {
+void StoreJobQueue::retry_later(std::int64_t id, int attempt, std::int64_t run_at_ms, const std::string& error) {
   store_.locked([&](SqliteDb&) { s_->retry->bind(1, id).bind(2, attempt).bind(3, run_at_ms).bind(4, error).run(); });
 }
 
-void JobQueue::fail(std::int64_t id, int attempt, const std::string& error) {
+void StoreJobQueue::fail(std::int64_t id, int attempt, const std::string& error) {
   store_.locked([&](SqliteDb&) { s_->fail->bind(1, id).bind(2, attempt).bind(3, error).run(); });
 }
 
-bool JobQueue::replay(std::int64_t id, std::int64_t now_ms) {
+bool StoreJobQueue::replay(std::int64_t id, std::int64_t now_ms) {
   bool replayed = false;
   store_.locked([&](SqliteDb& db) {
     s_->replay->bind(1, id).bind(2, now_ms).run();
@@ -136,7 +136,7 @@ bool JobQueue::replay(std::int64_t id, std::int64_t now_ms) {
   return replayed;
 }
 
-std::size_t JobQueue::requeue_running() {
+std::size_t StoreJobQueue::requeue_running() {
   std::size_t n = 0;
   store_.locked([&](SqliteDb& db) {
     s_->requeue->run();
@@ -145,7 +145,7 @@ std::size_t JobQueue::requeue_running() {
   return n;
 }
 
-std::optional<std::int64_t> JobQueue::next_due_ms() {
+std::optional<std::int64_t> StoreJobQueue::next_due_ms() {
   std::optional<std::int64_t> next;
   store_.locked([&](SqliteDb&) {
     if (s_->next_due->step()) {
@@ -156,19 +156,19 @@ std::optional<std::int64_t> JobQueue::next_due_ms() {
   return next;
 }
 
-JobCounts JobQueue::counts(std::int64_t team_id, const std::string& plugin) {
+JobCounts StoreJobQueue::counts(std::int64_t team_id, const std::string& plugin) {
   JobCounts c;
   store_.locked([&](SqliteDb&) { c = read_counts(s_->counts->bind(1, team_id).bind(2, plugin)); });
   return c;
 }
 
-JobCounts JobQueue::totals() {
+JobCounts StoreJobQueue::totals() {
   JobCounts c;
   store_.locked([&](SqliteDb&) { c = read_counts(*s_->totals); });
   return c;
 }
 
-std::vector<Job> JobQueue::list(std::int64_t team_id, const std::string& plugin, std::string_view state,
+std::vector<Job> StoreJobQueue::list(std::int64_t team_id, const std::string& plugin, std::string_view state,
                                 std::size_t limit) {
   std::vector<Job> out;
   store_.locked([&](SqliteDb&) {
