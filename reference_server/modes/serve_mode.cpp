@@ -679,6 +679,7 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
                               {"seconds", seconds},
                               {"cpu_seconds", cpu_seconds()},
                               {"peak_rss_kib", peak_resident_kib()}};
+  if (redis) summary["redis_round_trips"] = RedisConnection::round_trips();
   if (forward_sink) {
     auto const s = forward_sink->status();
     summary["delivered"] = s.delivered_events;

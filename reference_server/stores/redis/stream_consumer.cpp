@@ -177,7 +177,10 @@ void StreamConsumer::lease_loop() {
       report_("stream_error", std::string("keeping the partition leases: ") + e.what());
     }
     lock.lock();
-    wake_.wait_for(lock, policy_.lease / 3, [this] { return stopping_; });
+    // A third of the lease keeps it; at least once a second, so that a worker
+    // that joins gets its share within a couple of seconds, whatever the lease.
+    wake_.wait_for(lock, std::min<std::chrono::milliseconds>(policy_.lease / 3, std::chrono::seconds(1)),
+                   [this] { return stopping_; });
   }
 }
 

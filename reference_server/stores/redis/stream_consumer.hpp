@@ -4,7 +4,7 @@
 // group, "workers". Order per (team, distinct_id) is kept by giving each
 // partition to one worker at a time: a worker holds a lease on a partition
 // (`<prefix>lease:<n>`, a key holding its id with a TTL, renewed every third
-// of it) and reads only the partitions it holds. Live workers heartbeat in a
+// of it, or every second if sooner) and reads only the partitions it holds. Live workers heartbeat in a
 // sorted set, and each takes its fair share, ceil(partitions / live workers):
 // a worker that starts takes free partitions, one over its share releases the
 // extra ones once their events in hand are acknowledged, and the partitions of
