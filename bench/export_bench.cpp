@@ -23,7 +23,7 @@
 #include <thread>
 #include <vector>
 
-#include "exports/export_queue.hpp"
+#include "exports/store_export_queue.hpp"
 #include "raw_http_client.hpp"
 #include "server_runs.hpp"
 #include "stores/durable_store.hpp"
@@ -114,7 +114,7 @@ Ingestion ingest(const fs::path& config, const fs::path& dir, const std::vector<
 double store_append_rate(const fs::path& dir, const std::vector<std::string>& lines, double& mib_per_s) {
   fs::remove(dir / "append.db"), fs::remove(dir / "append.db-wal"), fs::remove(dir / "append.db-shm");
   posthog::server::DurableStore store(dir / "append.db");
-  posthog::server::ExportQueue queue(store);
+  posthog::server::StoreExportQueue queue(store);
   std::vector<posthog::server::ExportRow> rows;
   std::size_t bytes = 0;
   auto const t0 = Clock::now();

@@ -1,4 +1,5 @@
-// ExportQueue: the durable side of export_events, in the embedded store.
+// ExportQueue: the durable side of export_events, in the embedded store
+// (StoreExportQueue) or, for a cluster, in Redis (RedisExportQueue).
 //
 // An event that passed a team's chain and reached the sink is appended once
 // per (team, plugin) that exports. A worker's events of one (team, plugin) go
@@ -14,7 +15,7 @@
 // moment loses nothing; the batch being handed over when the process died is
 // handed over again after the restart (at least once).
 //
-//   ExportQueue queue(store);
+//   StoreExportQueue queue(store);
 //   queue.append({{team, "webhook-export", event_json}}, now_ms);   // a worker, after the sink
 //   if (auto batch = queue.cut_batch(team, "webhook-export", 1 << 20, 10'000, now_ms)) ...
 #pragma once
@@ -27,7 +28,6 @@
 
 namespace posthog::server {
 
-class DurableStore;
 
 struct ExportRow {
   std::int64_t team_id = 0;
@@ -63,34 +63,30 @@ struct ExportCounts {
 
 class ExportQueue {
  public:
-  explicit ExportQueue(DurableStore& store);
-  ~ExportQueue();
-  ExportQueue(const ExportQueue&) = delete;
-  ExportQueue& operator=(const ExportQueue&) = delete;
+  virtual ~ExportQueue() = default;
 
-  // One transaction for all rows, one chunk per (team, plugin) (throws StoreError).
-  void append(const std::vector<ExportRow>& rows, std::int64_t now_ms);
-  std::vector<PendingExports> pending();
+  // All rows in one atomic step (throws the store's error).
+  virtual void append(const std::vector<ExportRow>& rows, std::int64_t now_ms) = 0;
+  virtual std::vector<PendingExports> pending() = 0;
   // Moves the oldest pending events of (team, plugin), up to max_bytes (at
   // least one event) and max_events, into a batch due now.
-  std::optional<ExportBatch> cut_batch(std::int64_t team_id, const std::string& plugin, std::uint64_t max_bytes,
-                                       std::size_t max_events, std::int64_t now_ms);
-  // Batches due (not dead, next attempt at or before now), oldest first.
-  std::vector<ExportBatch> due(std::int64_t now_ms, std::size_t limit);
-  void delivered(std::int64_t batch_id);
-  void retry_later(std::int64_t batch_id, int attempt, std::int64_t next_at_ms, const std::string& error);
-  void dead_letter(std::int64_t batch_id, int attempt, const std::string& error);
+  virtual std::optional<ExportBatch> cut_batch(std::int64_t team_id, const std::string& plugin,
+                                               std::uint64_t max_bytes, std::size_t max_events,
+                                               std::int64_t now_ms) = 0;
+  // Batches due (not dead, next attempt at or before now), oldest first,
+  // handed to this caller: a shared queue hides them from the others until
+  // they are settled, or until its hand-over timeout runs out.
+  virtual std::vector<ExportBatch> due(std::int64_t now_ms, std::size_t limit) = 0;
+  virtual void delivered(std::int64_t batch_id) = 0;
+  virtual void retry_later(std::int64_t batch_id, int attempt, std::int64_t next_at_ms, const std::string& error) = 0;
+  virtual void dead_letter(std::int64_t batch_id, int attempt, const std::string& error) = 0;
   // Dead letters of (team, plugin), oldest first, without their events.
-  std::vector<ExportBatch> dead_letters(std::int64_t team_id, const std::string& plugin, std::size_t limit);
+  virtual std::vector<ExportBatch> dead_letters(std::int64_t team_id, const std::string& plugin,
+                                                std::size_t limit) = 0;
   // A dead letter due again, its attempts counted from zero. False: no such dead letter.
-  bool replay(std::int64_t batch_id, std::int64_t now_ms);
-  ExportCounts counts(std::int64_t team_id, const std::string& plugin);
-  ExportCounts totals();
-
- private:
-  struct Statements;
-  DurableStore& store_;
-  std::unique_ptr<Statements> s_;
+  virtual bool replay(std::int64_t batch_id, std::int64_t now_ms) = 0;
+  virtual ExportCounts counts(std::int64_t team_id, const std::string& plugin) = 0;
+  virtual ExportCounts totals() = 0;
 };
 
 }  // namespace posthog::server

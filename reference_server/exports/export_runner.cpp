@@ -1,5 +1,6 @@
 #include "export_runner.hpp"
 
+#include <algorithm>
 #include <boost/json/parse.hpp>
 
 #include "../stores/durable_store.hpp"
@@ -34,6 +35,7 @@ ExportRunner::ExportRunner(ExportQueue& queue, const LiveChains& chains, PluginL
       now_(std::move(now)),
       backoff_(policy_.retry_base, policy_.jitter) {
   for (auto const& p : queue_.pending()) buffered_[{p.team_id, p.plugin}] = {p.bytes, p.oldest_ms};
+  last_read_ms_ = now_();
 }
 
 ExportRunner::~ExportRunner() { stop(); }
@@ -66,6 +68,16 @@ std::size_t ExportRunner::step() {
   std::lock_guard pass(step_mutex_);
   auto const now = now_();
   std::vector<std::pair<std::int64_t, std::string>> ready;
+  if (now - last_read_ms_ >= policy_.buffer_age.count()) {
+    auto const pending = queue_.pending();
+    last_read_ms_ = now;
+    std::lock_guard lock(tally_mutex_);
+    for (auto const& p : pending) {
+      auto& b = buffered_[{p.team_id, p.plugin}];
+      if (b.bytes == 0 || p.oldest_ms < b.oldest_ms) b.oldest_ms = p.oldest_ms;
+      b.bytes = std::max(b.bytes, p.bytes);
+    }
+  }
   {
     // Forgotten before cutting: rows queued from here on are counted afresh.
     std::lock_guard lock(tally_mutex_);

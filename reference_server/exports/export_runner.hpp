@@ -89,7 +89,9 @@ class ExportRunner {
   // What is pending per (team, plugin), kept here as events are queued (read
   // from the store once, at start), so a pass does not scan the pending table.
   // A count may run ahead of the table (its rows already cut): the next cut
-  // finds nothing and clears it. It never runs behind.
+  // finds nothing and clears it. It never runs behind this server's own
+  // appends; a queue shared by a cluster also holds other servers' (one that
+  // died leaves its pending events there), so it is read again every buffer age.
   struct Buffered {
     std::uint64_t bytes = 0;
     std::int64_t oldest_ms = 0;
@@ -104,6 +106,7 @@ class ExportRunner {
   mutable std::mutex tally_mutex_;
   std::map<std::pair<std::int64_t, std::string>, ExportTally> tallies_;
   std::map<std::pair<std::int64_t, std::string>, Buffered> buffered_;  // under tally_mutex_
+  std::int64_t last_read_ms_ = 0;  // when pending() was last read (under step_mutex_)
   std::mutex step_mutex_;  // one pass at a time
   std::mutex wake_mutex_;
   std::condition_variable wake_;

@@ -39,6 +39,8 @@
 #include "../jobs/job_runner.hpp"
 #include "../jobs/schedule_lock.hpp"
 #include "../jobs/store_job_queue.hpp"
+#include "../exports/store_export_queue.hpp"
+#include "../stores/redis/redis_export_queue.hpp"
 #include "../stores/redis/redis_job_queue.hpp"
 #include "../stores/redis/redis_schedule_lock.hpp"
 #include "../jobs/scheduler.hpp"
@@ -242,13 +244,15 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
     });
   }
   // export_events: queued in the store by the workers, handed over by a thread.
-  ExportQueue export_queue(store);
+  std::unique_ptr<ExportQueue> export_queue;
+  if (redis) export_queue = std::make_unique<RedisExportQueue>(*redis, settings.redis_prefix, std::chrono::seconds(settings.job_visibility_seconds));
+  else export_queue = std::make_unique<StoreExportQueue>(store);
   ExportPolicy export_policy;
   export_policy.buffer_bytes = settings.export_buffer_bytes;
   export_policy.buffer_age = std::chrono::seconds(settings.export_buffer_seconds);
   export_policy.max_retries = static_cast<int>(settings.export_max_retries);
   export_policy.retry_base = std::chrono::seconds(settings.export_retry_base_seconds);
-  ExportRunner exports(export_queue, chains, log, export_policy);
+  ExportRunner exports(*export_queue, chains, log, export_policy);
   Scheduler schedules(*job_queue, chains, *schedule_lock, log, job_clock(settings));
 
   std::unique_ptr<JsonlFileSink> file_sink;

@@ -1,5 +1,9 @@
 #include "chain_worker.hpp"
 
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
 #include "../exports/export_runner.hpp"
 
 #include <stdexcept>
@@ -69,13 +73,25 @@ void ChainWorker::after_sink() {
   current_worker = nullptr;
   tally_for(nullptr);
   if (!export_rows_.empty()) {
-    try {
-      exports_->enqueue(export_rows_);
-    } catch (const std::exception& e) {
-      // The sink has the events; the store could not take them for export.
-      log_.error({export_rows_.front().team_id, export_rows_.front().plugin, "export_events", "StoreError",
-                  std::to_string(export_rows_.size()) + " events could not be queued for export: " + e.what(), {}, {},
-                  {}});
+    // The sink has the events. A store that cannot take them for export now
+    // (Redis restarting, a busy disk) is given half a minute, the batch held
+    // meanwhile, so that the events are not acknowledged without their exports.
+    auto wait = std::chrono::milliseconds(100);
+    for (auto const deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);;) {
+      try {
+        exports_->enqueue(export_rows_);
+        break;
+      } catch (const std::exception& e) {
+        if (std::chrono::steady_clock::now() + wait < deadline) {
+          std::this_thread::sleep_for(wait);
+          wait = std::min(wait * 2, std::chrono::milliseconds(2'000));
+          continue;
+        }
+        log_.error({export_rows_.front().team_id, export_rows_.front().plugin, "export_events", "StoreError",
+                    std::to_string(export_rows_.size()) + " events could not be queued for export: " + e.what(), {},
+                    {}, {}});
+        break;
+      }
     }
     export_rows_.clear();
   }

@@ -9,15 +9,19 @@
 #include <unistd.h>
 
 #include "config/server_config.hpp"
-#include "exports/export_queue.hpp"
+#include "exports/store_export_queue.hpp"
 #include "exports/export_runner.hpp"
 #include "loader/plugin_module.hpp"
 #include "pipeline/chain_set.hpp"
 #include "pipeline/live_chains.hpp"
 #include "stores/durable_store.hpp"
+#include "stores/redis/redis_export_queue.hpp"
+#include "stores/redis/redis_pool.hpp"
 #include "../support/memory_services.hpp"
+#include "../support/redis_server.hpp"
 
 using namespace posthog::server;
+using Catch::Generators::values;
 namespace fs = std::filesystem;
 
 namespace {
@@ -29,11 +33,18 @@ struct Fixture : posthog::testing::MemoryServices {
   LiveChains live;
   std::int64_t now = 1'700'000'000'000;
   std::optional<DurableStore> store;
-  std::optional<ExportQueue> queue;
+  std::string backend;  // "store" or "redis": the same rules hold for both
+  std::unique_ptr<posthog::testing::RedisServer> redis;
+  std::unique_ptr<RedisPool> pool;
+  std::unique_ptr<ExportQueue> queue;
   std::optional<ExportRunner> runner;
   ExportPolicy policy;
 
-  explicit Fixture(ExportPolicy p = {}) : policy(p) {
+  explicit Fixture(ExportPolicy p = {}, std::string backend_name = "store") : backend(std::move(backend_name)), policy(p) {
+    if (backend == "redis") {
+      redis = std::make_unique<posthog::testing::RedisServer>();
+      pool = std::make_unique<RedisPool>(redis->endpoint(), 2, std::chrono::milliseconds(2'000));
+    }
     fs::remove_all(dir);
     fs::create_directories(dir);
     policy.jitter = 0;  // the schedule exactly, unless a test says otherwise
@@ -51,7 +62,8 @@ struct Fixture : posthog::testing::MemoryServices {
   }
   void open() {
     store.emplace(dir / "store.db");
-    queue.emplace(*store);
+    if (pool) queue = std::make_unique<RedisExportQueue>(*pool, "test:", std::chrono::minutes(5));
+    else queue = std::make_unique<StoreExportQueue>(*store);
     runner.emplace(*queue, live, log, policy, [this] { return now; });
   }
   void close() {
@@ -87,7 +99,9 @@ struct Fixture : posthog::testing::MemoryServices {
 }  // namespace
 
 TEST_CASE("exports: events wait for the buffer's age, then go as one batch", "[exports]") {
-  Fixture f;
+  auto const backend = GENERATE(values<std::string>({"store", "redis"}));
+  CAPTURE(backend);
+  Fixture f({}, backend);
   f.enqueue({1, 2, 3});
   f.now += 9'999;
   CHECK(f.runner->step() == 0);
@@ -104,14 +118,18 @@ TEST_CASE("exports: events wait for the buffer's age, then go as one batch", "[e
 TEST_CASE("exports: the byte bound cuts batches at once, in order", "[exports]") {
   ExportPolicy policy;
   policy.buffer_bytes = 150;  // about two events
-  Fixture f(policy);
+  auto const backend = GENERATE(values<std::string>({"store", "redis"}));
+  CAPTURE(backend);
+  Fixture f(policy, backend);
   f.enqueue({1, 2, 3, 4, 5});
   CHECK(f.runner->step() == 3);
   CHECK(f.exported() == std::vector<std::string>{"1,2", "3,4", "5"});
 }
 
 TEST_CASE("exports: RetryError gets the batch again on the backoff schedule", "[exports]") {
-  Fixture f;
+  auto const backend = GENERATE(values<std::string>({"store", "redis"}));
+  CAPTURE(backend);
+  Fixture f({}, backend);
   f.enqueue({7, 8}, {{"export", "retry_then_ok"}, {"export_retries", 2}});
   f.now += 10'000;
   CHECK(f.runner->step() == 1);  // RetryError: retry 1 in 6 s
@@ -146,7 +164,7 @@ TEST_CASE("exports: PostHog's schedule is 6 s doubling, with jitter around it", 
   CHECK(total / 3'600'000 == 54);  // about 54.6 hours from the first failure to the last try
   ExportPolicy jittered;
   jittered.jitter = 0.1;
-  ExportQueue queue(*f.store);
+  StoreExportQueue queue(*f.store);
   ExportRunner runner(queue, f.live, f.log, jittered, [] { return 0; });
   for (int i = 0; i < 100; ++i) {
     auto const d = runner.retry_delay_ms(3);
@@ -156,7 +174,9 @@ TEST_CASE("exports: PostHog's schedule is 6 s doubling, with jitter around it", 
 }
 
 TEST_CASE("exports: another exception is logged with the batch and not retried", "[exports]") {
-  Fixture f;
+  auto const backend = GENERATE(values<std::string>({"store", "redis"}));
+  CAPTURE(backend);
+  Fixture f({}, backend);
   f.enqueue({4, 5}, {{"export", "fail"}});
   f.now += 10'000;
   CHECK(f.runner->step() == 1);
@@ -177,7 +197,9 @@ TEST_CASE("exports: another exception is logged with the batch and not retried",
 TEST_CASE("exports: out of retries the batch is a dead letter; a replay hands it over again", "[exports]") {
   ExportPolicy policy;
   policy.max_retries = 2;
-  Fixture f(policy);
+  auto const backend = GENERATE(values<std::string>({"store", "redis"}));
+  CAPTURE(backend);
+  Fixture f(policy, backend);
   f.enqueue({9}, {{"export", "retry_then_ok"}, {"export_retries", 3}});
   f.now += 10'000;
   CHECK(f.runner->step() == 1);
@@ -202,7 +224,9 @@ TEST_CASE("exports: out of retries the batch is a dead letter; a replay hands it
 }
 
 TEST_CASE("exports: pending events and batches waiting for a retry survive a restart", "[exports]") {
-  Fixture f;
+  auto const backend = GENERATE(values<std::string>({"store", "redis"}));
+  CAPTURE(backend);
+  Fixture f({}, backend);
   f.enqueue({1}, {{"export", "retry_then_ok"}, {"export_retries", 1}});
   f.now += 10'000;
   CHECK(f.runner->step() == 1);  // RetryError: waits in the store
@@ -219,7 +243,9 @@ TEST_CASE("exports: pending events and batches waiting for a retry survive a res
 }
 
 TEST_CASE("exports: a batch whose plugin left the team's chain is kept as a dead letter", "[exports]") {
-  Fixture f;
+  auto const backend = GENERATE(values<std::string>({"store", "redis"}));
+  CAPTURE(backend);
+  Fixture f({}, backend);
   f.enqueue({1});
   f.live.update([&](const ChainSet& now) {
     TeamSpec team;
@@ -232,4 +258,38 @@ TEST_CASE("exports: a batch whose plugin left the team's chain is kept as a dead
   auto const dead = f.queue->dead_letters(1, "testkit", 10);
   REQUIRE(dead.size() == 1);
   CHECK_THAT(dead[0].last_error, Catch::Contains("no 'testkit'"));
+}
+
+TEST_CASE("exports (Redis): a batch taken by a server that died is handed over by another once its hand-over runs out",
+          "[exports][redis]") {
+  Fixture f({}, "redis");
+  f.enqueue({1, 2});
+  f.now += 10'000;
+  // Another server's runner cuts the batch and takes it, then dies before delivering it.
+  RedisExportQueue other(*f.pool, "test:", std::chrono::minutes(5));
+  REQUIRE(other.cut_batch(1, "testkit", 1 << 20, 1000, f.now));
+  auto const taken = other.due(f.now, 4);
+  REQUIRE(taken.size() == 1);
+  CHECK(taken[0].events.size() == 2);
+  CHECK(f.runner->step() == 0);  // hidden from the others while it is handed over
+  CHECK(f.queue->counts(1, "testkit").retrying_batches == 1);
+  f.now += 5 * 60'000;
+  CHECK(f.runner->step() == 1);
+  CHECK(f.exported() == std::vector<std::string>{"1,2"});
+  CHECK(f.queue->totals().retrying_batches == 0);
+  CHECK(f.runner->step() == 0);  // delivered once
+}
+
+TEST_CASE("exports (Redis): events another server queued and left pending are cut and delivered here",
+          "[exports][redis]") {
+  Fixture f({}, "redis");
+  RedisExportQueue other(*f.pool, "test:", std::chrono::minutes(5));  // a server that queued, then died
+  other.append({{1, "testkit", R"({"event":"e","distinct_id":"d","team_id":1,"properties":{"seq":41}})"},
+                {1, "testkit", R"({"event":"e","distinct_id":"d","team_id":1,"properties":{"seq":42}})"}},
+               f.now);
+  CHECK(f.runner->step() == 0);
+  f.now += 10'000;  // the buffer's age: this runner reads what the queue holds, whoever queued it
+  CHECK(f.runner->step() == 1);
+  CHECK(f.exported() == std::vector<std::string>{"41,42"});
+  CHECK(f.queue->totals().pending_events == 0);
 }

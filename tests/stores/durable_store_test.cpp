@@ -6,7 +6,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
-#include "exports/export_queue.hpp"
+#include "exports/store_export_queue.hpp"
 #include "stores/durable_store.hpp"
 
 using namespace posthog::server;
@@ -166,7 +166,7 @@ TEST_CASE("A version 2 store keeps its pending and retrying exports when opened 
   sqlite3_close(db);
 
   DurableStore store(dir.file());
-  ExportQueue queue(store);
+  StoreExportQueue queue(store);
   auto const pending = queue.pending();
   REQUIRE(pending.size() == 1);
   CHECK(pending[0].events == 2);
@@ -184,7 +184,7 @@ TEST_CASE("Pending exports are chunks; a batch takes whole chunks and splits the
           "[stores][durable]") {
   TempDir dir;
   DurableStore store(dir.file());
-  ExportQueue queue(store);
+  StoreExportQueue queue(store);
   auto rows = [](int from, int to) {
     std::vector<ExportRow> out;
     for (int i = from; i <= to; ++i) out.push_back({1, "x", R"({"seq":)" + std::to_string(i) + "}"});  // 9-10 bytes

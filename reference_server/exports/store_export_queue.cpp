@@ -1,4 +1,4 @@
-#include "export_queue.hpp"
+#include "store_export_queue.hpp"
 
 #include "../stores/sqlite_db.hpp"
 
@@ -32,7 +32,7 @@ std::vector<std::string> split_lines(const std::string& text) {
 
 }  // namespace
 
-struct ExportQueue::Statements {
+struct StoreExportQueue::Statements {
   std::unique_ptr<Statement> append, pending, take, keep_rest, mark_cut, insert_batch, due, batch_chunks, batch_range,
       remove_chunks, remove_batch, retry, dead, dead_list, replay, counts_pending, counts_batches, totals_pending,
       totals_batches;
@@ -46,7 +46,7 @@ constexpr const char* after_mark =
     " c LEFT JOIN export_cut_marks m ON m.team_id = c.team_id AND m.plugin = c.plugin "
     "WHERE c.id > coalesce(m.last_chunk, 0)";
 
-ExportQueue::ExportQueue(DurableStore& store) : store_(store), s_(std::make_unique<Statements>()) {
+StoreExportQueue::StoreExportQueue(DurableStore& store) : store_(store), s_(std::make_unique<Statements>()) {
   store_.locked([&](SqliteDb& db) {
     s_->append = db.prepare(
         "INSERT INTO export_chunks (team_id, plugin, events, count, bytes, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
@@ -96,12 +96,12 @@ ExportQueue::ExportQueue(DurableStore& store) : store_(store), s_(std::make_uniq
   });
 }
 
-ExportQueue::~ExportQueue() {
+StoreExportQueue::~StoreExportQueue() {
   // The statements go under the store's lock, before the store closes.
   store_.locked([&](SqliteDb&) { s_.reset(); });
 }
 
-void ExportQueue::append(const std::vector<ExportRow>& rows, std::int64_t now_ms) {
+void StoreExportQueue::append(const std::vector<ExportRow>& rows, std::int64_t now_ms) {
   if (rows.empty()) return;
   struct Chunk {
     std::string lines;
@@ -124,7 +124,7 @@ void ExportQueue::append(const std::vector<ExportRow>& rows, std::int64_t now_ms
   });
 }
 
-std::vector<PendingExports> ExportQueue::pending() {
+std::vector<PendingExports> StoreExportQueue::pending() {
   std::vector<PendingExports> out;
   store_.locked([&](SqliteDb&) {
     auto& q = *s_->pending;
@@ -135,7 +135,7 @@ std::vector<PendingExports> ExportQueue::pending() {
   return out;
 }
 
-std::optional<ExportBatch> ExportQueue::cut_batch(std::int64_t team_id, const std::string& plugin,
+std::optional<ExportBatch> StoreExportQueue::cut_batch(std::int64_t team_id, const std::string& plugin,
                                                   std::uint64_t max_bytes, std::size_t max_events,
                                                   std::int64_t now_ms) {
   std::optional<ExportBatch> batch;
@@ -227,7 +227,7 @@ std::optional<ExportBatch> ExportQueue::cut_batch(std::int64_t team_id, const st
   return batch;
 }
 
-std::vector<ExportBatch> ExportQueue::due(std::int64_t now_ms, std::size_t limit) {
+std::vector<ExportBatch> StoreExportQueue::due(std::int64_t now_ms, std::size_t limit) {
   std::vector<ExportBatch> out;
   store_.locked([&](SqliteDb&) {
     auto& q = *s_->due;
@@ -259,7 +259,7 @@ std::vector<ExportBatch> ExportQueue::due(std::int64_t now_ms, std::size_t limit
   return out;
 }
 
-void ExportQueue::delivered(std::int64_t batch_id) {
+void StoreExportQueue::delivered(std::int64_t batch_id) {
   store_.locked([&](SqliteDb& db) {
     db.transaction([&] {
       auto& r = s_->batch_range->bind(1, batch_id);
@@ -274,15 +274,15 @@ void ExportQueue::delivered(std::int64_t batch_id) {
   });
 }
 
-void ExportQueue::retry_later(std::int64_t batch_id, int attempt, std::int64_t next_at_ms, const std::string& error) {
+void StoreExportQueue::retry_later(std::int64_t batch_id, int attempt, std::int64_t next_at_ms, const std::string& error) {
   store_.locked([&](SqliteDb&) { s_->retry->bind(1, batch_id).bind(2, attempt).bind(3, next_at_ms).bind(4, error).run(); });
 }
 
-void ExportQueue::dead_letter(std::int64_t batch_id, int attempt, const std::string& error) {
+void StoreExportQueue::dead_letter(std::int64_t batch_id, int attempt, const std::string& error) {
   store_.locked([&](SqliteDb&) { s_->dead->bind(1, batch_id).bind(2, attempt).bind(3, error).run(); });
 }
 
-std::vector<ExportBatch> ExportQueue::dead_letters(std::int64_t team_id, const std::string& plugin,
+std::vector<ExportBatch> StoreExportQueue::dead_letters(std::int64_t team_id, const std::string& plugin,
                                                    std::size_t limit) {
   std::vector<ExportBatch> out;
   store_.locked([&](SqliteDb&) {
@@ -304,7 +304,7 @@ std::vector<ExportBatch> ExportQueue::dead_letters(std::int64_t team_id, const s
   return out;
 }
 
-bool ExportQueue::replay(std::int64_t batch_id, std::int64_t now_ms) {
+bool StoreExportQueue::replay(std::int64_t batch_id, std::int64_t now_ms) {
   bool changed = false;
   store_.locked([&](SqliteDb& db) {
     s_->replay->bind(1, batch_id).bind(2, now_ms).run();
@@ -313,7 +313,7 @@ bool ExportQueue::replay(std::int64_t batch_id, std::int64_t now_ms) {
   return changed;
 }
 
-ExportCounts ExportQueue::counts(std::int64_t team_id, const std::string& plugin) {
+ExportCounts StoreExportQueue::counts(std::int64_t team_id, const std::string& plugin) {
   ExportCounts c;
   store_.locked([&](SqliteDb&) {
     auto& p = *s_->counts_pending;
@@ -334,7 +334,7 @@ ExportCounts ExportQueue::counts(std::int64_t team_id, const std::string& plugin
   return c;
 }
 
-ExportCounts ExportQueue::totals() {
+ExportCounts StoreExportQueue::totals() {
   ExportCounts c;
   store_.locked([&](SqliteDb&) {
     auto& p = *s_->totals_pending;
