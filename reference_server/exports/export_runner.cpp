@@ -34,8 +34,13 @@ ExportRunner::ExportRunner(ExportQueue& queue, const LiveChains& chains, PluginL
       policy_(policy),
       now_(std::move(now)),
       backoff_(policy_.retry_base, policy_.jitter) {
-  for (auto const& p : queue_.pending()) buffered_[{p.team_id, p.plugin}] = {p.bytes, p.oldest_ms};
-  last_read_ms_ = now_();
+  try {
+    for (auto const& p : queue_.pending()) buffered_[{p.team_id, p.plugin}] = {p.bytes, p.oldest_ms};
+    last_read_ms_ = now_();
+  } catch (const std::exception& e) {  // a shared queue down at start: the first pass reads it
+    log_.log({0, "exports", POSTHOG_LOG_WARN, std::string("export queue not read at start: ") + e.what(),
+              std::chrono::system_clock::now()});
+  }
 }
 
 ExportRunner::~ExportRunner() { stop(); }

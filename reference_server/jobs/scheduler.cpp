@@ -10,12 +10,25 @@ namespace posthog::server {
 
 Scheduler::Scheduler(JobQueue& queue, const LiveChains& chains, ScheduleLock& lock, PluginLog& log, Clock now)
     : queue_(queue), chains_(chains), lock_(lock), log_(log), now_(std::move(now)) {
-  auto const at = now_();
   for (auto const& task : scheduled_tasks) {
-    lock_.seed(task.hook_name, period_start(at, task.period_ms));
     known_period_.push_back(0);
     states_.push_back({std::string(task.hook_name), 0, 0, 0, 0});
   }
+  // Seeded here when the lock can be reached; otherwise by the first step that
+  // reaches it (a shared lock may be down at start, which is not fatal).
+  try {
+    seed(now_());
+  } catch (const std::exception& e) {
+    log_.log({0, "schedules", POSTHOG_LOG_WARN, std::string("schedule lock not reached at start, tried again each "
+                                                            "second: ") + e.what(),
+              std::chrono::system_clock::now()});
+  }
+}
+
+void Scheduler::seed(std::int64_t at) {
+  if (seeded_) return;
+  for (auto const& task : scheduled_tasks) lock_.seed(task.hook_name, period_start(at, task.period_ms));
+  seeded_ = true;
 }
 
 Scheduler::~Scheduler() { stop(); }
@@ -23,6 +36,7 @@ Scheduler::~Scheduler() { stop(); }
 std::size_t Scheduler::step() {
   std::lock_guard guard(mutex_);
   auto const at = now_();
+  seed(at);
   std::size_t queued = 0;
   for (std::size_t i = 0; i < scheduled_tasks.size(); ++i) {
     auto const& task = scheduled_tasks[i];

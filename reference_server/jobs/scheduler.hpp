@@ -62,6 +62,7 @@ class Scheduler {
   std::vector<ScheduleState> state();
 
  private:
+  void seed(std::int64_t at_ms);
   JobQueue& queue_;
   const LiveChains& chains_;
   ScheduleLock& lock_;
@@ -73,6 +74,7 @@ class Scheduler {
   // found claimed): a look at the clock within it touches neither the store
   // nor the chains.
   std::vector<std::int64_t> known_period_;
+  bool seeded_ = false;  // the lock knows every task's first period
   std::mutex wake_mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;

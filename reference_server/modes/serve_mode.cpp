@@ -200,7 +200,9 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
   if (redis) {
     job_queue = std::make_unique<RedisJobQueue>(*redis, settings.redis_prefix,
                                                 std::chrono::seconds(settings.job_visibility_seconds));
-    schedule_lock = std::make_unique<RedisScheduleLock>(*redis, settings.redis_prefix, std::chrono::seconds(30));
+    // 30 s of the jobs' clock: a holder that died delays a period by that much at most.
+    schedule_lock = std::make_unique<RedisScheduleLock>(
+        *redis, settings.redis_prefix, std::chrono::milliseconds(std::max(30'000u / settings.job_clock_speed, 1'000u)));
   } else {
     job_queue = std::make_unique<StoreJobQueue>(store);
     schedule_lock = std::make_unique<StoreScheduleLock>(store);
@@ -322,23 +324,27 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
     // backoff, the in-flight bound fills and clients get 503 instead of losing
     // events. Only when draining at shutdown does it give up, after a few
     // tries, and count the loss.
+    bool sunk = false;
     for (int attempt = 1;; ++attempt) {
       try {
         sink->write(w.sink_batch());
+        sunk = true;
         break;
       } catch (const std::exception& e) {
         ++sink_failures;
         err.write(diagnostic_line(
             {{"type", "sink_error"}, {"message", e.what()}, {"events", batch.events}, {"attempt", attempt}}));
         if (draining && attempt >= 3) {
-          events_lost += batch.events;
+          // From the stream, the entries stay pending in Redis: the worker that
+          // takes the partition over runs them. Lost only when they came from here.
+          if (batch.entries.empty()) events_lost += batch.events;
           break;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(std::min(5000, 100 << std::min(attempt, 6))));
       }
     }
     w.after_sink();
-    if (consumer && !batch.entries.empty()) {
+    if (consumer && sunk && !batch.entries.empty()) {
       std::vector<std::string> ids;
       ids.reserve(batch.entries.size());
       for (auto& e : batch.entries) ids.push_back(std::move(e.id));
@@ -388,6 +394,8 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
         taken = stream->append(team_id, 1, one);
       } catch (const RedisUnavailable& e) {
         throw posthog::RetryError(std::string("event not captured, try later: ") + e.what());
+      } catch (const RedisCommandError& e) {
+        throw posthog::RetryError(std::string("event not captured, try later: ") + e.what());
       }
       if (!taken) throw posthog::RetryError("the event stream is full (capture answers 503 too): event not captured, try later");
       ++captured_outside;
@@ -420,10 +428,13 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
           ++refused_busy;
           return false;
         }
-      } catch (const RedisUnavailable& e) {
+      } catch (const std::runtime_error& e) {
+        // Unreachable, or answering with an error (LOADING after a restart,
+        // OOM, READONLY after a failover): either way nothing was taken.
+        if (!dynamic_cast<const RedisUnavailable*>(&e) && !dynamic_cast<const RedisCommandError*>(&e)) throw;
         ++refused_unavailable;
         throw CaptureError(503, "redis_unavailable",
-                           std::string("the event stream cannot be reached; nothing was taken, retry later (") +
+                           std::string("the event stream cannot take events now; nothing was taken, retry later (") +
                                e.what() + ")");
       }
       accepted += n;

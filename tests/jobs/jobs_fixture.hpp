@@ -53,8 +53,8 @@ struct JobsFixture : MemoryServices {
   explicit JobsFixture(std::string_view name, server::JobPolicy p = {}, std::string backend_name = "store")
       : dir(std::filesystem::temp_directory_path() /
             ("posthog-" + std::string(name) + "-" + std::to_string(::getpid()))),
-        policy(p),
-        backend(std::move(backend_name)) {
+        backend(std::move(backend_name)),
+        policy(p) {
     if (backend == "redis") {
       redis = std::make_unique<RedisServer>();
       pool = std::make_unique<server::RedisPool>(redis->endpoint(), 2, std::chrono::milliseconds(2'000));

@@ -79,6 +79,10 @@ class RedisConnection {
   // From another thread: makes a read() in progress fail at once (shuts the socket down).
   void interrupt() noexcept;
   const RedisEndpoint& endpoint() const noexcept { return endpoint_; }
+  bool connected() const noexcept { return context_ != nullptr; }
+  // The next command connects at once, whatever the backoff (another
+  // connection to the same Redis just got through: it is back).
+  void retry_now() noexcept { next_attempt_ = {}; }
   // Round trips made by every connection of this process (for /metrics and the
   // benchmark's Redis round trips per event): a command or a whole pipeline is one.
   static std::uint64_t round_trips() noexcept;

@@ -21,6 +21,11 @@ RedisConnection* RedisPool::borrow() {
 void RedisPool::give_back(RedisConnection* c) {
   {
     std::lock_guard lock(mutex_);
+    // One connection got through: the others waiting out a backoff try at
+    // once, so that Redis coming back is not answered 503 for seconds more.
+    if (c->connected())
+      for (auto* idle : idle_)
+        if (!idle->connected()) idle->retry_now();
     idle_.push_back(c);
   }
   returned_.notify_one();

@@ -61,7 +61,14 @@ bool RedisScheduleLock::claim(std::string_view task, std::int64_t period_start_m
   };
   try {
     auto const current = pool_.with([&](RedisConnection& c) { return c.command({"GET", period}); });
-    if (current.ok().is_nil() || std::stoll(current.text) >= period_start_ms) {
+    if (current.ok().is_nil()) {
+      // Gone (Redis restarted empty, or flushed): seeded again from this
+      // period, as a first start would be, so the next one runs.
+      seed(task, period_start_ms);
+      release();
+      return false;
+    }
+    if (std::stoll(current.text) >= period_start_ms) {
       release();
       return false;
     }

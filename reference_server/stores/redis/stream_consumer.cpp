@@ -1,6 +1,7 @@
 #include "stream_consumer.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <random>
 
 #include "redis_pool.hpp"
@@ -44,18 +45,27 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 )lua");
 
+// Never throws: an entry not written by a capture server of ours (fields
+// missing or not numbers) keeps team 0, which no chain serves, so the worker
+// drops its events and acknowledges it instead of stalling the partition.
 std::optional<StreamEntry> read_entry(const RedisReply& r) {
   if (r.type != RedisReply::Type::array || r.elements.size() != 2) return std::nullopt;  // deleted meanwhile
   StreamEntry e;
   e.id = r.elements[0].text;
+  auto number = [](const std::string& text, auto& out) {
+    auto const [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+    return ec == std::errc() && end == text.data() + text.size();
+  };
+  bool valid = true;
   auto const& fields = r.elements[1].elements;
   for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
     auto const& name = fields[i].text;
     auto const& value = fields[i + 1].text;
-    if (name == "t") e.team_id = std::stoll(value);
-    else if (name == "d") e.depth = std::stoi(value);
+    if (name == "t") valid &= number(value, e.team_id);
+    else if (name == "d") valid &= number(value, e.depth);
     else if (name == "e") e.lines = value;
   }
+  if (!valid) e.team_id = 0;
   return e;
 }
 
@@ -115,13 +125,15 @@ void StreamConsumer::finish(std::chrono::milliseconds patience) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   std::vector<std::size_t> held;
+  bool unacknowledged = false;
   {
     std::lock_guard lock(mutex_);
     for (auto const& [p, h] : held_) held.push_back(p);
-    if (!to_acknowledge_.empty())
-      report_("stream_error", "Redis did not take the last acknowledgements; their entries will run again "
-                              "on the worker that takes the partitions over");
+    unacknowledged = !to_acknowledge_.empty();
   }
+  if (unacknowledged)
+    report_("stream_error", "Redis did not take the last acknowledgements; their entries will run again "
+                            "on the worker that takes the partitions over");
   try {
     for (auto p : held) release(p);
     pool_.with([&](RedisConnection& c) { return c.command({"ZREM", prefix_ + "workers", id_}); });
@@ -150,17 +162,23 @@ ConsumerStatus StreamConsumer::status() {
   return s;
 }
 
+// Reports are written outside mutex_: writing one may block (a full stderr
+// pipe), and the workers' acknowledge() must not wait for that.
 void StreamConsumer::went_down(const std::string& why) {
-  std::lock_guard lock(mutex_);
-  if (down_) return;
-  down_ = true;
+  {
+    std::lock_guard lock(mutex_);
+    if (down_) return;
+    down_ = true;
+  }
   report_("stream_paused", "reading events paused: " + why);
 }
 
 void StreamConsumer::came_back() {
-  std::lock_guard lock(mutex_);
-  if (!down_) return;
-  down_ = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (!down_) return;
+    down_ = false;
+  }
   report_("stream_resumed", "Redis answers again: reading events resumed");
 }
 
@@ -189,6 +207,11 @@ void StreamConsumer::keep_leases() {
   for (std::size_t p = 0; p < layout_.partitions; ++p) keys.push_back(prefix_ + "lease:" + std::to_string(p));
   static thread_local std::mt19937 random{std::random_device{}()};
   auto const start = std::to_string(random() % std::max<std::size_t>(layout_.partitions, 1));
+  std::uint64_t releases_before = 0;
+  {
+    std::lock_guard lock(mutex_);
+    releases_before = releases_;
+  }
   auto const reply =
       pool_.with([&](RedisConnection& c) { return keep_leases_script.run(c, keys, {id_, std::to_string(policy_.lease.count()), start}); });
   auto const& r = reply.ok();
@@ -197,7 +220,12 @@ void StreamConsumer::keep_leases() {
   std::vector<std::size_t> now_held;
   for (auto const& e : r.elements[1].elements) now_held.push_back(static_cast<std::size_t>(e.integer));
 
-  std::lock_guard lock(mutex_);
+  std::string message;
+  std::unique_lock lock(mutex_);
+  // A lease given back while the script ran may be in its answer as ours
+  // (renewed before the DEL, or taken again after it): trust only the losses
+  // this time; the next pass, a second later, sees the truth.
+  bool const trust_gains = releases_ == releases_before;
   bool changed = false;
   for (auto it = held_.begin(); it != held_.end();) {
     if (std::find(now_held.begin(), now_held.end(), it->first) == now_held.end()) {
@@ -207,7 +235,8 @@ void StreamConsumer::keep_leases() {
       ++it;
     }
   }
-  for (auto p : now_held) changed |= held_.try_emplace(p).second;
+  if (trust_gains)
+    for (auto p : now_held) changed |= held_.try_emplace(p).second;
   std::size_t active = 0;
   for (auto& [p, h] : held_) {
     if (h.releasing) continue;
@@ -220,9 +249,11 @@ void StreamConsumer::keep_leases() {
     std::string list;
     for (auto const& [p, h] : held_)
       if (!h.releasing) list += (list.empty() ? "" : ",") + std::to_string(p);
-    report_("stream_partitions", "reading partitions [" + list + "] (fair share " + std::to_string(share) + ")");
+    message = "reading partitions [" + list + "] (fair share " + std::to_string(share) + ")";
   }
   wake_.notify_all();
+  lock.unlock();
+  if (!message.empty()) report_("stream_partitions", message);
 }
 
 void StreamConsumer::release(std::size_t partition) {
@@ -230,14 +261,18 @@ void StreamConsumer::release(std::size_t partition) {
   pool_.with([&](RedisConnection& c) { return release_script.run(c, {key}, {id_}).ok(); });
   std::lock_guard lock(mutex_);
   held_.erase(partition);
+  ++releases_;
 }
 
 void StreamConsumer::deliver(std::size_t partition, std::vector<StreamEntry>&& entries, bool claimed) {
   {
     std::lock_guard lock(mutex_);
-    auto it = held_.find(partition);
-    if (it != held_.end())  // claimed again after an error: what is in hand already is not run twice
-      std::erase_if(entries, [&](const StreamEntry& e) { return !it->second.in_hand.insert(e.id).second; });
+    // Claimed again (after an error, or a lease lost and taken back): what is in hand is not run twice.
+    if (!entries.empty()) {
+      auto& in_hand = in_hand_[partition];
+      std::erase_if(entries, [&](const StreamEntry& e) { return !in_hand.insert(e.id).second; });
+      if (in_hand.empty()) in_hand_.erase(partition);
+    }
     (claimed ? claimed_ : read_) += entries.size();
   }
   if (!entries.empty()) deliver_(partition, std::move(entries));
@@ -275,8 +310,10 @@ void StreamConsumer::read_new(const std::vector<std::size_t>& partitions) {
   auto const r = reader_.command(args);
   if (r.is_error() && r.text.rfind("NOGROUP", 0) == 0) {
     // Redis lost the group (restarted without its data, or flushed): made again on the next take-over.
-    std::lock_guard lock(mutex_);
-    for (auto& [p, h] : held_) h.claimed = false;
+    {
+      std::lock_guard lock(mutex_);
+      for (auto& [p, h] : held_) h.claimed = false;
+    }
     report_("stream_error", "the consumer group is gone from Redis (restarted empty?): made again");
     return;
   }
@@ -325,8 +362,10 @@ bool StreamConsumer::flush_acknowledgements() {
   std::lock_guard lock(mutex_);
   for (auto const& [p, ids] : batch) {
     acknowledged_ += ids.size();
-    if (auto it = held_.find(p); it != held_.end())
-      for (auto const& id : ids) it->second.in_hand.erase(id);
+    if (auto it = in_hand_.find(p); it != in_hand_.end()) {
+      for (auto const& id : ids) it->second.erase(id);
+      if (it->second.empty()) in_hand_.erase(it);
+    }
   }
   return true;
 }
@@ -337,7 +376,7 @@ void StreamConsumer::read_loop() {
     std::vector<std::size_t> to_take, to_read, to_release;
     for (auto const& [p, h] : held_) {
       if (h.releasing) {
-        if (h.in_hand.empty() && !to_acknowledge_.count(p)) to_release.push_back(p);
+        if (!in_hand_.count(p) && !to_acknowledge_.count(p)) to_release.push_back(p);
       } else if (!h.claimed) {
         to_take.push_back(p);
       } else {

@@ -100,7 +100,6 @@ class StreamConsumer {
   struct Held {
     bool claimed = false;    // every pending entry taken over (ours too, after an error)
     bool releasing = false;  // over our share: read no more, give back once acknowledged
-    std::set<std::string> in_hand;  // ids delivered, not yet acknowledged to Redis
   };
 
   void read_loop();
@@ -127,6 +126,10 @@ class StreamConsumer {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::map<std::size_t, Held> held_;
+  // Ids delivered and not yet acknowledged to Redis, per partition: kept when
+  // a lease is lost, so that a partition taken back is not run twice here.
+  std::map<std::size_t, std::set<std::string>> in_hand_;
+  std::uint64_t releases_ = 0;  // leases given back: a lease pass that overlapped one is not trusted
   std::map<std::size_t, std::vector<std::string>> to_acknowledge_;
   bool stop_reading_ = false, stopping_ = false, down_ = false;
   std::uint64_t read_ = 0, claimed_ = 0, acknowledged_ = 0;
