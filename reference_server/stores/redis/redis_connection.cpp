@@ -87,7 +87,8 @@ void RedisConnection::broke(const std::string& what) {
   std::string const why = context_ && context_->errstr[0] ? std::string(context_->errstr) : std::string("no answer");
   close();
   backoff_ = std::clamp(backoff_ * 2, std::chrono::milliseconds(100), std::chrono::milliseconds(5'000));
-  next_attempt_ = std::chrono::steady_clock::now() + backoff_;
+  broke_at_ = std::chrono::steady_clock::now();
+  next_attempt_ = broke_at_ + backoff_;
   throw RedisUnavailable("Redis at " + endpoint_.describe() + ": " + what + ": " + why);
 }
 

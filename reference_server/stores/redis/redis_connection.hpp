@@ -80,8 +80,10 @@ class RedisConnection {
   void interrupt() noexcept;
   const RedisEndpoint& endpoint() const noexcept { return endpoint_; }
   bool connected() const noexcept { return context_ != nullptr; }
+  // When it last broke (the epoch: never).
+  std::chrono::steady_clock::time_point broke_at() const noexcept { return broke_at_; }
   // The next command connects at once, whatever the backoff (another
-  // connection to the same Redis just got through: it is back).
+  // connection to the same Redis got through since: it is back).
   void retry_now() noexcept { next_attempt_ = {}; }
   // Round trips made by every connection of this process (for /metrics and the
   // benchmark's Redis round trips per event): a command or a whole pipeline is one.
@@ -96,6 +98,7 @@ class RedisConnection {
   std::chrono::milliseconds timeout_;
   redisContext* context_ = nullptr;
   std::chrono::steady_clock::time_point next_attempt_{};
+  std::chrono::steady_clock::time_point broke_at_{};
   std::chrono::milliseconds backoff_{0};
   std::chrono::milliseconds read_timeout_{0};  // 0: the command timeout
   std::mutex fd_mutex_;  // interrupt() against closing: never shut down a descriptor reused by then

@@ -15,17 +15,17 @@ RedisConnection* RedisPool::borrow() {
   returned_.wait(lock, [this] { return !idle_.empty(); });
   auto* c = idle_.back();
   idle_.pop_back();
+  // Another connection got through since this one broke: Redis is back, so
+  // this one tries at once instead of waiting out its backoff (which would
+  // answer 503 for seconds after Redis returned).
+  if (!c->connected() && c->broke_at() < last_good_) c->retry_now();
   return c;
 }
 
 void RedisPool::give_back(RedisConnection* c) {
   {
     std::lock_guard lock(mutex_);
-    // One connection got through: the others waiting out a backoff try at
-    // once, so that Redis coming back is not answered 503 for seconds more.
-    if (c->connected())
-      for (auto* idle : idle_)
-        if (!idle->connected()) idle->retry_now();
+    if (c->connected()) last_good_ = std::chrono::steady_clock::now();
     idle_.push_back(c);
   }
   returned_.notify_one();

@@ -47,6 +47,7 @@ class RedisPool {
   std::mutex mutex_;
   std::condition_variable returned_;
   std::vector<RedisConnection*> idle_;
+  std::chrono::steady_clock::time_point last_good_{};  // a connection was given back working (under mutex_)
 };
 
 }  // namespace posthog::server
