@@ -139,11 +139,8 @@ int main(int argc, char** argv) {
   fs::create_directories(dir);
   auto const lines = posthog::bench::synthetic_events(n, 1, 42, 1000);
   std::vector<std::string> requests;
-  for (std::size_t i = 0; i < lines.size(); i += 100) {
-    std::string body = "{\"api_key\":\"phc_bench\",\"batch\":[";
-    for (std::size_t j = i; j < std::min(lines.size(), i + 100); ++j) body += (j > i ? "," : "") + lines[j];
-    requests.push_back(posthog::bench::request_bytes("/batch/", body + "]}", "application/json"));
-  }
+  for (auto const& body : posthog::bench::batch_bodies(lines, 100))
+    requests.push_back(posthog::bench::request_bytes("/batch/", body, "application/json"));
 
   CountingReceiver receiver;
   write_config(dir / "plain.json", dir, "");

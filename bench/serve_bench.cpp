@@ -79,15 +79,6 @@ std::size_t sink_lines(const fs::path& dir) {
   return static_cast<std::size_t>(std::count(std::istreambuf_iterator<char>(in), {}, '\n'));
 }
 
-std::vector<std::string> batches_of(const std::vector<std::string>& lines, std::size_t size) {
-  std::vector<std::string> out;
-  for (std::size_t i = 0; i < lines.size(); i += size) {
-    std::string body = "{\"api_key\":\"phc_bench\",\"batch\":[";
-    for (std::size_t j = i; j < std::min(lines.size(), i + size); ++j) body += (j > i ? "," : "") + lines[j];
-    out.push_back(body + "]}");
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -102,7 +93,7 @@ int main(int argc, char** argv) {
   write_config(dir / "serve.json", dir, 20000);
   write_config(dir / "overload.json", dir, 2000);
   auto const lines = posthog::bench::synthetic_events(n, 1, 42, 1000);  // 3,000 people, varied addresses
-  auto const batches = batches_of(lines, 100);
+  auto const batches = posthog::bench::batch_bodies(lines, 100);
 
   // Process mode over the same events and chain: all of them team 1's, as the
   // token makes them in serve mode. Its output goes to a file in the same

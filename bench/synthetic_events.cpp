@@ -1,5 +1,7 @@
 #include "synthetic_events.hpp"
 
+#include <algorithm>
+
 #include <boost/json.hpp>
 #include <random>
 
@@ -90,6 +92,16 @@ std::vector<std::string> synthetic_events(std::size_t count, std::int64_t first_
     lines.push_back(boost::json::serialize(event));
   }
   return lines;
+}
+
+std::vector<std::string> batch_bodies(const std::vector<std::string>& lines, std::size_t size) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < lines.size(); i += size) {
+    std::string body = "{\"api_key\":\"phc_bench\",\"batch\":[";
+    for (std::size_t j = i; j < std::min(lines.size(), i + size); ++j) body += (j > i ? "," : "") + lines[j];
+    out.push_back(body + "]}");
+  }
+  return out;
 }
 
 }  // namespace posthog::bench

@@ -15,4 +15,7 @@ namespace posthog::bench {
 std::vector<std::string> synthetic_events(std::size_t count, std::int64_t first_team, std::uint64_t seed = 42,
                                           std::int64_t teams = 1);
 
+// The lines as PostHog /batch/ bodies of `size` events each, for the token phc_bench.
+std::vector<std::string> batch_bodies(const std::vector<std::string>& lines, std::size_t size);
+
 }  // namespace posthog::bench

@@ -10,6 +10,8 @@
 // with Retry-After and nothing is taken, so memory stays bounded whatever
 // clients send. SIGTERM or SIGINT: stop accepting connections, answer what was
 // read, run everything taken through the chains into the sink, fsync, exit 0.
+// With Redis, capture appends to the event stream instead and workers read it
+// (serve.role: capture, worker or all); see stores/redis/event_stream.hpp.
 #pragma once
 
 #include "../config/serve_settings.hpp"
