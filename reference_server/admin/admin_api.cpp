@@ -322,7 +322,7 @@ boost::json::object job_json(const Job& job) {
   boost::json::object o{{"id", job.id},
                         {"name", job.name},
                         {"state", job.state},
-                        {"run_at", iso8601(std::chrono::system_clock::time_point(std::chrono::milliseconds(job.run_at_ms)))},
+                        {"run_at", std::string(iso8601_text(job.run_at_ms).view())},
                         {"attempts", job.attempt},
                         {"last_error", job.last_error}};
   boost::system::error_code ec;
@@ -333,7 +333,7 @@ boost::json::object job_json(const Job& job) {
 
 boost::json::value time_or_null(std::int64_t ms) {
   if (ms <= 0) return nullptr;
-  return boost::json::value(iso8601(std::chrono::system_clock::time_point(std::chrono::milliseconds(ms))));
+  return boost::json::value(std::string(iso8601_text(ms).view()));  // not via nanoseconds: no overflow
 }
 
 }  // namespace

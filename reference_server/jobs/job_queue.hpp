@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -38,6 +39,14 @@ struct Job {
   std::string state;  // queued, running, failed
   std::string last_error;
   std::int64_t created_ms = 0;
+};
+
+// A shared queue's claim on a job ran out while it ran (it outlived the
+// visibility timeout) and another server claimed it: this server's outcome is
+// not recorded, the other's run decides.
+class JobClaimLost : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 struct JobCounts {

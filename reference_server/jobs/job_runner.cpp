@@ -67,6 +67,10 @@ bool JobRunner::run_one() {
   running_.fetch_add(1, std::memory_order_relaxed);
   try {
     run(*job);
+  } catch (const JobClaimLost& e) {
+    running_.fetch_sub(1, std::memory_order_relaxed);
+    log_.log({job->team_id, job->plugin, POSTHOG_LOG_WARN, e.what(), std::chrono::system_clock::now()});
+    return true;
   } catch (const std::exception& e) {
     running_.fetch_sub(1, std::memory_order_relaxed);
     // The outcome could not be recorded (the store failed): put the job back

@@ -50,8 +50,9 @@ std::size_t Scheduler::step() {
           for (auto const& p : chain->plugins())
             if (p->has_scheduled(task.hook)) copies.emplace_back(team_id, p->name());
     }
-    auto const started = std::chrono::system_clock::time_point(std::chrono::milliseconds(period));
-    auto const payload = "{\"period\":\"" + iso8601(started) + "\"}";
+    // From the milliseconds: a nanosecond time_point overflows past 2262, where a
+    // sped-up clock (serve.jobs.clock_speed) lands.
+    auto const payload = "{\"period\":\"" + std::string(iso8601_text(period).view()) + "\"}";
     std::vector<std::pair<std::int64_t, std::string>> skipped;
     bool const claimed = lock_.claim(task.hook_name, period, [&] {
       if (!copies.empty()) skipped = queue_.enqueue_unless_pending(copies, task.job_name, payload, at);

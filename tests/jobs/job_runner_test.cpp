@@ -205,3 +205,20 @@ TEST_CASE("jobs (Redis): a job whose server died runs again on another once its 
   CHECK(f.queue->totals().running == 0);
   CHECK(f.queue->totals().queued == 0);
 }
+
+TEST_CASE("jobs (Redis): a server whose claim ran out cannot settle the job another server now runs",
+          "[jobs][redis]") {
+  JobsFixture f("jobs-claims", {}, "redis");
+  RedisJobQueue slow(*f.pool, "test:", JobsFixture::visibility), other(*f.pool, "test:", JobsFixture::visibility);
+  auto const id = slow.enqueue(1, "testkit", "remember", "{}", 0, f.now);
+  REQUIRE(slow.claim(f.now));
+  f.now += JobsFixture::visibility.count();  // the slow server's job outlives its claim
+  auto const again = other.claim(f.now);
+  REQUIRE(again);
+  CHECK(again->id == id);
+  CHECK_THROWS_AS(slow.done(id), JobClaimLost);  // not deleted under the other's run
+  CHECK(other.totals().running == 1);
+  other.done(id);  // the run that holds the claim settles it
+  CHECK(other.totals().running == 0);
+  CHECK(other.totals().queued == 0);
+}

@@ -61,16 +61,19 @@ if #ids == 0 then return false end
 local id = ids[1]
 redis.call('ZREM', P .. 'jobs:queued', id)
 redis.call('ZADD', P .. 'jobs:running', now + tonumber(ARGV[3]), id)
-redis.call('HSET', P .. 'job:' .. id, 'state', 'running')
+redis.call('HSET', P .. 'job:' .. id, 'state', 'running', 'claim', redis.call('INCR', P .. 'jobs:claims'))
 local fields = redis.call('HGETALL', P .. 'job:' .. id)
 fields[#fields + 1] = 'id'
 fields[#fields + 1] = id
 return fields
 )lua");
 
+// The last ARGV of done, retry and fail: the caller's claim token ('' for none).
+// -1: the job is claimed under another token now.
 RedisScript const done_script(R"lua(
 local P, id = ARGV[1], ARGV[2]
 local k = P .. 'job:' .. id
+if ARGV[3] ~= '' and redis.call('HGET', k, 'claim') ~= ARGV[3] and redis.call('EXISTS', k) == 1 then return -1 end
 local owner = redis.call('HMGET', k, 'team', 'plugin')
 redis.call('DEL', k)
 redis.call('ZREM', P .. 'jobs:queued', id)
@@ -80,22 +83,24 @@ if owner[1] then redis.call('SREM', P .. 'jobs:of:' .. owner[1] .. ':' .. owner[
 return 1
 )lua");
 
-// ARGV: prefix, id, attempt, run_at, error.
+// ARGV: prefix, id, attempt, run_at, error, claim token.
 RedisScript const retry_script(R"lua(
 local P, id = ARGV[1], ARGV[2]
 local k = P .. 'job:' .. id
 if redis.call('EXISTS', k) == 0 then return 0 end
+if ARGV[6] ~= '' and redis.call('HGET', k, 'claim') ~= ARGV[6] then return -1 end
 redis.call('ZREM', P .. 'jobs:running', id)
 redis.call('ZADD', P .. 'jobs:queued', ARGV[4], id)
 redis.call('HSET', k, 'state', 'queued', 'attempt', ARGV[3], 'run_at', ARGV[4], 'error', ARGV[5])
 return 1
 )lua");
 
-// ARGV: prefix, id, attempt, error, now.
+// ARGV: prefix, id, attempt, error, now, claim token.
 RedisScript const fail_script(R"lua(
 local P, id = ARGV[1], ARGV[2]
 local k = P .. 'job:' .. id
 if redis.call('EXISTS', k) == 0 then return 0 end
+if ARGV[6] ~= '' and redis.call('HGET', k, 'claim') ~= ARGV[6] then return -1 end
 redis.call('ZREM', P .. 'jobs:running', id)
 redis.call('ZREM', P .. 'jobs:queued', id)
 redis.call('ZADD', P .. 'jobs:failed', ARGV[5], id)
@@ -139,6 +144,12 @@ Job read_job(const std::vector<RedisReply>& fields) {
   return j;
 }
 
+void check_claim(const RedisReply& r, std::int64_t id) {
+  if (r.ok().integer == -1)
+    throw JobClaimLost("job " + std::to_string(id) + " ran past its claim (serve.jobs.visibility_seconds) and "
+                       "another server claimed it: this run's outcome is not recorded");
+}
+
 }  // namespace
 
 RedisJobQueue::RedisJobQueue(RedisPool& pool, std::string prefix, std::chrono::milliseconds visibility)
@@ -176,26 +187,44 @@ std::optional<Job> RedisJobQueue::claim(std::int64_t now_ms) {
     return claim_script.run(c, {}, {prefix_, std::to_string(now_ms), std::to_string(visibility_.count())});
   });
   if (r.ok().is_nil()) return std::nullopt;
-  return read_job(r.elements);
+  auto job = read_job(r.elements);
+  for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2)
+    if (r.elements[i].text == "claim") {
+      std::lock_guard lock(mutex_);
+      claims_[job.id] = r.elements[i + 1].text;
+    }
+  return job;
+}
+
+std::string RedisJobQueue::take_claim(std::int64_t id) {
+  std::lock_guard lock(mutex_);
+  auto it = claims_.find(id);
+  if (it == claims_.end()) return {};
+  auto token = std::move(it->second);
+  claims_.erase(it);
+  return token;
 }
 
 void RedisJobQueue::done(std::int64_t id) {
-  pool_.with([&](RedisConnection& c) { return done_script.run(c, {}, {prefix_, std::to_string(id)}).ok(); });
+  auto const token = take_claim(id);
+  check_claim(pool_.with([&](RedisConnection& c) { return done_script.run(c, {}, {prefix_, std::to_string(id), token}); }),
+              id);
 }
 
 void RedisJobQueue::retry_later(std::int64_t id, int attempt, std::int64_t run_at_ms, const std::string& error) {
-  pool_.with([&](RedisConnection& c) {
-    return retry_script
-        .run(c, {}, {prefix_, std::to_string(id), std::to_string(attempt), std::to_string(run_at_ms), error})
-        .ok();
-  });
+  auto const token = take_claim(id);
+  check_claim(pool_.with([&](RedisConnection& c) {
+    return retry_script.run(
+        c, {}, {prefix_, std::to_string(id), std::to_string(attempt), std::to_string(run_at_ms), error, token});
+  }), id);
 }
 
 void RedisJobQueue::fail(std::int64_t id, int attempt, const std::string& error) {
-  pool_.with([&](RedisConnection& c) {
-    return fail_script.run(c, {}, {prefix_, std::to_string(id), std::to_string(attempt), error, std::to_string(wall_ms())})
-        .ok();
-  });
+  auto const token = take_claim(id);
+  check_claim(pool_.with([&](RedisConnection& c) {
+    return fail_script.run(
+        c, {}, {prefix_, std::to_string(id), std::to_string(attempt), error, std::to_string(wall_ms()), token});
+  }), id);
 }
 
 bool RedisJobQueue::replay(std::int64_t id, std::int64_t now_ms) {

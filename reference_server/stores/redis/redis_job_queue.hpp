@@ -8,6 +8,10 @@
 // to jobs:running. So a job whose server is SIGKILLed runs again on another
 // server once its visibility timeout ends, and a job that runs longer than the
 // timeout may run twice: jobs run at least once, as in the embedded queue.
+// Each claim writes a new token into the job; done, retry_later and fail
+// check it, so a server whose claim ran out cannot delete, requeue or fail a
+// job another server now runs (JobClaimLost instead). Due times and claims
+// are on the callers' clocks: keep the servers' clocks in sync (NTP).
 //
 // Keys are computed inside the scripts from the prefix: one Redis (with
 // replicas), not Redis Cluster.
@@ -16,6 +20,8 @@
 #pragma once
 
 #include <chrono>
+#include <map>
+#include <mutex>
 
 #include "../../jobs/job_queue.hpp"
 
@@ -47,10 +53,14 @@ class RedisJobQueue final : public JobQueue {
 
  private:
   std::vector<Job> jobs_of(std::int64_t team_id, const std::string& plugin);
+  // The token of this process's claim on a job (empty: none, e.g. a replay).
+  std::string take_claim(std::int64_t id);
 
   RedisPool& pool_;
   std::string prefix_;
   std::chrono::milliseconds visibility_;
+  std::mutex mutex_;
+  std::map<std::int64_t, std::string> claims_;  // under mutex_
 };
 
 }  // namespace posthog::server
