@@ -198,3 +198,33 @@ TEST_CASE("stream: two workers split the partitions; a dead worker's partitions 
   eventually([&] { return total_length(stream) == 0; }, "nothing left in the stream");
   b.finish(1s);
 }
+
+TEST_CASE("stream: consumers long gone with nothing pending are removed from the group", "[stores][redis][stream]") {
+  RedisServer redis;
+  RedisPool pool(redis.endpoint(), 2, 1000ms);
+  EventStream stream(pool, prefix, {1, 1000});
+  RedisConnection raw(redis.endpoint(), 1000ms);
+  auto const key = stream_key(prefix, 0);
+  REQUIRE(raw.command({"XGROUP", "CREATE", key, "workers", "0", "MKSTREAM"}).text == "OK");
+  // A worker of an earlier process: joined the group, left nothing pending.
+  REQUIRE(raw.command({"XGROUP", "CREATECONSUMER", key, "workers", "gone-worker"}).integer == 1);
+  auto consumers = [&] {
+    std::vector<std::string> names;
+    for (auto const& c : raw.command({"XINFO", "CONSUMERS", key, "workers"}).elements) names.push_back(c.elements[1].text);
+    return names;
+  };
+  REQUIRE(consumers() == std::vector<std::string>{"gone-worker"});
+  std::this_thread::sleep_for(1100ms);  // ten leases of 100 ms
+  ConsumerPolicy policy;
+  policy.lease = 100ms;
+  policy.block = 20ms;
+  Received got;
+  StreamConsumer worker(pool, prefix, stream.layout(), policy, "worker-now", got.deliver(), quiet());
+  worker.start([] { return true; });
+  eventually([&] { return worker.status().partitions.size() == 1; }, "the worker takes the partition");
+  eventually([&] {
+    auto const names = consumers();
+    return std::find(names.begin(), names.end(), "gone-worker") == names.end();
+  }, "and forgets the one long gone");
+  worker.finish(1s);
+}

@@ -295,8 +295,31 @@ void StreamConsumer::take_over(std::size_t partition) {
       if (auto entry = read_entry(e)) entries.push_back(std::move(*entry));
     deliver(partition, std::move(entries), true);
   } while (cursor != "0-0");
+  forget_idle_consumers(key);
   std::lock_guard lock(mutex_);
   if (auto it = held_.find(partition); it != held_.end()) it->second.claimed = true;
+}
+
+void StreamConsumer::forget_idle_consumers(const std::string& key) {
+  // Every process start joins the group under a new name; one that left
+  // nothing pending and has been silent for ten leases is gone (its entries
+  // were claimed above), so the group's list of consumers does not only grow.
+  auto const info = reader_.command({"XINFO", "CONSUMERS", key, group});
+  if (info.is_error()) return;  // no group yet: nothing to forget
+  auto const idle_limit = 10 * policy_.lease.count();
+  for (auto const& consumer : info.elements) {
+    std::string name;
+    std::int64_t pending = -1, idle = 0;
+    for (std::size_t i = 0; i + 1 < consumer.elements.size(); i += 2) {
+      auto const& field = consumer.elements[i].text;
+      auto const& value = consumer.elements[i + 1];
+      if (field == "name") name = value.text;
+      else if (field == "pending") pending = value.integer;
+      else if (field == "idle") idle = value.integer;
+    }
+    if (name.empty() || name == id_ || pending != 0 || idle < idle_limit) continue;
+    reader_.command({"XGROUP", "DELCONSUMER", key, group, name}).ok();
+  }
 }
 
 void StreamConsumer::read_new(const std::vector<std::size_t>& partitions) {

@@ -106,6 +106,7 @@ class StreamConsumer {
   void lease_loop();
   void keep_leases();
   void take_over(std::size_t partition);
+  void forget_idle_consumers(const std::string& key);
   void read_new(const std::vector<std::size_t>& partitions);
   bool flush_acknowledgements();
   void release(std::size_t partition);
