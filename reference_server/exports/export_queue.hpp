@@ -24,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace posthog::server {
@@ -52,6 +53,7 @@ struct ExportBatch {
   std::int64_t next_at_ms = 0;
   std::string last_error;
   bool dead = false;
+  std::string claim;  // a shared queue's token for this hand-over (empty in the embedded store)
 };
 
 struct ExportCounts {
@@ -77,9 +79,13 @@ class ExportQueue {
   // handed to this caller: a shared queue hides them from the others until
   // they are settled, or until its hand-over timeout runs out.
   virtual std::vector<ExportBatch> due(std::int64_t now_ms, std::size_t limit) = 0;
-  virtual void delivered(std::int64_t batch_id) = 0;
-  virtual void retry_later(std::int64_t batch_id, int attempt, std::int64_t next_at_ms, const std::string& error) = 0;
-  virtual void dead_letter(std::int64_t batch_id, int attempt, const std::string& error) = 0;
+  // `claim`: the token due() gave; a shared queue ignores a settle whose
+  // hand-over ran out (the runner that took the batch since settles it).
+  virtual void delivered(std::int64_t batch_id, std::string_view claim = {}) = 0;
+  virtual void retry_later(std::int64_t batch_id, int attempt, std::int64_t next_at_ms, const std::string& error,
+                           std::string_view claim = {}) = 0;
+  virtual void dead_letter(std::int64_t batch_id, int attempt, const std::string& error,
+                           std::string_view claim = {}) = 0;
   // Dead letters of (team, plugin), oldest first, without their events.
   virtual std::vector<ExportBatch> dead_letters(std::int64_t team_id, const std::string& plugin,
                                                 std::size_t limit) = 0;

@@ -104,7 +104,7 @@ std::size_t ExportRunner::step() {
   constexpr std::size_t page = 4;
   std::size_t handed = 0;
   for (;;) {
-    auto const batches = queue_.due(now, page);
+    auto const batches = queue_.due(now_(), page);  // now, not the pass's start: a shared queue hides them from then on
     for (auto const& batch : batches) {
       hand_over(batch, now);
       ++handed;
@@ -124,7 +124,7 @@ void ExportRunner::hand_over(const ExportBatch& batch, std::int64_t now) {
   if (!copy) {
     std::string const why = "team " + std::to_string(batch.team_id) + " has no '" + batch.plugin +
                             "' exporting in its chain any more; replay the batch once it has";
-    queue_.dead_letter(batch.id, batch.attempt, why);
+    queue_.dead_letter(batch.id, batch.attempt, why, batch.claim);
     std::lock_guard lock(tally_mutex_);
     auto& t = tally(batch.team_id, batch.plugin);
     t.events_undelivered += n;
@@ -159,7 +159,7 @@ void ExportRunner::hand_over(const ExportBatch& batch, std::int64_t now) {
   Attempt const attempt{static_cast<std::uint32_t>(batch.attempt + 1), static_cast<std::uint32_t>(policy_.max_retries + 1)};
   auto const status = copy->export_events(pointers, attempt, error);
   if (status == POSTHOG_OK) {
-    queue_.delivered(batch.id);
+    queue_.delivered(batch.id, batch.claim);
     std::lock_guard lock(tally_mutex_);
     tally(batch.team_id, batch.plugin).events_delivered += handed;
     return;
@@ -170,8 +170,8 @@ void ExportRunner::hand_over(const ExportBatch& batch, std::int64_t now) {
     int const retry = batch.attempt + 1;
     bool const dead = retry > policy_.max_retries;
     std::int64_t const wait = dead ? 0 : retry_delay_ms(retry);
-    if (dead) queue_.dead_letter(batch.id, retry, message);
-    else queue_.retry_later(batch.id, retry, now + wait, message);
+    if (dead) queue_.dead_letter(batch.id, retry, message, batch.claim);
+    else queue_.retry_later(batch.id, retry, now + wait, message, batch.claim);
     {
       std::lock_guard lock(tally_mutex_);
       auto& t = tally(batch.team_id, batch.plugin);

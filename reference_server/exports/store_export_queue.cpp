@@ -259,7 +259,7 @@ std::vector<ExportBatch> StoreExportQueue::due(std::int64_t now_ms, std::size_t 
   return out;
 }
 
-void StoreExportQueue::delivered(std::int64_t batch_id) {
+void StoreExportQueue::delivered(std::int64_t batch_id, std::string_view) {
   store_.locked([&](SqliteDb& db) {
     db.transaction([&] {
       auto& r = s_->batch_range->bind(1, batch_id);
@@ -274,11 +274,12 @@ void StoreExportQueue::delivered(std::int64_t batch_id) {
   });
 }
 
-void StoreExportQueue::retry_later(std::int64_t batch_id, int attempt, std::int64_t next_at_ms, const std::string& error) {
+void StoreExportQueue::retry_later(std::int64_t batch_id, int attempt, std::int64_t next_at_ms,
+                                   const std::string& error, std::string_view) {
   store_.locked([&](SqliteDb&) { s_->retry->bind(1, batch_id).bind(2, attempt).bind(3, next_at_ms).bind(4, error).run(); });
 }
 
-void StoreExportQueue::dead_letter(std::int64_t batch_id, int attempt, const std::string& error) {
+void StoreExportQueue::dead_letter(std::int64_t batch_id, int attempt, const std::string& error, std::string_view) {
   store_.locked([&](SqliteDb&) { s_->dead->bind(1, batch_id).bind(2, attempt).bind(3, error).run(); });
 }
 

@@ -25,9 +25,10 @@ class StoreExportQueue final : public ExportQueue {
   std::optional<ExportBatch> cut_batch(std::int64_t team_id, const std::string& plugin, std::uint64_t max_bytes,
                                        std::size_t max_events, std::int64_t now_ms) override;
   std::vector<ExportBatch> due(std::int64_t now_ms, std::size_t limit) override;
-  void delivered(std::int64_t batch_id) override;
-  void retry_later(std::int64_t batch_id, int attempt, std::int64_t next_at_ms, const std::string& error) override;
-  void dead_letter(std::int64_t batch_id, int attempt, const std::string& error) override;
+  void delivered(std::int64_t batch_id, std::string_view claim = {}) override;
+  void retry_later(std::int64_t batch_id, int attempt, std::int64_t next_at_ms, const std::string& error,
+                   std::string_view claim = {}) override;
+  void dead_letter(std::int64_t batch_id, int attempt, const std::string& error, std::string_view claim = {}) override;
   std::vector<ExportBatch> dead_letters(std::int64_t team_id, const std::string& plugin, std::size_t limit) override;
   bool replay(std::int64_t batch_id, std::int64_t now_ms) override;
   ExportCounts counts(std::int64_t team_id, const std::string& plugin) override;

@@ -39,6 +39,7 @@ struct Job {
   std::string state;  // queued, running, failed
   std::string last_error;
   std::int64_t created_ms = 0;
+  std::string claim;  // a shared queue's token for this claim (empty in the embedded store)
 };
 
 // A shared queue's claim on a job ran out while it ran (it outlived the
@@ -71,9 +72,12 @@ class JobQueue {
       std::int64_t now_ms) = 0;
   // The oldest due queued job, now marked running; nullopt when none is due.
   virtual std::optional<Job> claim(std::int64_t now_ms) = 0;
-  virtual void done(std::int64_t id) = 0;
-  virtual void retry_later(std::int64_t id, int attempt, std::int64_t run_at_ms, const std::string& error) = 0;
-  virtual void fail(std::int64_t id, int attempt, const std::string& error) = 0;
+  // `claim`: the token claim() gave (a shared queue refuses a stale one with
+  // JobClaimLost); empty: none checked.
+  virtual void done(std::int64_t id, std::string_view claim = {}) = 0;
+  virtual void retry_later(std::int64_t id, int attempt, std::int64_t run_at_ms, const std::string& error,
+                           std::string_view claim = {}) = 0;
+  virtual void fail(std::int64_t id, int attempt, const std::string& error, std::string_view claim = {}) = 0;
   // A failed job due again, its attempts counted from zero. False: no such failed job.
   virtual bool replay(std::int64_t id, std::int64_t now_ms) = 0;
   // Jobs left running by this store's last process, which died: queued again.

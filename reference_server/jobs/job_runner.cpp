@@ -77,7 +77,7 @@ bool JobRunner::run_one() {
     // to run again (at least once) rather than leave it running until a restart.
     std::string const why = std::string("the server could not record the job's outcome: ") + e.what();
     try {
-      queue_.retry_later(job->id, job->attempt, now_() + 1'000, why);
+      queue_.retry_later(job->id, job->attempt, now_() + 1'000, why, job->claim);
     } catch (const std::exception& again) {
       log_.log({job->team_id, job->plugin, POSTHOG_LOG_ERROR,
                 "job " + std::to_string(job->id) + " stays marked running until the next start: " + again.what(),
@@ -134,7 +134,7 @@ void JobRunner::finish(const Job& job, posthog_status status, const posthog_erro
   bool const scheduled = scheduled_task(job.name) != nullptr;
   std::string const message = std::string(error.kind) + ": " + error.message;
   if (status == POSTHOG_OK) {
-    queue_.done(job.id);
+    queue_.done(job.id, job.claim);
     count(job, [scheduled](JobTally& t) {
       if (scheduled) ++t.scheduled_ok;
       else ++t.runs, ++t.succeeded;
@@ -145,8 +145,8 @@ void JobRunner::finish(const Job& job, posthog_status status, const posthog_erro
     int const retry = job.attempt + 1;
     bool const dead = retry > policy_.max_retries;
     std::int64_t const wait = dead ? 0 : backoff_.delay_ms(retry);
-    if (dead) queue_.fail(job.id, retry, message);
-    else queue_.retry_later(job.id, retry, now_() + wait, message);
+    if (dead) queue_.fail(job.id, retry, message, job.claim);
+    else queue_.retry_later(job.id, retry, now_() + wait, message, job.claim);
     count(job, [&](JobTally& t) {
       ++t.runs, ++t.retry_errors;
       if (dead) ++t.failed;
@@ -161,8 +161,8 @@ void JobRunner::finish(const Job& job, posthog_status status, const posthog_erro
     return;
   }
   // Any other failure. A scheduled run is simply over: the next period runs it again.
-  if (scheduled) queue_.done(job.id);
-  else queue_.fail(job.id, job.attempt + 1, message);
+  if (scheduled) queue_.done(job.id, job.claim);
+  else queue_.fail(job.id, job.attempt + 1, message, job.claim);
   count(job, [&](JobTally& t) {
     if (scheduled) ++t.scheduled_failed;
     else ++t.runs, ++t.failed;

@@ -115,15 +115,16 @@ std::optional<Job> StoreJobQueue::claim(std::int64_t now_ms) {
   return job;
 }
 
-void StoreJobQueue::done(std::int64_t id) {
+void StoreJobQueue::done(std::int64_t id, std::string_view) {
   store_.locked([&](SqliteDb&) { s_->remove->bind(1, id).run(); });
 }
 
-void StoreJobQueue::retry_later(std::int64_t id, int attempt, std::int64_t run_at_ms, const std::string& error) {
+void StoreJobQueue::retry_later(std::int64_t id, int attempt, std::int64_t run_at_ms, const std::string& error,
+                                std::string_view) {
   store_.locked([&](SqliteDb&) { s_->retry->bind(1, id).bind(2, attempt).bind(3, run_at_ms).bind(4, error).run(); });
 }
 
-void StoreJobQueue::fail(std::int64_t id, int attempt, const std::string& error) {
+void StoreJobQueue::fail(std::int64_t id, int attempt, const std::string& error, std::string_view) {
   store_.locked([&](SqliteDb&) { s_->fail->bind(1, id).bind(2, attempt).bind(3, error).run(); });
 }
 

@@ -25,9 +25,10 @@ class StoreJobQueue final : public JobQueue {
       const std::vector<std::pair<std::int64_t, std::string>>& copies, std::string_view name, std::string_view payload,
       std::int64_t now_ms) override;
   std::optional<Job> claim(std::int64_t now_ms) override;
-  void done(std::int64_t id) override;
-  void retry_later(std::int64_t id, int attempt, std::int64_t run_at_ms, const std::string& error) override;
-  void fail(std::int64_t id, int attempt, const std::string& error) override;
+  void done(std::int64_t id, std::string_view claim = {}) override;
+  void retry_later(std::int64_t id, int attempt, std::int64_t run_at_ms, const std::string& error,
+                   std::string_view claim = {}) override;
+  void fail(std::int64_t id, int attempt, const std::string& error, std::string_view claim = {}) override;
   bool replay(std::int64_t id, std::int64_t now_ms) override;
   std::size_t requeue_running() override;
   std::optional<std::int64_t> next_due_ms() override;

@@ -343,12 +343,15 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
         std::this_thread::sleep_for(std::chrono::milliseconds(std::min(5000, 100 << std::min(attempt, 6))));
       }
     }
-    w.after_sink();
+    // From the stream, a batch whose events are not all out (sink or export
+    // queue) is not acknowledged: it stays pending and runs again (at least once).
+    bool const exported = w.after_sink(sunk);
     if (consumer && sunk && !batch.entries.empty()) {
       std::vector<std::string> ids;
       ids.reserve(batch.entries.size());
       for (auto& e : batch.entries) ids.push_back(std::move(e.id));
-      consumer->acknowledge(batch.partition, std::move(ids));
+      if (exported) consumer->acknowledge(batch.partition, std::move(ids));
+      else consumer->run_again(batch.partition, ids);
     }
     inflight.fetch_sub(batch.events);
   });

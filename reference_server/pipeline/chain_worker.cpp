@@ -1,9 +1,5 @@
 #include "chain_worker.hpp"
 
-#include <algorithm>
-#include <chrono>
-#include <thread>
-
 #include "../exports/export_runner.hpp"
 
 #include <stdexcept>
@@ -69,29 +65,24 @@ void ChainWorker::tally_for(TeamCounters* team) noexcept {
   tally_ = {team, 0, 0, 0};
 }
 
-void ChainWorker::after_sink() {
+bool ChainWorker::after_sink(bool sunk) {
   current_worker = nullptr;
   tally_for(nullptr);
+  bool queued = true;
+  if (!sunk) {
+    export_rows_.clear();
+    survivors_.clear();
+  }
   if (!export_rows_.empty()) {
-    // The sink has the events. A store that cannot take them for export now
-    // (Redis restarting, a busy disk) is given half a minute, the batch held
-    // meanwhile, so that the events are not acknowledged without their exports.
-    auto wait = std::chrono::milliseconds(100);
-    for (auto const deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);;) {
-      try {
-        exports_->enqueue(export_rows_);
-        break;
-      } catch (const std::exception& e) {
-        if (std::chrono::steady_clock::now() + wait < deadline) {
-          std::this_thread::sleep_for(wait);
-          wait = std::min(wait * 2, std::chrono::milliseconds(2'000));
-          continue;
-        }
-        log_.error({export_rows_.front().team_id, export_rows_.front().plugin, "export_events", "StoreError",
-                    std::to_string(export_rows_.size()) + " events could not be queued for export: " + e.what(), {},
-                    {}, {}});
-        break;
-      }
+    // Not retried here: an append whose answer was lost may have been applied,
+    // and a second one would export the events twice. The caller decides.
+    try {
+      exports_->enqueue(export_rows_);
+    } catch (const std::exception& e) {
+      queued = false;
+      log_.error({export_rows_.front().team_id, export_rows_.front().plugin, "export_events", "StoreError",
+                  std::to_string(export_rows_.size()) + " events could not be queued for export: " + e.what(), {}, {},
+                  {}});
     }
     export_rows_.clear();
   }
@@ -102,6 +93,7 @@ void ChainWorker::after_sink() {
   runs_.clear();
   arena_.reset();  // every event of the batch is gone by now
   chains_.reset();  // a replaced set is torn down by its last user
+  return queued;
 }
 
 void WorkerCapture::capture(std::int64_t team_id, boost::json::object event) {

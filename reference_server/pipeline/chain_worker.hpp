@@ -61,7 +61,12 @@ class ChainWorker {
   JsonBuffer& output() noexcept { return out_; }
   // output() as the sink takes it: the lines, and which team each run of them is.
   SinkBatch sink_batch() const noexcept { return {out_.view(), runs_}; }
-  void after_sink();
+  // `sunk`: the sink took the batch. When it did not (it gave up at shutdown),
+  // nothing is queued for export and no on_event runs: the events are not out.
+  // Returns false when the export queue could not take the batch's events
+  // (recorded as an error): a caller that can run the batch again (the
+  // stream) does not acknowledge it then.
+  bool after_sink(bool sunk = true);
 
   // Where a batch's events may be parsed: emptied by after_sink().
   boost::json::storage_ptr batch_storage() noexcept { return arena_.storage(); }

@@ -293,3 +293,22 @@ TEST_CASE("exports (Redis): events another server queued and left pending are cu
   CHECK(f.exported() == std::vector<std::string>{"41,42"});
   CHECK(f.queue->totals().pending_events == 0);
 }
+
+TEST_CASE("exports (Redis): a runner whose hand-over ran out cannot settle the batch another runner holds",
+          "[exports][redis]") {
+  Fixture f({}, "redis");
+  f.enqueue({1});
+  RedisExportQueue slow(*f.pool, "test:", std::chrono::minutes(5));
+  REQUIRE(slow.cut_batch(1, "testkit", 1 << 20, 1000, f.now));
+  auto const first = slow.due(f.now, 4);
+  REQUIRE(first.size() == 1);
+  f.now += 5 * 60'000;  // the slow runner's hand-over runs out
+  auto const again = f.queue->due(f.now, 4);
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].claim != first[0].claim);
+  slow.dead_letter(first[0].id, 16, "late", first[0].claim);  // ignored: not its batch any more
+  CHECK(f.queue->counts(1, "testkit").dead_batches == 0);
+  CHECK(f.queue->counts(1, "testkit").retrying_batches == 1);
+  f.queue->delivered(again[0].id, again[0].claim);
+  CHECK(f.queue->counts(1, "testkit").retrying_batches == 0);
+}

@@ -211,14 +211,16 @@ TEST_CASE("jobs (Redis): a server whose claim ran out cannot settle the job anot
   JobsFixture f("jobs-claims", {}, "redis");
   RedisJobQueue slow(*f.pool, "test:", JobsFixture::visibility), other(*f.pool, "test:", JobsFixture::visibility);
   auto const id = slow.enqueue(1, "testkit", "remember", "{}", 0, f.now);
-  REQUIRE(slow.claim(f.now));
+  auto const first = slow.claim(f.now);
+  REQUIRE(first);
   f.now += JobsFixture::visibility.count();  // the slow server's job outlives its claim
   auto const again = other.claim(f.now);
   REQUIRE(again);
   CHECK(again->id == id);
-  CHECK_THROWS_AS(slow.done(id), JobClaimLost);  // not deleted under the other's run
+  CHECK_THROWS_AS(slow.done(id, first->claim), JobClaimLost);  // not deleted under the other's run
+  CHECK_THROWS_AS(slow.retry_later(id, 1, f.now, "late", first->claim), JobClaimLost);
   CHECK(other.totals().running == 1);
-  other.done(id);  // the run that holds the claim settles it
+  other.done(id, again->claim);  // the run that holds the claim settles it
   CHECK(other.totals().running == 0);
   CHECK(other.totals().queued == 0);
 }

@@ -46,6 +46,7 @@ local P, now = ARGV[1], tonumber(ARGV[2])
 local out = {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'exports:due', '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))) do
   redis.call('ZADD', P .. 'exports:due', now + tonumber(ARGV[4]), id)
+  redis.call('HSET', P .. 'exports:batch:' .. id, 'claim', redis.call('INCR', P .. 'exports:claims'))
   local fields = redis.call('HGETALL', P .. 'exports:batch:' .. id)
   fields[#fields + 1] = 'id'
   fields[#fields + 1] = id
@@ -54,9 +55,13 @@ end
 return out
 )lua");
 
+// The last ARGV of delivered, retry and dead: the caller's hand-over token
+// ('' for none). A stale one (the hand-over ran out, another runner has the
+// batch) changes nothing: that runner settles it.
 RedisScript const delivered_script(R"lua(
 local P, id = ARGV[1], ARGV[2]
 local k = P .. 'exports:batch:' .. id
+if ARGV[3] ~= '' and redis.call('EXISTS', k) == 1 and redis.call('HGET', k, 'claim') ~= ARGV[3] then return -1 end
 local owner = redis.call('HMGET', k, 'team', 'plugin')
 redis.call('DEL', k)
 redis.call('ZREM', P .. 'exports:due', id)
@@ -65,21 +70,23 @@ if owner[1] then redis.call('SREM', P .. 'exports:of:' .. owner[1] .. '/' .. own
 return 1
 )lua");
 
-// ARGV: prefix, id, attempt, next at, error.
+// ARGV: prefix, id, attempt, next at, error, token.
 RedisScript const retry_script(R"lua(
 local P, id = ARGV[1], ARGV[2]
 local k = P .. 'exports:batch:' .. id
 if redis.call('EXISTS', k) == 0 then return 0 end
+if ARGV[6] ~= '' and redis.call('HGET', k, 'claim') ~= ARGV[6] then return -1 end
 redis.call('HSET', k, 'attempt', ARGV[3], 'next_at', ARGV[4], 'error', ARGV[5])
 redis.call('ZADD', P .. 'exports:due', ARGV[4], id)
 return 1
 )lua");
 
-// ARGV: prefix, id, attempt, error.
+// ARGV: prefix, id, attempt, error, token.
 RedisScript const dead_script(R"lua(
 local P, id = ARGV[1], ARGV[2]
 local k = P .. 'exports:batch:' .. id
 if redis.call('EXISTS', k) == 0 then return 0 end
+if ARGV[5] ~= '' and redis.call('HGET', k, 'claim') ~= ARGV[5] then return -1 end
 redis.call('HSET', k, 'attempt', ARGV[3], 'error', ARGV[4], 'dead', 1)
 redis.call('ZREM', P .. 'exports:due', id)
 redis.call('ZADD', P .. 'exports:dead', id, id)
@@ -124,6 +131,7 @@ ExportBatch read_batch(const std::vector<RedisReply>& fields, bool with_events) 
     else if (name == "next_at") b.next_at_ms = number(value);
     else if (name == "error") b.last_error = value;
     else if (name == "dead") b.dead = value == "1";
+    else if (name == "claim") b.claim = value;
   }
   return b;
 }
@@ -225,22 +233,27 @@ std::vector<ExportBatch> RedisExportQueue::due(std::int64_t now_ms, std::size_t 
   return out;
 }
 
-void RedisExportQueue::delivered(std::int64_t batch_id) {
-  pool_.with([&](RedisConnection& c) { return delivered_script.run(c, {}, {prefix_, std::to_string(batch_id)}).ok(); });
+void RedisExportQueue::delivered(std::int64_t batch_id, std::string_view claim) {
+  pool_.with([&](RedisConnection& c) {
+    return delivered_script.run(c, {}, {prefix_, std::to_string(batch_id), std::string(claim)}).ok();
+  });
 }
 
 void RedisExportQueue::retry_later(std::int64_t batch_id, int attempt, std::int64_t next_at_ms,
-                                   const std::string& error) {
+                                   const std::string& error, std::string_view claim) {
   pool_.with([&](RedisConnection& c) {
     return retry_script
-        .run(c, {}, {prefix_, std::to_string(batch_id), std::to_string(attempt), std::to_string(next_at_ms), error})
+        .run(c, {}, {prefix_, std::to_string(batch_id), std::to_string(attempt), std::to_string(next_at_ms), error,
+                     std::string(claim)})
         .ok();
   });
 }
 
-void RedisExportQueue::dead_letter(std::int64_t batch_id, int attempt, const std::string& error) {
+void RedisExportQueue::dead_letter(std::int64_t batch_id, int attempt, const std::string& error,
+                                   std::string_view claim) {
   pool_.with([&](RedisConnection& c) {
-    return dead_script.run(c, {}, {prefix_, std::to_string(batch_id), std::to_string(attempt), error}).ok();
+    return dead_script.run(c, {}, {prefix_, std::to_string(batch_id), std::to_string(attempt), error, std::string(claim)})
+        .ok();
   });
 }
 

@@ -140,6 +140,7 @@ Job read_job(const std::vector<RedisReply>& fields) {
     else if (name == "state") j.state = value;
     else if (name == "error") j.last_error = value;
     else if (name == "created") j.created_ms = number(value);
+    else if (name == "claim") j.claim = value;
   }
   return j;
 }
@@ -187,43 +188,27 @@ std::optional<Job> RedisJobQueue::claim(std::int64_t now_ms) {
     return claim_script.run(c, {}, {prefix_, std::to_string(now_ms), std::to_string(visibility_.count())});
   });
   if (r.ok().is_nil()) return std::nullopt;
-  auto job = read_job(r.elements);
-  for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2)
-    if (r.elements[i].text == "claim") {
-      std::lock_guard lock(mutex_);
-      claims_[job.id] = r.elements[i + 1].text;
-    }
-  return job;
+  return read_job(r.elements);
 }
 
-std::string RedisJobQueue::take_claim(std::int64_t id) {
-  std::lock_guard lock(mutex_);
-  auto it = claims_.find(id);
-  if (it == claims_.end()) return {};
-  auto token = std::move(it->second);
-  claims_.erase(it);
-  return token;
-}
-
-void RedisJobQueue::done(std::int64_t id) {
-  auto const token = take_claim(id);
-  check_claim(pool_.with([&](RedisConnection& c) { return done_script.run(c, {}, {prefix_, std::to_string(id), token}); }),
-              id);
-}
-
-void RedisJobQueue::retry_later(std::int64_t id, int attempt, std::int64_t run_at_ms, const std::string& error) {
-  auto const token = take_claim(id);
+void RedisJobQueue::done(std::int64_t id, std::string_view claim) {
   check_claim(pool_.with([&](RedisConnection& c) {
-    return retry_script.run(
-        c, {}, {prefix_, std::to_string(id), std::to_string(attempt), std::to_string(run_at_ms), error, token});
+    return done_script.run(c, {}, {prefix_, std::to_string(id), std::string(claim)});
   }), id);
 }
 
-void RedisJobQueue::fail(std::int64_t id, int attempt, const std::string& error) {
-  auto const token = take_claim(id);
+void RedisJobQueue::retry_later(std::int64_t id, int attempt, std::int64_t run_at_ms, const std::string& error,
+                                std::string_view claim) {
   check_claim(pool_.with([&](RedisConnection& c) {
-    return fail_script.run(
-        c, {}, {prefix_, std::to_string(id), std::to_string(attempt), error, std::to_string(wall_ms()), token});
+    return retry_script.run(c, {}, {prefix_, std::to_string(id), std::to_string(attempt), std::to_string(run_at_ms),
+                                     error, std::string(claim)});
+  }), id);
+}
+
+void RedisJobQueue::fail(std::int64_t id, int attempt, const std::string& error, std::string_view claim) {
+  check_claim(pool_.with([&](RedisConnection& c) {
+    return fail_script.run(c, {}, {prefix_, std::to_string(id), std::to_string(attempt), error,
+                                    std::to_string(wall_ms()), std::string(claim)});
   }), id);
 }
 

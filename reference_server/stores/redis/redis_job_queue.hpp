@@ -20,8 +20,6 @@
 #pragma once
 
 #include <chrono>
-#include <map>
-#include <mutex>
 
 #include "../../jobs/job_queue.hpp"
 
@@ -39,9 +37,10 @@ class RedisJobQueue final : public JobQueue {
       const std::vector<std::pair<std::int64_t, std::string>>& copies, std::string_view name, std::string_view payload,
       std::int64_t now_ms) override;
   std::optional<Job> claim(std::int64_t now_ms) override;
-  void done(std::int64_t id) override;
-  void retry_later(std::int64_t id, int attempt, std::int64_t run_at_ms, const std::string& error) override;
-  void fail(std::int64_t id, int attempt, const std::string& error) override;
+  void done(std::int64_t id, std::string_view claim = {}) override;
+  void retry_later(std::int64_t id, int attempt, std::int64_t run_at_ms, const std::string& error,
+                   std::string_view claim = {}) override;
+  void fail(std::int64_t id, int attempt, const std::string& error, std::string_view claim = {}) override;
   bool replay(std::int64_t id, std::int64_t now_ms) override;
   // Nothing to do: a running job of a server that died comes back by its timeout.
   std::size_t requeue_running() override { return 0; }
@@ -53,14 +52,10 @@ class RedisJobQueue final : public JobQueue {
 
  private:
   std::vector<Job> jobs_of(std::int64_t team_id, const std::string& plugin);
-  // The token of this process's claim on a job (empty: none, e.g. a replay).
-  std::string take_claim(std::int64_t id);
 
   RedisPool& pool_;
   std::string prefix_;
   std::chrono::milliseconds visibility_;
-  std::mutex mutex_;
-  std::map<std::int64_t, std::string> claims_;  // under mutex_
 };
 
 }  // namespace posthog::server

@@ -150,6 +150,16 @@ void StreamConsumer::acknowledge(std::size_t partition, std::vector<std::string>
   wake_.notify_all();
 }
 
+void StreamConsumer::run_again(std::size_t partition, const std::vector<std::string>& ids) {
+  std::lock_guard lock(mutex_);
+  if (auto it = in_hand_.find(partition); it != in_hand_.end()) {
+    for (auto const& id : ids) it->second.erase(id);
+    if (it->second.empty()) in_hand_.erase(it);
+  }
+  if (auto it = held_.find(partition); it != held_.end()) it->second.claimed = false;  // XAUTOCLAIM brings them back
+  wake_.notify_all();
+}
+
 ConsumerStatus StreamConsumer::status() {
   std::lock_guard lock(mutex_);
   ConsumerStatus s;

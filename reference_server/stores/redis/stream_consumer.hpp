@@ -92,6 +92,9 @@ class StreamConsumer {
 
   // From a worker: these entries of `partition` are in the sink and export buffers.
   void acknowledge(std::size_t partition, std::vector<std::string> ids);
+  // From a worker: these entries could not be run out (the export queue
+  // refused them): they are taken over again from Redis and delivered anew.
+  void run_again(std::size_t partition, const std::vector<std::string>& ids);
 
   ConsumerStatus status();
   const std::string& id() const noexcept { return id_; }
