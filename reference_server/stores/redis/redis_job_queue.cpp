@@ -4,6 +4,7 @@
 #include <chrono>
 #include <tuple>
 
+#include "../../jobs/epoch_ms.hpp"
 #include "redis_pool.hpp"
 #include "redis_script.hpp"
 
@@ -119,11 +120,6 @@ return 1
 
 std::int64_t number(const std::string& text) { return text.empty() ? 0 : std::stoll(text); }
 
-std::int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // A job from HGETALL's name/value pairs.
 Job read_job(const std::vector<RedisReply>& fields) {
   Job j;
@@ -208,7 +204,7 @@ void RedisJobQueue::retry_later(std::int64_t id, int attempt, std::int64_t run_a
 void RedisJobQueue::fail(std::int64_t id, int attempt, const std::string& error, std::string_view claim) {
   check_claim(pool_.with([&](RedisConnection& c) {
     return fail_script.run(c, {}, {prefix_, std::to_string(id), std::to_string(attempt), error,
-                                    std::to_string(wall_ms()), std::string(claim)});
+                                    std::to_string(epoch_ms_now()), std::string(claim)});
   }), id);
 }
 
