@@ -11,6 +11,7 @@
 #include "../loader/plugin_module.hpp"
 #include "../pipeline/chain_set.hpp"
 #include "../pipeline/event_ids.hpp"
+#include "plugin_status.hpp"
 
 namespace posthog::server {
 namespace {
@@ -56,11 +57,15 @@ std::size_t query_limit(std::string_view query, std::size_t fallback) {
   return std::min<std::size_t>(v, 1000);
 }
 
-// The team as the API shows it: secret fields of each plugin's config redacted.
-boost::json::object redacted_team(const TeamSpec& team, const ChainSet& set) {
+// The team as the API shows it: secret fields of each plugin's config
+// redacted, and how each plugin is doing.
+boost::json::object redacted_team(const TeamSpec& team, const ChainSet& set, const TeamPluginStates* states) {
   auto doc = team_to_json(team);
   auto& plugins = doc["plugins"].as_array();
   for (std::size_t i = 0; i < team.plugins.size(); ++i) {
+    if (states)
+      plugins[i].as_object()["status"] =
+          plugin_status_summary(*states, states->find(team.id, team.plugins[i].name));
     auto& config = plugins[i].as_object()["config"].as_object();
     if (auto instance = set.instance(team.plugins[i].name)) {
       config = instance->module().manifest().redact(team.plugins[i].config);
@@ -164,6 +169,14 @@ HttpResponse AdminApi::handle(const HttpRequest& request) {
         if (request.method == "DELETE") return delete_team(*id);
         return json_error(405, "method_not_allowed", "a team takes GET, PUT or DELETE");
       }
+      if (parts.size() == 5 && parts[3] == "plugins") {
+        if (!get) return json_error(405, "method_not_allowed", "GET a team's plugin; POST .../enable");
+        return plugin_status(*id, std::string(parts[4]));
+      }
+      if (parts.size() == 6 && parts[3] == "plugins" && parts[5] == "enable") {
+        if (request.method != "POST") return json_error(405, "method_not_allowed", "POST /api/teams/{id}/plugins/{name}/enable");
+        return enable_plugin(*id, std::string(parts[4]));
+      }
       if (parts.size() == 6 && parts[3] == "plugins" && parts[5] == "exports" && get && c_.exports)
         return plugin_exports(*id, std::string(parts[4]));
       if (parts.size() == 6 && parts[3] == "plugins" && parts[5] == "jobs" && get && c_.jobs)
@@ -202,7 +215,7 @@ HttpResponse AdminApi::modules() const {
 HttpResponse AdminApi::teams() const {
   auto const set = c_.chains.current();
   boost::json::array out;
-  for (auto const& [id, spec] : set->teams()) out.push_back(redacted_team(spec, *set));
+  for (auto const& [id, spec] : set->teams()) out.push_back(redacted_team(spec, *set, c_.services.states));
   return json_answer(200, {{"teams", std::move(out)}});
 }
 
@@ -210,7 +223,7 @@ HttpResponse AdminApi::team(std::int64_t id) const {
   auto const set = c_.chains.current();
   auto const* spec = set->team(id);
   if (!spec) return json_error(404, "not_found", "no team " + std::to_string(id));
-  return json_answer(200, redacted_team(*spec, *set));
+  return json_answer(200, redacted_team(*spec, *set, c_.services.states));
 }
 
 HttpResponse AdminApi::put_team(std::int64_t id, const std::string& body) {
@@ -227,7 +240,7 @@ HttpResponse AdminApi::put_team(std::int64_t id, const std::string& body) {
       team_registry().save_team(spec);  // stored first: a change the API confirmed survives a restart
       return next;
     });
-    auto answer = redacted_team(spec, *next);
+    auto answer = redacted_team(spec, *next, c_.services.states);
     answer["cluster"] = announce_team(id);
     return json_answer(200, answer);
   } catch (const TeamDocumentError& e) {
@@ -286,6 +299,39 @@ HttpResponse AdminApi::plugins(const std::string& name, const std::string& actio
   return json_answer(nothing_to_roll_back ? 409 : 422, body);
 }
 
+HttpResponse AdminApi::plugin_status(std::int64_t id, const std::string& plugin) {
+  auto const set = c_.chains.current();
+  auto const* team = set->team(id);
+  if (!team) return json_error(404, "not_found", "no team " + std::to_string(id));
+  auto const* entry = [&]() -> const TeamPluginSpec* {
+    for (auto const& p : team->plugins)
+      if (p.name == plugin) return &p;
+    return nullptr;
+  }();
+  if (!entry) return json_error(404, "not_found", "team " + std::to_string(id) + " has no plugin '" + plugin + "'");
+  boost::json::object status{{"team_id", id}, {"plugin", plugin}, {"identifier", plugin + " (" + std::to_string(id) + ")"},
+                             {"enabled", entry->enabled}};
+  bool serving = false;
+  if (auto const* chain = set->chain(id))
+    for (auto const& copy : chain->plugins()) serving = serving || copy->name() == plugin;
+  status["serving"] = serving;
+  if (auto const* states = c_.services.states)
+    for (auto& kv : plugin_status_json(*states, states->find(id, plugin))) status[kv.key()] = kv.value();
+  return json_answer(200, status);
+}
+
+HttpResponse AdminApi::enable_plugin(std::int64_t id, const std::string& plugin) {
+  auto* states = c_.services.states;
+  if (!states) return json_error(404, "not_found", "this server keeps no plugin health");
+  if (auto const* team = c_.chains.current()->team(id);
+      !team || std::none_of(team->plugins.begin(), team->plugins.end(),
+                            [&](const TeamPluginSpec& p) { return p.name == plugin; }))
+    return json_error(404, "not_found", "team " + std::to_string(id) + " has no plugin '" + plugin + "'");
+  if (auto* state = states->find(id, plugin))
+    states->report(*state, state->health().enable(states->policy(), states->now()));
+  return plugin_status(id, plugin);
+}
+
 HttpResponse AdminApi::plugin_exports(std::int64_t id, const std::string& plugin) {
   auto& queue = c_.exports->queue();
   auto const counts = queue.counts(id, plugin);
@@ -331,11 +377,6 @@ boost::json::object job_json(const Job& job) {
   return o;
 }
 
-boost::json::value time_or_null(std::int64_t ms) {
-  if (ms <= 0) return nullptr;
-  return boost::json::value(std::string(iso8601_text(ms).view()));  // not via nanoseconds: no overflow
-}
-
 }  // namespace
 
 HttpResponse AdminApi::jobs_overview() {
@@ -344,14 +385,14 @@ HttpResponse AdminApi::jobs_overview() {
   if (c_.schedules)
     for (auto const& s : c_.schedules->state())
       schedules.push_back({{"task", s.task},
-                           {"last_period", time_or_null(s.last_period_ms)},
-                           {"next_run", time_or_null(s.next_run_ms)},
+                           {"last_period", iso_time_or_null(s.last_period_ms)},
+                           {"next_run", iso_time_or_null(s.next_run_ms)},
                            {"runs_queued", s.runs_queued},
                            {"runs_skipped", s.runs_skipped}});
   return json_answer(200, {{"queued", totals.queued},
                            {"running", totals.running},
                            {"failed", totals.failed},
-                           {"next_job_at", time_or_null(totals.next_run_at_ms)},
+                           {"next_job_at", iso_time_or_null(totals.next_run_at_ms)},
                            {"schedules", std::move(schedules)}});
 }
 
@@ -371,7 +412,7 @@ HttpResponse AdminApi::plugin_jobs(std::int64_t id, const std::string& plugin) {
                            {"queued", counts.queued},
                            {"running", counts.running},
                            {"failed", counts.failed},
-                           {"next_run_at", time_or_null(counts.next_run_at_ms)},
+                           {"next_run_at", iso_time_or_null(counts.next_run_at_ms)},
                            {"runs", tally.runs},
                            {"succeeded", tally.succeeded},
                            {"retry_errors", tally.retry_errors},

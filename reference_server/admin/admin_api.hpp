@@ -9,6 +9,10 @@
 //                                                   against each plugin's schema, applied
 //                                                   at once, kept in the store
 //   DELETE /api/teams/{id}
+//   GET    /api/teams/{id}/plugins/{name}           how it is doing: health (state, tokens,
+//                                                   last transition), set-up, declared metrics
+//   POST   /api/teams/{id}/plugins/{name}/enable    a paused or disabled plugin runs again
+//                                                   (full bucket; a failed set-up is retried)
 //   GET    /api/teams/{id}/plugins/{name}/logs      newest first, ?limit=N (default 100)
 //   GET    /api/teams/{id}/plugins/{name}/errors    each with the event that caused it
 //   GET    /api/plugins                             per plugin: version serving, previous,
@@ -83,6 +87,8 @@ class AdminApi {
   HttpResponse plugin_logs(std::int64_t id, const std::string& plugin, std::size_t limit, bool errors);
   HttpResponse parked_batches(bool retry);
   HttpResponse plugins(const std::string& name, const std::string& action);
+  HttpResponse plugin_status(std::int64_t id, const std::string& plugin);
+  HttpResponse enable_plugin(std::int64_t id, const std::string& plugin);
   HttpResponse plugin_exports(std::int64_t id, const std::string& plugin);
   HttpResponse replay_export(std::string_view batch);
   HttpResponse jobs_overview();

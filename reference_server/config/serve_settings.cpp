@@ -2,7 +2,9 @@
 
 #include "../stores/redis/redis_endpoint.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <iterator>
 #include <cstdlib>
 
 namespace posthog::server {
@@ -148,6 +150,39 @@ ServeSettings ServeSettings::from(const ServerConfig& config, const Environment&
       s.stream_lease_ms = field("lease_ms", s.stream_lease_ms, 300, 600000);
       s.stream_read_entries = field("read_entries", s.stream_read_entries, 1, 10000);
     }
+  }
+  if (auto const* v = o.if_contains("health")) {
+    if (!v->is_object()) fail("$.serve.health", "must be an object like {\"enabled\": true, \"hard_timeout_ms\": 30000}");
+    auto const& h = v->get_object();
+    for (auto const& kv : h) {
+      static constexpr std::string_view known[] = {"enabled", "bucket_tokens", "refill_per_second", "error_cost",
+                                                   "slow_cost", "slow_from_ms", "slow_to_ms", "degraded_below_percent",
+                                                   "pause_seconds", "pauses_before_disable", "pause_memory_seconds",
+                                                   "hard_timeout_ms"};
+      if (std::find(std::begin(known), std::end(known), kv.key()) == std::end(known))
+        fail("$.serve.health." + std::string(kv.key()), "unknown setting");
+    }
+    auto& p = s.health;
+    if (auto const* e = h.if_contains("enabled")) {
+      if (!e->is_bool()) fail("$.serve.health.enabled", "must be true or false");
+      p.enabled = e->get_bool();
+    }
+    auto field = [&](const char* name, std::uint64_t current, std::uint64_t low, std::uint64_t high) {
+      return json_number(h, name, current, low, high, "$.serve.health.");
+    };
+    using std::chrono::milliseconds;
+    p.bucket_tokens = static_cast<double>(field("bucket_tokens", 10'000, 1, 100'000'000));
+    p.refill_per_second = static_cast<double>(field("refill_per_second", 10, 0, 100'000'000));
+    p.error_cost = static_cast<double>(field("error_cost", 100, 0, 100'000'000));
+    p.slow_cost = static_cast<double>(field("slow_cost", 20, 0, 100'000'000));
+    p.slow_from = milliseconds(field("slow_from_ms", 100, 1, 3'600'000));
+    p.slow_to = milliseconds(field("slow_to_ms", 5'000, 2, 3'600'000));
+    if (p.slow_to <= p.slow_from) fail("$.serve.health.slow_to_ms", "must be more than slow_from_ms");
+    p.degraded_below = static_cast<double>(field("degraded_below_percent", 80, 1, 100)) / 100.0;
+    p.pause = milliseconds(field("pause_seconds", 600, 1, 86'400 * 30) * 1000);
+    p.pauses_before_disable = static_cast<unsigned>(field("pauses_before_disable", 3, 1, 1000));
+    p.pause_memory = milliseconds(field("pause_memory_seconds", 86'400, 1, 86'400 * 365) * 1000);
+    p.hard_timeout = milliseconds(field("hard_timeout_ms", 30'000, 10, 86'400'000));
   }
   s.role = string(o, "role", "$.serve.role", s.role);
   s.cache_max_bytes = json_number(o, "cache_max_bytes", s.cache_max_bytes, 1 << 20, std::uint64_t(1) << 40);

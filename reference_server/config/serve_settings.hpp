@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "../health/health_policy.hpp"
 #include "server_config.hpp"
 
 namespace posthog::server {
@@ -78,6 +79,8 @@ struct ServeSettings {
   // run no plugin hook but set-up) or "worker" (run the stream through the
   // chains, jobs, schedules and exports; no capture endpoint).
   std::string role = "all";
+  // Plugin health (serve.health): PostHog's function-watcher bucket, see health_policy.hpp.
+  HealthPolicy health;
   std::string log_level = "info";  // plugin log lines below it are kept but not printed
   std::string admin_host = "127.0.0.1";
   std::uint16_t admin_port = 8001;

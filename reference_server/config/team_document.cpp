@@ -34,8 +34,10 @@ TeamSpec team_from_json(const boost::json::value& document, std::int64_t id) {
     if (!list[i].is_object()) throw E(at, "must be an object like {\"name\": \"geoip\", \"config\": {}}");
     auto const& p = list[i].get_object();
     TeamPluginSpec spec;
+    // "status" is what the admin API reports (health, set-up): read-only, so a
+    // team read with GET can be PUT back as it is.
     for (auto const& kv : p)
-      if (kv.key() != "name" && kv.key() != "enabled" && kv.key() != "config")
+      if (kv.key() != "name" && kv.key() != "enabled" && kv.key() != "config" && kv.key() != "status")
         throw E(at + "." + std::string(kv.key()), "unknown field (a chain entry has name, enabled and config)");
     auto const* name = p.if_contains("name");
     if (!name || !name->is_string() || name->get_string().empty()) throw E(at + ".name", "must be a plugin's name");

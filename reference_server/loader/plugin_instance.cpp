@@ -7,6 +7,8 @@
 
 #include <boost/json/serialize.hpp>
 
+#include "../health/hook_calls.hpp"
+#include "../health/team_plugin_states.hpp"
 #include "../stores/plugin_log.hpp"
 #include "load_error.hpp"
 
@@ -58,7 +60,11 @@ std::shared_ptr<TeamPlugin> TeamPlugin::create(std::shared_ptr<PluginInstance> i
   auto const text = boost::json::serialize(copy->config_);
   posthog_team_setup setup{sizeof(posthog_team_setup), team_id, text.data(), text.size(), copy->meta()};
   posthog_error error{};
-  auto const status = module.vtable().setup_team(copy->instance_->handle(), &setup, &copy->handle_, &error);
+  posthog_status status;
+  {
+    HookCall watch(team_id, copy->scope_.context().interned_plugin, "setup_team", HookCalls::steady_ns());
+    status = module.vtable().setup_team(copy->instance_->handle(), &setup, &copy->handle_, &error);
+  }
   if (status != POSTHOG_OK) {
     copy->handle_ = nullptr;
     bool const config = status == POSTHOG_CONFIG_ERROR;
@@ -76,15 +82,69 @@ TeamPlugin::~TeamPlugin() {
     services_.log->error({team_id(), name(), "teardown", error.kind, error.message, {}, {}, {}});
 }
 
-posthog_status TeamPlugin::process_event(boost::json::object& event, posthog_error& error) const noexcept {
-  return module().vtable().process_event(handle_, &event, meta(), &error);
+bool TeamPlugin::runnable() const noexcept {
+  auto* st = state();
+  if (!st) return true;
+  switch (st->health().state()) {
+    case HealthState::healthy:
+    case HealthState::degraded: return true;
+    case HealthState::disabled: return false;
+    case HealthState::paused: break;
+  }
+  try {
+    auto& states = *services_.states;
+    states.report(*st, st->health().refresh(states.policy(), states.now()));
+  } catch (const std::exception& e) {  // the report could not be written: the pause still ends
+    if (services_.log) services_.log->log({team_id(), name(), POSTHOG_LOG_ERROR, std::string("health report failed: ") + e.what(), {}});
+  }
+  return st->health().state() != HealthState::paused;
+}
+
+template <class Call>
+posthog_status TeamPlugin::watched(const char* hook, posthog_error& error, std::chrono::nanoseconds* took,
+                                   Call&& call) const noexcept {
+  auto const started = HookCalls::steady_ns();
+  posthog_status status;
+  {
+    HookCall watch(team_id(), scope_.context().interned_plugin, hook, started);
+    status = call();
+  }
+  std::chrono::nanoseconds const elapsed(HookCalls::steady_ns() - started);
+  if (took) *took = elapsed;
+  auto* states = services_.states;
+  if (!states) return status;
+  // A drop is an answer, a RetryError a request to come back, an unknown job
+  // the server's question: none of them is the plugin failing.
+  bool const failed = status == POSTHOG_ERROR || status == POSTHOG_CONFIG_ERROR;
+  if (!failed && elapsed < states->policy().slow_from) return status;  // the common case: nothing to charge
+  try {
+    auto& state = scope_.context().state_for_update();
+    char took_text[32];
+    std::snprintf(took_text, sizeof took_text, "%.3f s", static_cast<double>(elapsed.count()) / 1e9);
+    std::string reason = failed ? std::string(hook) + " threw " + error.kind + ": " + error.message
+                                : std::string(hook) + " took " + took_text;
+    states->report(state, state.health().charge(states->policy(), call_cost(states->policy(), elapsed, failed),
+                                                states->now(), std::move(reason)));
+  } catch (const std::exception& e) {
+    if (services_.log)
+      services_.log->log({team_id(), name(), POSTHOG_LOG_ERROR, std::string("health charge failed: ") + e.what(), {}});
+  }
+  return status;
+}
+
+posthog_status TeamPlugin::process_event(boost::json::object& event, posthog_error& error,
+                                         std::chrono::nanoseconds* took) const noexcept {
+  return watched("process_event", error, took,
+                 [&] { return module().vtable().process_event(handle_, &event, meta(), &error); });
 }
 
 posthog_status TeamPlugin::export_events(const std::vector<const boost::json::object*>& events, Attempt attempt,
                                          posthog_error& error) const noexcept {
   auto const meta = scope_.meta_for_attempt(attempt.number, attempt.last);
-  return module().vtable().export_events(handle_, reinterpret_cast<const void* const*>(events.data()), events.size(),
-                                         &meta, &error);
+  return watched("export_events", error, nullptr, [&] {
+    return module().vtable().export_events(handle_, reinterpret_cast<const void* const*>(events.data()),
+                                           events.size(), &meta, &error);
+  });
 }
 
 posthog_status TeamPlugin::run_job(std::string_view name, std::string_view payload_json, Attempt attempt,
@@ -96,17 +156,24 @@ posthog_status TeamPlugin::run_job(std::string_view name, std::string_view paylo
     return POSTHOG_NOT_FOUND;
   }
   auto const meta = scope_.meta_for_attempt(attempt.number, attempt.last);
-  return module().vtable().run_job(handle_, name.data(), name.size(), payload_json.data(), payload_json.size(), &meta,
-                                   &error);
+  return watched("run_job", error, nullptr, [&] {
+    return module().vtable().run_job(handle_, name.data(), name.size(), payload_json.data(), payload_json.size(),
+                                     &meta, &error);
+  });
 }
 
 posthog_status TeamPlugin::run_scheduled(ScheduledHook hook, posthog_error& error) const noexcept {
   auto const fn = module().vtable().*hook;
-  return fn(handle_, meta(), &error);
+  char const* hook_name = hook == &posthog_plugin_vtable::run_every_minute ? "run_every_minute"
+                          : hook == &posthog_plugin_vtable::run_every_hour ? "run_every_hour"
+                                                                           : "run_every_day";
+  return watched(hook_name, error, nullptr, [&] { return fn(handle_, meta(), &error); });
 }
 
-posthog_status TeamPlugin::on_event(const boost::json::object& event, posthog_error& error) const noexcept {
-  return module().vtable().on_event(handle_, &event, meta(), &error);
+posthog_status TeamPlugin::on_event(const boost::json::object& event, posthog_error& error,
+                                    std::chrono::nanoseconds* took) const noexcept {
+  return watched("on_event", error, took,
+                 [&] { return module().vtable().on_event(handle_, &event, meta(), &error); });
 }
 
 }  // namespace posthog::server

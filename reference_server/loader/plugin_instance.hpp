@@ -9,6 +9,7 @@
 #include <posthog/abi.h>
 
 #include <boost/json/object.hpp>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -71,8 +72,21 @@ class TeamPlugin {
   const boost::json::object& config() const noexcept { return config_; }
   std::size_t metrics_slot() const noexcept { return instance_->metrics_slot(); }
 
-  posthog_status process_event(boost::json::object& event, posthog_error& error) const noexcept;
-  posthog_status on_event(const boost::json::object& event, posthog_error& error) const noexcept;
+  // PostHog's "name (id)" of a plugin config, as $plugins_succeeded lists it;
+  // a plugin config is a (team, plugin) pair here, so the id is the team's.
+  std::string identifier() const { return name() + " (" + std::to_string(team_id()) + ")"; }
+  // False while this (team, plugin) is paused or disabled for its health
+  // (health/plugin_health.hpp): the caller skips the hook.
+  bool runnable() const noexcept;
+  // This (team, plugin)'s state, if it has one yet.
+  TeamPluginState* state() const { return scope_.context().state_if_any(); }
+
+  // Every hook call is timed (`took`, when asked), watched for the hard
+  // timeout, and charged to the plugin's health when it fails or runs slow.
+  posthog_status process_event(boost::json::object& event, posthog_error& error,
+                               std::chrono::nanoseconds* took = nullptr) const noexcept;
+  posthog_status on_event(const boost::json::object& event, posthog_error& error,
+                          std::chrono::nanoseconds* took = nullptr) const noexcept;
   bool exports() const noexcept { return module().has_hook(&posthog_plugin_vtable::export_events); }
   posthog_status export_events(const std::vector<const boost::json::object*>& events, Attempt attempt,
                                posthog_error& error) const noexcept;
@@ -84,6 +98,9 @@ class TeamPlugin {
 
  private:
   TeamPlugin(std::shared_ptr<PluginInstance> instance, std::int64_t team_id, HostServices& services);
+  template <class Call>
+  posthog_status watched(const char* hook, posthog_error& error, std::chrono::nanoseconds* took,
+                         Call&& call) const noexcept;
   std::shared_ptr<PluginInstance> instance_;
   PluginScope scope_;
   boost::json::object config_;  // validated, defaults applied

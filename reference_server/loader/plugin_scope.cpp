@@ -7,6 +7,8 @@
 #include <exception>
 #include <string_view>
 
+#include "../health/hook_calls.hpp"
+#include "../health/team_plugin_states.hpp"
 #include "../pipeline/event_ids.hpp"
 #include "../stores/plugin_log.hpp"
 #include "../stores/plugin_storage.hpp"
@@ -210,9 +212,33 @@ const posthog_host_api the_host_api = {sizeof(posthog_host_api), POSTHOG_ABI_MAJ
 
 const posthog_host_api* host_api() noexcept { return &the_host_api; }
 
+}  // namespace posthog::server
+
+posthog::server::TeamPluginState* posthog_context::state_if_any() const {
+  auto* known = state.load(std::memory_order_acquire);
+  if (known || !services->states) return known;
+  // None yet: look again only when one was made somewhere since the last look.
+  auto const epoch = services->states->epoch();
+  if (seen_epoch.load(std::memory_order_relaxed) == epoch) return nullptr;
+  known = services->states->find(team_id, plugin);
+  if (known) state.store(known, std::memory_order_release);
+  seen_epoch.store(epoch, std::memory_order_relaxed);
+  return known;
+}
+
+posthog::server::TeamPluginState& posthog_context::state_for_update() const {
+  if (auto* known = state_if_any()) return *known;
+  auto& made = services->states->of(team_id, plugin);
+  state.store(&made, std::memory_order_release);
+  return made;
+}
+
+namespace posthog::server {
+
 PluginScope::PluginScope(std::int64_t team_id, std::string plugin, HostServices& services,
                          const std::vector<std::string>* job_names)
-    : context_{team_id, plugin, "@plugin/" + plugin + "/" + std::to_string(team_id) + "/", &services, job_names},
+    : context_{team_id,   plugin, "@plugin/" + plugin + "/" + std::to_string(team_id) + "/", &services,
+               job_names, &interned_plugin_name(plugin)},
       meta_{sizeof(posthog_meta), team_id, &context_, &cache_api,  &storage_api, &logger_api,
             &capture_api,         &jobs_api, 0,         0} {}
 

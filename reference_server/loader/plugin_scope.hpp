@@ -9,6 +9,7 @@
 #include <posthog/abi.h>
 
 #include <boost/json/object.hpp>
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -20,6 +21,8 @@ class TeamCache;
 class PluginStorage;
 class PluginLog;
 class PipelineMetrics;
+class TeamPluginStates;
+class TeamPluginState;
 
 // Receives events emitted by plugins through meta.capture().
 class CaptureSink {
@@ -46,6 +49,7 @@ struct HostServices {
   CaptureSink* capture = nullptr;
   PipelineMetrics* metrics = nullptr;  // serve mode's /metrics; null: nothing counted
   JobSink* jobs = nullptr;             // serve mode's job queue; null: meta.jobs fails with a clear error
+  TeamPluginStates* states = nullptr;  // health, set-up status, declared metrics; null: none kept
 };
 
 // The table handed to a module's entry function.
@@ -59,6 +63,14 @@ struct posthog_context {
   std::string key_prefix;
   posthog::server::HostServices* services;
   const std::vector<std::string>* job_names;  // the module's: meta.jobs accepts only these
+  const std::string* interned_plugin;  // the same name, for as long as the process lives (hook_calls.hpp)
+  // This (team, plugin)'s state, once there is one (team_plugin_states.hpp):
+  // looked up again whenever the registry's epoch moved.
+  mutable std::atomic<posthog::server::TeamPluginState*> state{nullptr};
+  mutable std::atomic<std::uint64_t> seen_epoch{~std::uint64_t(0)};
+
+  posthog::server::TeamPluginState* state_if_any() const;
+  posthog::server::TeamPluginState& state_for_update() const;  // made if needed; needs services->states
 
   // The scoped key, built in a per-thread buffer: no allocation per cache call.
   // Valid until the next key() on this thread; stores copy what they keep.
@@ -89,6 +101,7 @@ class PluginScope {
   const posthog_meta* meta() const noexcept { return &meta_; }
   std::int64_t team_id() const noexcept { return context_.team_id; }
   const std::string& plugin() const noexcept { return context_.plugin; }
+  const posthog_context& context() const noexcept { return context_; }
 
  private:
   posthog_context context_;

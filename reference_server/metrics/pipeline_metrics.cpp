@@ -1,42 +1,8 @@
 #include "pipeline_metrics.hpp"
 
-#include <charconv>
+#include "prometheus_text.hpp"
 
 namespace posthog::server {
-namespace {
-
-// The shortest text that reads back as the same double: 5e-06, 0.1, 1234.
-void append_number(std::string& out, double v) {
-  char buf[32];
-  auto const r = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, r.ptr);
-}
-
-// Label values escape backslash, quote and newline (the text format's rule).
-void append_label(std::string& out, const std::string& value) {
-  for (char c : value) {
-    if (c == '\\' || c == '"') out.push_back('\\');
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out.push_back(c);
-  }
-}
-
-void header(std::string& out, const char* name, const char* type, const char* help) {
-  out += "# HELP ";
-  out += name;
-  out += ' ';
-  out += help;
-  out += "\n# TYPE ";
-  out += name;
-  out += ' ';
-  out += type;
-  out += '\n';
-}
-
-}  // namespace
 
 PipelineMetrics::PipelineMetrics(unsigned workers) {
   for (unsigned i = 0; i < workers; ++i) workers_.push_back(std::make_unique<PluginTimings[]>(max_plugins));
@@ -61,7 +27,7 @@ TeamCounters* PipelineMetrics::team(std::int64_t team_id) {
 void PipelineMetrics::render(std::string& out) const {
   std::lock_guard lock(mutex_);
   auto team_family = [&](const char* name, const char* help, std::atomic<std::uint64_t> TeamCounters::*field) {
-    header(out, name, "counter", help);
+    prometheus_header(out, name, "counter", help);
     for (auto const& [id, c] : teams_) {
       out += name;
       out += "{team_id=\"" + std::to_string(id) + "\"} ";
@@ -80,7 +46,7 @@ void PipelineMetrics::render(std::string& out) const {
   };
   auto plugin_family = [&](const char* name, const char* help, const OwnedCounter PluginTimings::*field,
                            const char* hook) {
-    header(out, name, "counter", help);
+    prometheus_header(out, name, "counter", help);
     for (std::size_t slot = 0; slot < plugin_names_.size(); ++slot) {
       out += name;
       out += "{plugin=\"";
@@ -102,7 +68,7 @@ void PipelineMetrics::render(std::string& out) const {
   plugin_family("posthog_plugin_dropped_total", "Events a plugin dropped, all teams.", &PluginTimings::dropped,
                 "process_event");
 
-  header(out, "posthog_plugin_duration_seconds", "histogram", "process_event latency, all teams.");
+  prometheus_header(out, "posthog_plugin_duration_seconds", "histogram", "process_event latency, all teams.");
   for (std::size_t slot = 0; slot < plugin_names_.size(); ++slot) {
     std::string labels = "plugin=\"";
     append_label(labels, plugin_names_[slot]);
@@ -123,14 +89,6 @@ void PipelineMetrics::render(std::string& out) const {
     append_number(out, static_cast<double>(cumulative));
     out += '\n';
   }
-}
-
-void prometheus_sample(std::string& out, const char* name, const char* type, const char* help, double value) {
-  header(out, name, type, help);
-  out += name;
-  out += ' ';
-  append_number(out, value);
-  out += '\n';
 }
 
 }  // namespace posthog::server

@@ -22,6 +22,8 @@
 #include <string>
 #include <vector>
 
+#include "prometheus_text.hpp"
+
 namespace posthog::server {
 
 // One writer, any number of readers.
@@ -77,7 +79,5 @@ class PipelineMetrics {
   std::map<std::int64_t, std::unique_ptr<TeamCounters>> teams_;
 };
 
-// One Prometheus sample with its HELP and TYPE lines.
-void prometheus_sample(std::string& out, const char* name, const char* type, const char* help, double value);
 
 }  // namespace posthog::server

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../config/server_config.hpp"
+#include "../health/team_plugin_states.hpp"
 #include "../loader/load_error.hpp"
 #include "../loader/plugin_module.hpp"
 #include "../pipeline/chain_set.hpp"
@@ -25,8 +26,11 @@ namespace posthog::server {
 
 struct EmbeddedPluginHost {
   // cache_max_bytes 0: an unbounded cache (process and check modes).
-  explicit EmbeddedPluginHost(int max_capture_depth, std::size_t cache_max_bytes = 0)
-      : cache(cache_max_bytes), capture(max_capture_depth) {}
+  explicit EmbeddedPluginHost(int max_capture_depth, std::size_t cache_max_bytes = 0, HealthPolicy health = {})
+      : cache(cache_max_bytes), capture(max_capture_depth), states(health) {
+    // Health changes land in the plugin's own log, where its errors are.
+    states.observe([this](const TeamPluginState& s, const HealthTransition& t) { log_transition(log, s, t); });
+  }
   EmbeddedPluginHost(const EmbeddedPluginHost&) = delete;
   EmbeddedPluginHost& operator=(const EmbeddedPluginHost&) = delete;
 
@@ -36,7 +40,8 @@ struct EmbeddedPluginHost {
   MemoryStorage storage;
   PluginLog log;
   WorkerCapture capture;
-  HostServices services{&cache, &storage, &log, &capture, nullptr};  // serve mode swaps in its stores
+  TeamPluginStates states;
+  HostServices services{&cache, &storage, &log, &capture, nullptr, nullptr, &states};  // serve mode swaps in its stores
   ModuleRegistry modules;
   std::vector<LoadError> refusals;
   LiveChains chains;

@@ -29,6 +29,7 @@
 #include "diagnostics.hpp"
 #include "embedded_plugin_host.hpp"
 #include "hot_swap.hpp"
+#include "../health/call_watchdog.hpp"
 #include "process_memory.hpp"
 
 namespace posthog::server {
@@ -131,6 +132,8 @@ int run_process_mode(const ServerConfig& config, const ProcessOptions& options, 
   auto& log = host.log;
   report_load_errors(err, host.refusals);
   stream_plugin_log(log, err);
+  CallWatchdog watchdog(host.states, log);  // a hook past the hard timeout is reported while it runs
+  watchdog.start();
 
   HotSwap hot_swap(config, host, err);
   std::optional<HangupReloads> hangup_reloads;

@@ -27,6 +27,7 @@
 #include "embedded_plugin_host.hpp"
 #include "hot_swap.hpp"
 #include "../exports/export_metrics.hpp"
+#include "../health/call_watchdog.hpp"
 #include "../exports/export_runner.hpp"
 #include "../jobs/job_metrics.hpp"
 #include "../stores/redis/cluster_bus.hpp"
@@ -158,7 +159,7 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
   unsigned const workers = worker_count(settings.workers);
   PipelineMetrics metrics(workers);
 
-  EmbeddedPluginHost host(options.max_capture_depth, settings.cache_max_bytes);
+  EmbeddedPluginHost host(options.max_capture_depth, settings.cache_max_bytes, settings.health);
   host.services.storage = &storage;
   // With Redis, meta.cache and meta.storage are shared by every server that
   // points at it. Unreachable at start is not fatal: plugin calls fail with
@@ -508,6 +509,7 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
 
   auto render_metrics = [&](std::string& text) {
     metrics.render(text);
+    host.states.render_metrics(text);
     hot_swap.render_metrics(text, chains);
     render_export_metrics(text, exports);
     render_job_metrics(text, jobs, &schedules);
@@ -635,6 +637,9 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
     bus->start(cluster_handler(chains, *teams, host.services, hot_swap, err), [&err, &bus] {
       err.write(diagnostic_line({{"type", "cluster_listening"}, {"server_id", bus->server_id()}}));
     });
+  // A hook call past the hard timeout is reported while it still runs.
+  CallWatchdog watchdog(host.states, log);
+  watchdog.start();
   // A capture server runs no hook on events, so no jobs, schedules or exports either.
   if (working) {
     exports.start();

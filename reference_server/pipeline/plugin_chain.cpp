@@ -1,10 +1,13 @@
 #include "plugin_chain.hpp"
 
+#include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <optional>
 
+#include "../health/hook_calls.hpp"
 #include "../stores/plugin_log.hpp"
 
 namespace posthog::server {
@@ -24,19 +27,38 @@ void record(PluginLog& log, const TeamPlugin& plugin, const char* hook, const po
 }  // namespace
 
 PluginChain::PluginChain(std::int64_t team_id, std::vector<std::shared_ptr<TeamPlugin>> plugins,
-                         TeamCounters* counters)
-    : team_id_(team_id), plugins_(std::move(plugins)), counters_(counters) {
+                         TeamCounters* counters, std::vector<std::string> awaiting_setup)
+    : team_id_(team_id),
+      plugins_(std::move(plugins)),
+      counters_(counters),
+      awaiting_setup_(std::move(awaiting_setup)),
+      id_suffix_(" (" + std::to_string(team_id) + ")") {
   for (auto const& p : plugins_) {
     if (p->module().has_hook(&posthog_plugin_vtable::process_event))
       process_event_.push_back({p.get(), !p->module().has(POSTHOG_CAP_PROCESS_EVENT_NOEXCEPT)});
     if (p->module().has_hook(&posthog_plugin_vtable::on_event)) on_event_.push_back(p.get());
     if (p->exports()) exporters_.push_back(p.get());
+    if (p->module().has_hook(&posthog_plugin_vtable::on_event) || p->exports()) run_later_.push_back(p.get());
   }
 }
 
 bool PluginChain::process(boost::json::object& event, ChainScratch& scratch, PluginLog& log,
                           ChainStats& stats) const {
+  if (plugins_.empty() && awaiting_setup_.empty()) return true;
+  scratch.succeeded.clear();
+  scratch.failed.clear();
+  scratch.skipped.clear();
+  if (!process_event_.empty()) {
+    // What a hook that never returns was working on (health/call_watchdog.hpp).
+    scratch.subject.assign("event ");
+    if (auto const* uuid = event.if_contains("uuid"); uuid && uuid->is_string()) scratch.subject += uuid->get_string();
+    HookCalls::set_subject(scratch.subject);
+  }
   for (auto const& [plugin, may_fail] : process_event_) {
+    if (!plugin->runnable()) {  // paused or disabled: as if it were not installed
+      scratch.skipped.push_back(plugin);
+      continue;
+    }
     bool dropped = false;
     {
       // The snapshot lives in the arena and is copied back only on failure. It
@@ -47,10 +69,10 @@ bool PluginChain::process(boost::json::object& event, ChainScratch& scratch, Plu
       posthog_error error;
       error.kind[0] = error.message[0] = '\0';
       PluginTimings* timed = scratch.timings ? &scratch.timings[plugin->metrics_slot()] : nullptr;
-      auto const started = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-      auto const status = plugin->process_event(event, error);
+      std::chrono::nanoseconds took{0};
+      auto const status = plugin->process_event(event, error, &took);
       if (timed) {
-        timed->observe(std::chrono::steady_clock::now() - started);
+        timed->observe(took);
         timed->calls.add();
         if (status == POSTHOG_DROP) timed->dropped.add();
         else if (status != POSTHOG_OK) timed->errors.add();
@@ -60,10 +82,12 @@ bool PluginChain::process(boost::json::object& event, ChainScratch& scratch, Plu
         dropped = true;
       } else if (status != POSTHOG_OK) {
         ++stats.plugin_errors;
+        scratch.failed.push_back(plugin);
         record(log, *plugin, "process_event", error, before ? *before : event);
         if (before) event = *before;
       } else if (auto const* t = event.if_contains("team_id"); !t || !t->is_int64() || t->get_int64() != team_id_) {
         ++stats.illegal_team_changes;
+        scratch.failed.push_back(plugin);
         posthog_error illegal{};
         std::snprintf(illegal.kind, sizeof illegal.kind, "IllegalOperationError");
         std::snprintf(illegal.message, sizeof illegal.message,
@@ -71,17 +95,52 @@ bool PluginChain::process(boost::json::object& event, ChainScratch& scratch, Plu
                       t ? boost::json::serialize(*t).c_str() : "nothing");
         record(log, *plugin, "process_event", illegal, event);
         event["team_id"] = team_id_;
+      } else {
+        scratch.succeeded.push_back(plugin);
       }
     }
     if (may_fail) scratch.arena.reset();
     if (dropped) return false;
   }
+  record_outcome(event, scratch);
   return true;
+}
+
+void PluginChain::record_outcome(boost::json::object& event, const ChainScratch& scratch) const {
+  boost::json::value* props = event.if_contains("properties");
+  if (!props) props = &(event["properties"] = boost::json::object(event.storage()));
+  if (!props->is_object()) return;  // normalisation makes it an object; a plugin may have broken it
+  auto& properties = props->get_object();
+  auto const storage = event.storage();
+  auto list = [&](auto const& plugins) {
+    boost::json::array out(storage);
+    out.reserve(plugins.size());
+    for (const TeamPlugin* p : plugins) {
+      auto& id = out.emplace_back(boost::json::string(storage)).get_string();
+      id.reserve(p->name().size() + id_suffix_.size());
+      id.append(p->name()).append(id_suffix_);
+    }
+    return out;
+  };
+  properties["$plugins_succeeded"] = list(scratch.succeeded);
+  properties["$plugins_failed"] = list(scratch.failed);
+  auto deferred = list(scratch.skipped);
+  for (const TeamPlugin* p : run_later_) {
+    if (std::find(scratch.skipped.begin(), scratch.skipped.end(), p) != scratch.skipped.end()) continue;
+    auto& id = deferred.emplace_back(boost::json::string(storage)).get_string();
+    id.append(p->name()).append(id_suffix_);
+  }
+  for (auto const& name : awaiting_setup_) {
+    auto& id = deferred.emplace_back(boost::json::string(storage)).get_string();
+    id.append(name).append(id_suffix_);
+  }
+  properties["$plugins_deferred"] = std::move(deferred);
 }
 
 void PluginChain::on_event(const boost::json::object& event, PluginLog& log, ChainStats& stats,
                            PluginTimings* timings) const {
   for (const TeamPlugin* plugin : on_event_) {
+    if (!plugin->runnable()) continue;  // paused or disabled: listed as deferred, and never run
     posthog_error error;
     error.kind[0] = error.message[0] = '\0';
     PluginTimings* timed = timings ? &timings[plugin->metrics_slot()] : nullptr;

@@ -1,15 +1,25 @@
 // PluginChain: one team's plugins in order, run on one event.
 //
 // The rules, as PostHog's plugin server ran processEvent (worker/plugins/run.ts),
-// with one deliberate difference:
+// with two deliberate differences:
 //   - plugins run in the team's order; one returning false drops the event and
-//     stops the chain;
+//     stops the chain (counted per plugin; a dropped event gets no bookkeeping);
 //   - a plugin that throws has its error recorded (plugin, team, event uuid,
 //     message, the event it received) and the event continues *as it was before
 //     that plugin* (PostHog kept whatever the plugin had half-written; we restore
 //     a snapshot, so a failed plugin leaves no trace in the event);
-//   - team_id cannot change: a plugin that changes it gets an error recorded and
-//     the change undone.
+//   - team_id cannot change: a plugin that changes it gets an IllegalOperationError
+//     recorded, counts as failed, and the change is undone (its other edits stay);
+//   - a kept event records the outcome in properties.$plugins_succeeded,
+//     $plugins_failed and $plugins_deferred, as "name (id)" strings
+//     (TeamPlugin::identifier). Deferred: plugins that run after the sink
+//     (on_event, export_events), plugins skipped for their health (paused or
+//     disabled: the event goes on as if they were not installed), and plugins
+//     whose setup_team has not succeeded yet;
+//   - PostHog read the lists an event arrived with and skipped the plugins
+//     already in them (for events re-run after a partial failure). Nothing here
+//     re-runs part of a chain, and honouring a client's list would let any
+//     client skip a filter plugin by naming it, so they are replaced.
 #pragma once
 
 #include <boost/json/object.hpp>
@@ -17,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "../loader/plugin_instance.hpp"
@@ -39,12 +50,17 @@ struct ChainStats {
 struct ChainScratch {
   ReusableArena arena{64 * 1024};
   PluginTimings* timings = nullptr;  // this worker's, by plugin slot; null: not timed
+  // One event's outcome per plugin, reused from event to event.
+  std::vector<const TeamPlugin*> succeeded, failed, skipped;
+  std::string subject;
 };
 
 class PluginChain {
  public:
+  // `awaiting_setup`: enabled plugins of the team whose setup_team has not
+  // succeeded yet (setup_retries.hpp); listed as deferred on every event.
   PluginChain(std::int64_t team_id, std::vector<std::shared_ptr<TeamPlugin>> plugins,
-              TeamCounters* counters = nullptr);
+              TeamCounters* counters = nullptr, std::vector<std::string> awaiting_setup = {});
 
   // Runs every process_event hook. Returns false when a plugin dropped the event.
   bool process(boost::json::object& event, ChainScratch& scratch, PluginLog& log, ChainStats& stats) const;
@@ -59,8 +75,11 @@ class PluginChain {
   // sink is queued for every one of them.
   const std::vector<const TeamPlugin*>& exporters() const noexcept { return exporters_; }
   TeamCounters* counters() const noexcept { return counters_; }  // null when not counted
+  const std::vector<std::string>& awaiting_setup() const noexcept { return awaiting_setup_; }
 
  private:
+  void record_outcome(boost::json::object& event, const ChainScratch& scratch) const;
+
   std::int64_t team_id_;
   std::vector<std::shared_ptr<TeamPlugin>> plugins_;
   TeamCounters* counters_;
@@ -71,6 +90,9 @@ class PluginChain {
   std::vector<Step> process_event_;  // only the plugins that have the hook
   std::vector<const TeamPlugin*> on_event_;
   std::vector<const TeamPlugin*> exporters_;
+  std::vector<const TeamPlugin*> run_later_;  // on_event or export_events: deferred on every event
+  std::vector<std::string> awaiting_setup_;
+  std::string id_suffix_;  // " (<team>)": a plugin's identifier is its name and this
 };
 
 }  // namespace posthog::server

@@ -1,6 +1,6 @@
 // testkit: the loader and pipeline tests' fixture. Each event's properties say
 // what to do: drop, throw (after half-writing the event), change_team, capture,
-// capture_loop, throw_on_event; `seq` per distinct_id detects reordering;
+// capture_loop, throw_on_event, sleep_ms (a slow call); `seq` per distinct_id detects reordering;
 // `remember` (a string) goes to storage and `recall` reads it back; `log` (a
 // string) goes to the plugin's log. export_events logs "exported <seq,...>",
 // unless the batch's first event says otherwise in `export`: "retry" (throws
@@ -25,6 +25,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 namespace {
 
@@ -57,6 +58,8 @@ class Testkit {
   }
 
   bool process_event(posthog::Event& event, posthog::Meta& meta) {
+    if (auto const* ms = event.property("sleep_ms"); ms && ms->is_int64())
+      std::this_thread::sleep_for(std::chrono::milliseconds(ms->get_int64()));
     if (flag(event, "drop")) return false;
     auto& props = event.properties();
     if (flag(event, "throw")) {

@@ -1,0 +1,127 @@
+// TeamPluginState: what the server knows about one (team, plugin), PostHog's
+// "plugin config", beyond any one copy of it: its health (plugin_health.hpp),
+// how its set-up is going (setup_retries.hpp) and the metrics it declared.
+// Copies of the plugin come and go (a config change, a hot swap); this stays,
+// so a plugin paused for misbehaving is still paused in its next version.
+//
+// TeamPluginStates keeps them, made on first need: a (team, plugin) that never
+// failed, never ran slow and declares no metrics costs nothing here, which is
+// what keeps 10,000 healthy teams small. A copy looks its state up when it is
+// set up and again whenever epoch() moved (a state was made since), so a
+// state made by one copy is seen by every other copy of the same pair.
+//
+//   TeamPluginStates states(policy);
+//   states.observe([](const TeamPluginState& s, const HealthTransition& t) { ... });
+//   auto& s = states.of(team_id, "geoip");
+//   states.report(s, s.health().charge(states.policy(), 100, states.now(), "process_event threw"));
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "../jobs/epoch_ms.hpp"
+#include "../metrics/declared_metrics.hpp"
+#include "health_policy.hpp"
+#include "plugin_health.hpp"
+
+namespace posthog::server {
+
+class PluginLog;
+class TeamPluginState;
+
+// A health transition as a line of the plugin's own log, where its errors are:
+// warn when it gets worse, error when the plugin stops running, info when it
+// recovers. What serve and process mode observe transitions with.
+void log_transition(PluginLog& log, const TeamPluginState& state, const HealthTransition& t);
+
+struct SetupStatus {
+  enum class Phase : std::uint8_t { ok, retrying, failed };
+  Phase phase = Phase::ok;
+  int attempts = 0;             // failed attempts of the current series
+  std::int64_t next_at_ms = 0;  // retrying: when the next attempt is due
+  std::string last_error;
+};
+
+std::string_view to_string(SetupStatus::Phase p) noexcept;
+
+class TeamPluginState {
+ public:
+  TeamPluginState(std::int64_t team_id, std::string plugin) : team_id_(team_id), plugin_(std::move(plugin)) {}
+  TeamPluginState(const TeamPluginState&) = delete;
+  TeamPluginState& operator=(const TeamPluginState&) = delete;
+
+  std::int64_t team_id() const noexcept { return team_id_; }
+  const std::string& plugin() const noexcept { return plugin_; }
+  PluginHealth& health() noexcept { return health_; }
+  const PluginHealth& health() const noexcept { return health_; }
+  DeclaredMetrics& metrics() noexcept { return metrics_; }
+  const DeclaredMetrics& metrics() const noexcept { return metrics_; }
+
+  SetupStatus setup() const {
+    std::lock_guard lock(setup_mutex_);
+    return setup_;
+  }
+  void set_setup(SetupStatus s) {
+    std::lock_guard lock(setup_mutex_);
+    setup_ = std::move(s);
+  }
+
+ private:
+  std::int64_t team_id_;
+  std::string plugin_;
+  PluginHealth health_;
+  DeclaredMetrics metrics_;
+  mutable std::mutex setup_mutex_;
+  SetupStatus setup_;
+};
+
+class TeamPluginStates {
+ public:
+  using Clock = std::function<std::int64_t()>;  // milliseconds
+  using TransitionObserver = std::function<void(const TeamPluginState&, const HealthTransition&)>;
+
+  explicit TeamPluginStates(HealthPolicy policy = {}, Clock now = epoch_ms_now)
+      : policy_(policy), now_(std::move(now)) {}
+
+  const HealthPolicy& policy() const noexcept { return policy_; }
+  std::int64_t now() const { return now_(); }
+
+  // Found or made; the address never changes.
+  TeamPluginState& of(std::int64_t team_id, std::string_view plugin);
+  TeamPluginState* find(std::int64_t team_id, std::string_view plugin) const;
+  // How many states were made so far: a copy that has none looks again when it moved.
+  std::uint64_t epoch() const noexcept { return epoch_.load(std::memory_order_acquire); }
+  std::vector<TeamPluginState*> all() const;
+
+  // Set before any hook runs. Called outside every lock of the state.
+  void observe(TransitionObserver observer) { observer_ = std::move(observer); }
+  void report(const TeamPluginState& state, const std::optional<HealthTransition>& transition);
+  std::uint64_t transitions_to(HealthState s) const noexcept {
+    return transitions_[static_cast<std::size_t>(s)].load(std::memory_order_relaxed);
+  }
+
+  // Prometheus text: states by plugin, transitions, the pairs not healthy,
+  // declared metrics per (team, plugin).
+  void render_metrics(std::string& out) const;
+
+ private:
+  HealthPolicy policy_;
+  Clock now_;
+  mutable std::mutex mutex_;
+  std::map<std::pair<std::int64_t, std::string>, std::unique_ptr<TeamPluginState>> states_;
+  std::atomic<std::uint64_t> epoch_{0};
+  std::array<std::atomic<std::uint64_t>, 4> transitions_{};
+  TransitionObserver observer_;
+};
+
+}  // namespace posthog::server

@@ -1,0 +1,110 @@
+// Plugin health and chain bookkeeping through the real server: a plugin that
+// keeps failing is paused and skipped (the events go on, recorded as
+// deferred), shown in the admin API, /metrics and its log, and enabled again
+// by an admin.
+#include <catch2/catch.hpp>
+#include <httplib.h>
+
+#include <boost/json.hpp>
+
+#include "serve_process.hpp"
+
+using posthog::testing::admin_get;
+using posthog::testing::ServeProcess;
+
+namespace {
+
+constexpr const char* token = "test-admin-token-0123456789";
+
+void send(const ServeProcess& s, boost::json::object properties) {
+  httplib::Client c("127.0.0.1", s.port());
+  auto r = c.Post("/e/",
+                  boost::json::serialize(boost::json::object{
+                      {"api_key", "phc_one"}, {"event", "e"}, {"distinct_id", "d"}, {"properties", std::move(properties)}}),
+                  "application/json");
+  REQUIRE(r);
+  REQUIRE(r->status == 200);
+}
+
+std::vector<std::string> list(const boost::json::object& event, const char* key) {
+  std::vector<std::string> out;
+  for (auto const& v : event.at("properties").at(key).as_array()) out.emplace_back(v.as_string());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("A failing plugin is paused and skipped without losing events, then enabled by an admin",
+          "[serve][health]") {
+  ServeProcess server(boost::json::object{
+      {"plugins",
+       {boost::json::object{{"name", "testkit"}, {"file", std::string(POSTHOG_TEST_MODULES_DIR) + "/testkit.so"}},
+        boost::json::object{{"name", "helloworld"}}}},
+      {"teams",
+       {boost::json::object{{"id", 1},
+                            {"token", "phc_one"},
+                            {"plugins",
+                             {boost::json::object{{"name", "testkit"}, {"config", {{"label", "k"}}}},
+                              boost::json::object{{"name", "helloworld"}}}}}}},
+      {"serve",
+       {{"admin", {{"listen", "127.0.0.1:0"}, {"token", token}}},
+        // Three errors empty the bucket; nothing refills it while the test runs.
+        {"health", {{"bucket_tokens", 300}, {"refill_per_second", 0}}}}}});
+
+  for (int i = 0; i < 3; ++i) send(server, {{"throw", true}, {"n", i}});
+  posthog::testing::wait_until(
+      [&] {
+        return admin_get(server, token, "/api/teams/1/plugins/testkit").at("health").at("state") == "paused";
+      },
+      "testkit paused after three errors");
+  for (int i = 3; i < 8; ++i) send(server, {{"n", i}});
+
+  auto status = admin_get(server, token, "/api/teams/1/plugins/testkit");
+  CHECK(status.at("identifier") == "testkit (1)");
+  CHECK(status.at("serving") == true);
+  auto const& health = status.at("health").as_object();
+  CHECK(health.at("tokens").as_double() == -1);
+  CHECK_FALSE(health.at("paused_until").is_null());
+  CHECK(health.at("last_transition").at("to") == "paused");
+  CHECK(std::string(health.at("last_transition").at("reason").as_string())
+            .find("process_event threw std::runtime_error: asked to throw") == 0);
+  auto const team = admin_get(server, token, "/api/teams/1");
+  CHECK(team.at("plugins").at(0).at("status").at("health") == "paused");
+  CHECK(team.at("plugins").at(1).at("status").at("health") == "healthy");
+
+  httplib::Client admin("127.0.0.1", server.admin_port());
+  admin.set_bearer_token_auth(token);
+  auto metrics = admin.Get("/metrics");
+  REQUIRE(metrics);
+  CHECK(metrics->body.find("posthog_plugin_health_state{team=\"1\",plugin=\"testkit\"} 2") != std::string::npos);
+  CHECK(metrics->body.find("posthog_plugin_health_transitions_total{to=\"paused\"} 1") != std::string::npos);
+  auto logs = admin_get(server, token, "/api/teams/1/plugins/testkit/logs");
+  bool logged = false;
+  for (auto const& l : logs.at("logs").as_array())
+    logged = logged || std::string(l.at("message").as_string()).find("health: degraded -> paused") == 0;
+  CHECK(logged);
+
+  auto enabled = admin.Post("/api/teams/1/plugins/testkit/enable");
+  REQUIRE(enabled);
+  CHECK(enabled->status == 200);
+  CHECK(boost::json::parse(enabled->body).at("health").at("state") == "healthy");
+  send(server, {{"n", 8}});
+
+  REQUIRE(server.stop() == 0);
+  auto const events = server.sink_events();
+  REQUIRE(events.size() == 9);  // none lost
+  for (int i = 0; i < 3; ++i) {
+    CHECK(list(events[i], "$plugins_failed") == std::vector<std::string>{"testkit (1)"});
+    CHECK(list(events[i], "$plugins_succeeded") == std::vector<std::string>{"helloworld (1)"});
+  }
+  for (int i = 3; i < 8; ++i) {
+    INFO("event " << i);
+    CHECK(events[i].at("properties").at("n") == i);
+    CHECK_FALSE(events[i].at("properties").as_object().contains("testkit_label"));
+    CHECK(events[i].at("properties").at("hello") == "world");
+    CHECK(list(events[i], "$plugins_succeeded") == std::vector<std::string>{"helloworld (1)"});
+    CHECK(list(events[i], "$plugins_deferred") == std::vector<std::string>{"testkit (1)"});
+  }
+  CHECK(events[8].at("properties").at("testkit_label") == "k");
+  CHECK(list(events[8], "$plugins_succeeded") == std::vector<std::string>{"testkit (1)", "helloworld (1)"});
+}
