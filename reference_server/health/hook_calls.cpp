@@ -1,6 +1,10 @@
 #include "hook_calls.hpp"
 
+#include <time.h>
+
+#include <algorithm>
 #include <array>
+#include <cstring>
 #include <set>
 
 namespace posthog::server {
@@ -12,8 +16,9 @@ struct Slot {
   std::atomic<std::int64_t> team_id{0};
   std::atomic<const std::string*> plugin{nullptr};
   std::atomic<const char*> hook{""};
-  std::mutex subject_mutex;
-  std::string subject;
+  // The subject, 63 bytes at most, as words: written by the slot's thread
+  // only, read whole by the watchdog within one call (see for_each_busy).
+  std::array<std::atomic<std::uint64_t>, 8> subject{};
 };
 
 namespace {
@@ -38,10 +43,7 @@ struct ThreadSlot {
   ~ThreadSlot() {
     if (!slot) return;
     slot->started_ns.store(0, std::memory_order_release);
-    {
-      std::lock_guard lock(slot->subject_mutex);
-      slot->subject.clear();
-    }
+    for (auto& w : slot->subject) w.store(0, std::memory_order_relaxed);
     slot->taken.store(false, std::memory_order_release);
   }
 };
@@ -65,12 +67,19 @@ const std::string& interned_plugin_name(std::string_view name) {
 void HookCalls::set_subject(std::string_view subject) noexcept {
   Slot* s = my_slot();
   if (!s) return;
-  std::lock_guard lock(s->subject_mutex);
-  try {
-    s->subject.assign(subject);
-  } catch (const std::bad_alloc&) {
-    s->subject.clear();  // a report without its subject is still a report
+  char bytes[64] = {};
+  std::memcpy(bytes, subject.data(), std::min<std::size_t>(subject.size(), 63));
+  for (std::size_t i = 0; i < s->subject.size(); ++i) {
+    std::uint64_t w;
+    std::memcpy(&w, bytes + 8 * i, 8);
+    s->subject[i].store(w, std::memory_order_relaxed);
   }
+}
+
+std::int64_t HookCalls::coarse_ns() noexcept {
+  timespec t{};
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+  return static_cast<std::int64_t>(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
 }
 
 void HookCalls::for_each_busy(const std::function<void(const HookCallSnapshot&)>& visit) {
@@ -86,10 +95,13 @@ void HookCalls::for_each_busy(const std::function<void(const HookCallSnapshot&)>
     snap.team_id = s.team_id.load(std::memory_order_relaxed);
     snap.plugin = s.plugin.load(std::memory_order_relaxed);
     snap.hook = s.hook.load(std::memory_order_relaxed);
-    {
-      std::lock_guard lock(s.subject_mutex);
-      snap.subject = s.subject;
+    char bytes[64];
+    for (std::size_t w = 0; w < s.subject.size(); ++w) {
+      auto const word = s.subject[w].load(std::memory_order_relaxed);
+      std::memcpy(bytes + 8 * w, &word, 8);
     }
+    bytes[63] = '\0';
+    snap.subject = bytes;
     // The call may have ended while we read: only a call seen whole is reported.
     if (s.call.load(std::memory_order_acquire) != snap.call || !snap.plugin) continue;
     visit(snap);

@@ -6,7 +6,8 @@
 // all; a thread beyond that is simply not watched). A call writes a handful of
 // relaxed atomics into its own slot and nothing else: no lock, no shared cache
 // line with another worker. What the call is about (an event's uuid, an export
-// batch, a job) is set once per event by the caller, under the slot's own lock.
+// batch, a job) is set once per event by the caller: a few word stores (up to
+// 63 bytes are kept).
 //
 //   HookCalls::set_subject("event 0190...");           // the chain, per event
 //   {
@@ -51,6 +52,10 @@ class HookCalls {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
         .count();
   }
+  // The same clock at the kernel tick's resolution (a few ms), for a third of
+  // the cost: enough to tell a call of 100 ms or 30 s, which is all health and
+  // the watchdog ask. Latency histograms use steady_ns().
+  static std::int64_t coarse_ns() noexcept;
 };
 
 // Marks this thread as inside `hook` of (team, plugin) for its lifetime.

@@ -62,7 +62,7 @@ std::shared_ptr<TeamPlugin> TeamPlugin::create(std::shared_ptr<PluginInstance> i
   posthog_error error{};
   posthog_status status;
   {
-    HookCall watch(team_id, copy->scope_.context().interned_plugin, "setup_team", HookCalls::steady_ns());
+    HookCall watch(team_id, copy->scope_.context().interned_plugin, "setup_team", HookCalls::coarse_ns());
     status = module.vtable().setup_team(copy->instance_->handle(), &setup, &copy->handle_, &error);
   }
   if (status != POSTHOG_OK) {
@@ -103,13 +103,15 @@ bool TeamPlugin::runnable() const noexcept {
 template <class Call>
 posthog_status TeamPlugin::watched(const char* hook, posthog_error& error, std::chrono::nanoseconds* took,
                                    Call&& call) const noexcept {
-  auto const started = HookCalls::steady_ns();
+  // A latency histogram wants the precise clock; health and the watchdog make do with the coarse one.
+  auto const clock = took ? &HookCalls::steady_ns : &HookCalls::coarse_ns;
+  auto const started = clock();
   posthog_status status;
   {
     HookCall watch(team_id(), scope_.context().interned_plugin, hook, started);
     status = call();
   }
-  std::chrono::nanoseconds const elapsed(HookCalls::steady_ns() - started);
+  std::chrono::nanoseconds const elapsed(clock() - started);
   if (took) *took = elapsed;
   auto* states = services_.states;
   if (!states) return status;

@@ -2,6 +2,7 @@
 
 #include "../exports/export_runner.hpp"
 
+#include <iterator>
 #include <stdexcept>
 #include <string>
 
@@ -32,7 +33,21 @@ void ChainWorker::run_one(WorkItem& item) {
     return;
   }
   auto const line_start = out_.view().size();
-  append_json_line(out_, item.event);
+  if (scratch_.outcome_of) {
+    // The chain's bookkeeping goes into the text as it is written (no JSON
+    // values built per event); on_event sees the event, so it gets them set.
+    auto const* outcome = scratch_.outcome_of;
+    PropertiesTail const tail{PluginChain::outcome_keys, std::size(PluginChain::outcome_keys),
+                              [](const void* scratch, JsonBuffer& out) {
+                                auto const& s = *static_cast<const ChainScratch*>(scratch);
+                                s.outcome_of->write_outcome(out, s);
+                              },
+                              &scratch_};
+    append_json_line(out_, item.event, tail);
+    if (chain->has_on_event()) outcome->record_outcome(item.event, scratch_);
+  } else {
+    append_json_line(out_, item.event);
+  }
   if (exports_ && chain)
     for (auto const* exporter : chain->exporters())
       export_rows_.push_back({item.team_id, exporter->name(),

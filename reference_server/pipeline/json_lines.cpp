@@ -24,6 +24,7 @@ class Writer {
   void string(std::string_view s);
   void value(const boost::json::value& v);
   void object(const boost::json::object& o);
+  void event(const boost::json::object& o, const PropertiesTail& tail);
 
  private:
   char* room(std::size_t n) { return out_.reserve(n); }
@@ -94,6 +95,46 @@ void Writer::object(const boost::json::object& o) {
   put('}');
 }
 
+void Writer::event(const boost::json::object& o, const PropertiesTail& tail) {
+  auto replaced = [&](std::string_view key) {
+    for (std::size_t i = 0; i < tail.replaced_count; ++i)
+      if (tail.replaced[i] == key) return true;
+    return false;
+  };
+  put('{');
+  bool first = true, had_properties = false;
+  for (auto const& kv : o) {
+    if (!first) put(',');
+    first = false;
+    string(kv.key());
+    put(':');
+    if (kv.key() != "properties" || !kv.value().is_object()) {
+      value(kv.value());
+      continue;
+    }
+    had_properties = true;
+    put('{');
+    bool first_property = true;
+    for (auto const& p : kv.value().get_object()) {
+      if (replaced(p.key())) continue;
+      if (!first_property) put(',');
+      first_property = false;
+      string(p.key());
+      put(':');
+      value(p.value());
+    }
+    if (!first_property) put(',');
+    tail.write(tail.context, out_);
+    put('}');
+  }
+  if (!had_properties) {
+    put(first ? "\"properties\":{" : ",\"properties\":{", first ? 14 : 15);
+    tail.write(tail.context, out_);
+    put('}');
+  }
+  put('}');
+}
+
 void Writer::value(const boost::json::value& v) {
   switch (v.kind()) {
     case boost::json::kind::null: put("null", 4); break;
@@ -136,6 +177,14 @@ void append_json_line(JsonBuffer& out, const boost::json::object& object) {
   w.object(object);
   w.put('\n');
 }
+
+void append_json_line(JsonBuffer& out, const boost::json::object& event, const PropertiesTail& tail) {
+  Writer w(out);
+  w.event(event, tail);
+  w.put('\n');
+}
+
+void append_json_string(JsonBuffer& out, std::string_view s) { Writer(out).string(s); }
 
 void append_json(std::string& out, const boost::json::value& value) {
   thread_local JsonBuffer buffer;

@@ -42,6 +42,20 @@ class JsonBuffer {
 // Appends the object's JSON text and a newline to `out`.
 void append_json_line(JsonBuffer& out, const boost::json::object& object);
 
+// Members written at the end of an event's "properties" as the event is
+// written, in place of any members of the same names: how the chain's
+// bookkeeping reaches the output without being built as JSON values first.
+struct PropertiesTail {
+  const std::string_view* replaced = nullptr;  // member names left out of the event's own
+  std::size_t replaced_count = 0;
+  void (*write)(const void* context, JsonBuffer& out) = nullptr;  // appends "k":v[,"k2":v2...]
+  const void* context = nullptr;
+};
+// The event, with `tail` in its properties (which it gains if it has none).
+void append_json_line(JsonBuffer& out, const boost::json::object& event, const PropertiesTail& tail);
+// A JSON string: `s` quoted and escaped.
+void append_json_string(JsonBuffer& out, std::string_view s);
+
 // Appends the value's JSON text to `out`.
 void append_json(std::string& out, const boost::json::value& value);
 // Appends the object's JSON text and a newline to `out`.

@@ -3,7 +3,9 @@
 #include <boost/json/array.hpp>
 #include <boost/json/serialize.hpp>
 #include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <cstring>
 #include <cstdio>
 #include <optional>
 
@@ -31,8 +33,7 @@ PluginChain::PluginChain(std::int64_t team_id, std::vector<std::shared_ptr<TeamP
     : team_id_(team_id),
       plugins_(std::move(plugins)),
       counters_(counters),
-      awaiting_setup_(std::move(awaiting_setup)),
-      id_suffix_(" (" + std::to_string(team_id) + ")") {
+      awaiting_setup_(std::move(awaiting_setup)) {
   for (auto const& p : plugins_) {
     if (p->module().has_hook(&posthog_plugin_vtable::process_event))
       process_event_.push_back({p.get(), !p->module().has(POSTHOG_CAP_PROCESS_EVENT_NOEXCEPT)});
@@ -44,6 +45,7 @@ PluginChain::PluginChain(std::int64_t team_id, std::vector<std::shared_ptr<TeamP
 
 bool PluginChain::process(boost::json::object& event, ChainScratch& scratch, PluginLog& log,
                           ChainStats& stats) const {
+  scratch.outcome_of = nullptr;
   if (plugins_.empty() && awaiting_setup_.empty()) return true;
   scratch.succeeded.clear();
   scratch.failed.clear();
@@ -70,7 +72,7 @@ bool PluginChain::process(boost::json::object& event, ChainScratch& scratch, Plu
       error.kind[0] = error.message[0] = '\0';
       PluginTimings* timed = scratch.timings ? &scratch.timings[plugin->metrics_slot()] : nullptr;
       std::chrono::nanoseconds took{0};
-      auto const status = plugin->process_event(event, error, &took);
+      auto const status = plugin->process_event(event, error, timed ? &took : nullptr);
       if (timed) {
         timed->observe(took);
         timed->calls.add();
@@ -102,39 +104,63 @@ bool PluginChain::process(boost::json::object& event, ChainScratch& scratch, Plu
     if (may_fail) scratch.arena.reset();
     if (dropped) return false;
   }
-  record_outcome(event, scratch);
+  scratch.outcome_of = this;
   return true;
+}
+
+template <class Visit>
+void PluginChain::visit_outcome(const ChainScratch& scratch, Visit&& visit) const {
+  for (const TeamPlugin* p : scratch.succeeded) visit(0, p->name());
+  for (const TeamPlugin* p : scratch.failed) visit(1, p->name());
+  for (const TeamPlugin* p : scratch.skipped) visit(2, p->name());
+  for (const TeamPlugin* p : run_later_)
+    if (std::find(scratch.skipped.begin(), scratch.skipped.end(), p) == scratch.skipped.end()) visit(2, p->name());
+  for (auto const& name : awaiting_setup_) visit(2, name);
+}
+
+void PluginChain::write_outcome(JsonBuffer& out, const ChainScratch& scratch) const {
+  char suffix[32] = " (";
+  auto const end = std::to_chars(suffix + 2, suffix + sizeof suffix - 1, team_id_).ptr;
+  *end = ')';
+  std::string_view const tail(suffix, static_cast<std::size_t>(end + 1 - suffix));
+  thread_local std::string id;
+  int open = -1;
+  bool first = true;
+  auto put = [&](std::string_view text) { std::memcpy(out.reserve(text.size()), text.data(), text.size()), out.commit(text.size()); };
+  auto open_through = [&](int list) {
+    for (; open < list; first = true) {
+      if (open >= 0) put("],");
+      ++open;
+      put("\"");
+      put(outcome_keys[open]);
+      put("\":[");
+    }
+  };
+  visit_outcome(scratch, [&](int list, std::string_view name) {
+    open_through(list);
+    if (!first) put(",");
+    first = false;
+    id.assign(name).append(tail);
+    append_json_string(out, id);
+  });
+  open_through(2);
+  put("]");
 }
 
 void PluginChain::record_outcome(boost::json::object& event, const ChainScratch& scratch) const {
   boost::json::value* props = event.if_contains("properties");
   if (!props) props = &(event["properties"] = boost::json::object(event.storage()));
   if (!props->is_object()) return;  // normalisation makes it an object; a plugin may have broken it
-  auto& properties = props->get_object();
   auto const storage = event.storage();
-  auto list = [&](auto const& plugins) {
-    boost::json::array out(storage);
-    out.reserve(plugins.size());
-    for (const TeamPlugin* p : plugins) {
-      auto& id = out.emplace_back(boost::json::string(storage)).get_string();
-      id.reserve(p->name().size() + id_suffix_.size());
-      id.append(p->name()).append(id_suffix_);
-    }
-    return out;
-  };
-  properties["$plugins_succeeded"] = list(scratch.succeeded);
-  properties["$plugins_failed"] = list(scratch.failed);
-  auto deferred = list(scratch.skipped);
-  for (const TeamPlugin* p : run_later_) {
-    if (std::find(scratch.skipped.begin(), scratch.skipped.end(), p) != scratch.skipped.end()) continue;
-    auto& id = deferred.emplace_back(boost::json::string(storage)).get_string();
-    id.append(p->name()).append(id_suffix_);
-  }
-  for (auto const& name : awaiting_setup_) {
-    auto& id = deferred.emplace_back(boost::json::string(storage)).get_string();
-    id.append(name).append(id_suffix_);
-  }
-  properties["$plugins_deferred"] = std::move(deferred);
+  auto const suffix = " (" + std::to_string(team_id_) + ")";
+  boost::json::array lists[3] = {boost::json::array(storage), boost::json::array(storage),
+                                 boost::json::array(storage)};
+  visit_outcome(scratch, [&](int list, std::string_view name) {
+    auto& id = lists[list].emplace_back(boost::json::string(storage)).get_string();
+    id.append(name).append(suffix);
+  });
+  auto& properties = props->get_object();
+  for (int i = 0; i < 3; ++i) properties[outcome_keys[i]] = std::move(lists[i]);
 }
 
 void PluginChain::on_event(const boost::json::object& event, PluginLog& log, ChainStats& stats,

@@ -23,11 +23,13 @@
 #pragma once
 
 #include <boost/json/object.hpp>
+#include "json_lines.hpp"
 #include "reusable_arena.hpp"
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "../loader/plugin_instance.hpp"
@@ -47,11 +49,14 @@ struct ChainStats {
 // Per-thread scratch space for the snapshots taken before each plugin: a fixed
 // buffer, so a snapshot of an ordinary event costs no heap allocation at all
 // (bigger ones spill to the heap until the next reset()).
+class PluginChain;
+
 struct ChainScratch {
   ReusableArena arena{64 * 1024};
   PluginTimings* timings = nullptr;  // this worker's, by plugin slot; null: not timed
   // One event's outcome per plugin, reused from event to event.
   std::vector<const TeamPlugin*> succeeded, failed, skipped;
+  const PluginChain* outcome_of = nullptr;  // the chain whose outcome these are; null: none to record
   std::string subject;
 };
 
@@ -62,8 +67,17 @@ class PluginChain {
   PluginChain(std::int64_t team_id, std::vector<std::shared_ptr<TeamPlugin>> plugins,
               TeamCounters* counters = nullptr, std::vector<std::string> awaiting_setup = {});
 
-  // Runs every process_event hook. Returns false when a plugin dropped the event.
+  // Runs every process_event hook. Returns false when a plugin dropped the
+  // event. The outcome is left in `scratch` (outcome_of is this chain): the
+  // caller writes it with the event (write_outcome, as the event is
+  // serialised: no JSON values built) or into it (record_outcome).
   bool process(boost::json::object& event, ChainScratch& scratch, PluginLog& log, ChainStats& stats) const;
+  // "$plugins_succeeded":[...],"$plugins_failed":[...],"$plugins_deferred":[...]
+  void write_outcome(JsonBuffer& out, const ChainScratch& scratch) const;
+  // The same three lists set in the event's properties (for on_event, which sees the event).
+  void record_outcome(boost::json::object& event, const ChainScratch& scratch) const;
+  // The property names the outcome replaces in an event.
+  static constexpr std::string_view outcome_keys[] = {"$plugins_succeeded", "$plugins_failed", "$plugins_deferred"};
   // Runs every on_event hook (after the sink accepted the event).
   void on_event(const boost::json::object& event, PluginLog& log, ChainStats& stats,
                 PluginTimings* timings = nullptr) const;
@@ -78,7 +92,9 @@ class PluginChain {
   const std::vector<std::string>& awaiting_setup() const noexcept { return awaiting_setup_; }
 
  private:
-  void record_outcome(boost::json::object& event, const ChainScratch& scratch) const;
+  // visit(list, plugin name) for each entry of the three lists, in order (0: succeeded, 1: failed, 2: deferred).
+  template <class Visit>
+  void visit_outcome(const ChainScratch& scratch, Visit&& visit) const;
 
   std::int64_t team_id_;
   std::vector<std::shared_ptr<TeamPlugin>> plugins_;
@@ -92,7 +108,6 @@ class PluginChain {
   std::vector<const TeamPlugin*> exporters_;
   std::vector<const TeamPlugin*> run_later_;  // on_event or export_events: deferred on every event
   std::vector<std::string> awaiting_setup_;
-  std::string id_suffix_;  // " (<team>)": a plugin's identifier is its name and this
 };
 
 }  // namespace posthog::server
