@@ -52,17 +52,19 @@ std::shared_ptr<TeamPlugin> TeamPlugin::create(std::shared_ptr<PluginInstance> i
   std::shared_ptr<TeamPlugin> copy(new TeamPlugin(std::move(instance), team_id, services));
   auto& module = copy->module();
   std::string const where = "team " + std::to_string(team_id) + ", plugin " + module.name();
+  boost::json::object validated;
   try {
-    copy->config_ = module.manifest().validate_config(config);
+    validated = module.manifest().validate_config(config);
   } catch (const posthog::ConfigError& e) {
     throw LoadError(module.file(), LoadStep::team_config, {where + ": " + e.what()}, e.field());
   }
-  auto const text = boost::json::serialize(copy->config_);
+  // Handed over as text; the module keeps its own parsed copy (not this one: a copy per team is memory).
+  auto const text = boost::json::serialize(validated);
   posthog_team_setup setup{sizeof(posthog_team_setup), team_id, text.data(), text.size(), copy->meta()};
   posthog_error error{};
   posthog_status status;
   {
-    HookCall watch(team_id, copy->scope_.context().interned_plugin, "setup_team", HookCalls::coarse_ns());
+    HookCall watch(team_id, &copy->scope_.context().plugin, "setup_team", HookCalls::coarse_ns());
     status = module.vtable().setup_team(copy->instance_->handle(), &setup, &copy->handle_, &error);
   }
   if (status != POSTHOG_OK) {
@@ -108,7 +110,7 @@ posthog_status TeamPlugin::watched(const char* hook, posthog_error& error, std::
   auto const started = clock();
   posthog_status status;
   {
-    HookCall watch(team_id(), scope_.context().interned_plugin, hook, started);
+    HookCall watch(team_id(), &scope_.context().plugin, hook, started);
     status = call();
   }
   std::chrono::nanoseconds const elapsed(clock() - started);

@@ -69,7 +69,6 @@ class TeamPlugin {
   std::int64_t team_id() const noexcept { return scope_.team_id(); }
   posthog_team* handle() const noexcept { return handle_; }
   const posthog_meta* meta() const noexcept { return scope_.meta(); }
-  const boost::json::object& config() const noexcept { return config_; }
   std::size_t metrics_slot() const noexcept { return instance_->metrics_slot(); }
 
   // PostHog's "name (id)" of a plugin config, as $plugins_succeeded lists it;
@@ -103,7 +102,6 @@ class TeamPlugin {
                          Call&& call) const noexcept;
   std::shared_ptr<PluginInstance> instance_;
   PluginScope scope_;
-  boost::json::object config_;  // validated, defaults applied
   posthog_team* handle_ = nullptr;
   HostServices& services_;
 };

@@ -237,8 +237,7 @@ namespace posthog::server {
 
 PluginScope::PluginScope(std::int64_t team_id, std::string plugin, HostServices& services,
                          const std::vector<std::string>* job_names)
-    : context_{team_id,   plugin, "@plugin/" + plugin + "/" + std::to_string(team_id) + "/", &services,
-               job_names, &interned_plugin_name(plugin)},
+    : context_{team_id, interned_plugin_name(plugin), &services, job_names},
       meta_{sizeof(posthog_meta), team_id, &context_, &cache_api,  &storage_api, &logger_api,
             &capture_api,         &jobs_api, 0,         0} {}
 

@@ -10,6 +10,7 @@
 
 #include <boost/json/object.hpp>
 #include <atomic>
+#include <charconv>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -59,11 +60,11 @@ const posthog_host_api* host_api() noexcept;
 
 struct posthog_context {
   std::int64_t team_id;
-  std::string plugin;
-  std::string key_prefix;
+  // Interned (hook_calls.hpp): one copy per name for the process's life, not
+  // one per team, and safe for a watchdog to read after the copy is gone.
+  const std::string& plugin;
   posthog::server::HostServices* services;
   const std::vector<std::string>* job_names;  // the module's: meta.jobs accepts only these
-  const std::string* interned_plugin;  // the same name, for as long as the process lives (hook_calls.hpp)
   // This (team, plugin)'s state, once there is one (team_plugin_states.hpp):
   // looked up again whenever the registry's epoch moved.
   mutable std::atomic<posthog::server::TeamPluginState*> state{nullptr};
@@ -72,11 +73,15 @@ struct posthog_context {
   posthog::server::TeamPluginState* state_if_any() const;
   posthog::server::TeamPluginState& state_for_update() const;  // made if needed; needs services->states
 
-  // The scoped key, built in a per-thread buffer: no allocation per cache call.
-  // Valid until the next key() on this thread; stores copy what they keep.
+  // The scoped key, "@plugin/<plugin>/<team>/<key>" (PostHog's layout), built
+  // in a per-thread buffer: no allocation per cache call, and no prefix kept
+  // per team copy. Valid until the next key() on this thread; stores copy
+  // what they keep.
   std::string_view key(const char* k, std::size_t n) const {
     thread_local std::string buffer;
-    buffer.assign(key_prefix).append(k, n);
+    char team[24];
+    auto const end = std::to_chars(team, team + sizeof team, team_id).ptr;
+    buffer.assign("@plugin/").append(plugin).append(1, '/').append(team, end).append(1, '/').append(k, n);
     return buffer;
   }
 };

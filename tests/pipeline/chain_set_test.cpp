@@ -55,9 +55,10 @@ struct Fixture : posthog::testing::MemoryServices {
 TEST_CASE("with_team replaces one team and shares everything else", "[pipeline][chain_set]") {
   Fixture f;
   auto next = ChainSet::with_team(*f.base, f.spec(2, "phc_two_new", {{"label", "changed"}}), f.services);
-  CHECK(&next->chain(1)->plugins()[0]->config() == &f.base->chain(1)->plugins()[0]->config());  // same copy
-  CHECK(next->chain(2)->plugins()[0]->config().at("label") == "changed");
-  CHECK(f.base->chain(2)->plugins()[0]->config().at("label") == "two");  // the old set is untouched
+  CHECK(next->chain(1)->plugins()[0] == f.base->chain(1)->plugins()[0]);  // same copy
+  CHECK(next->chain(2)->plugins()[0] != f.base->chain(2)->plugins()[0]);  // a new one
+  CHECK(next->team(2)->plugins[0].config.at("label") == "changed");
+  CHECK(f.base->team(2)->plugins[0].config.at("label") == "two");  // the old set is untouched
   CHECK(next->instances() == f.base->instances());
   CHECK(next->team_for_token("phc_two_new") == std::optional<std::int64_t>(2));
   CHECK_FALSE(next->team_for_token("phc_two"));
@@ -83,7 +84,7 @@ TEST_CASE("with_team refuses a bad change by field and changes nothing", "[pipel
   auto twice = f.spec(2, "phc_two", {{"label", "x"}});
   twice.plugins.push_back({"testkit", true, {{"label", "y"}}});
   CHECK(f.field_of(twice) == "plugins[1].name");
-  CHECK(f.base->chain(2)->plugins()[0]->config().at("label") == "two");
+  CHECK(f.base->team(2)->plugins[0].config.at("label") == "two");
 }
 
 TEST_CASE("A published set is used from the next pin; the old one lives while pinned", "[pipeline][chain_set]") {
@@ -91,6 +92,7 @@ TEST_CASE("A published set is used from the next pin; the old one lives while pi
   LiveChains live(f.base);
   auto pinned = live.current();
   live.publish(ChainSet::with_team(*f.base, f.spec(1, "phc_one", {{"label", "new"}}), f.services));
-  CHECK(pinned->chain(1)->plugins()[0]->config().at("label") == "one");
-  CHECK(live.current()->chain(1)->plugins()[0]->config().at("label") == "new");
+  CHECK(pinned->team(1)->plugins[0].config.at("label") == "one");
+  CHECK(live.current()->team(1)->plugins[0].config.at("label") == "new");
+  CHECK(pinned->chain(1)->plugins()[0] != live.current()->chain(1)->plugins()[0]);
 }
