@@ -8,6 +8,7 @@
 
 #include "../capture/capture_endpoint.hpp"
 #include "../config/team_document.hpp"
+#include "../health/setup_retries.hpp"
 #include "../loader/plugin_module.hpp"
 #include "../pipeline/chain_set.hpp"
 #include "../pipeline/event_ids.hpp"
@@ -327,8 +328,10 @@ HttpResponse AdminApi::enable_plugin(std::int64_t id, const std::string& plugin)
       !team || std::none_of(team->plugins.begin(), team->plugins.end(),
                             [&](const TeamPluginSpec& p) { return p.name == plugin; }))
     return json_error(404, "not_found", "team " + std::to_string(id) + " has no plugin '" + plugin + "'");
-  if (auto* state = states->find(id, plugin))
+  if (auto* state = states->find(id, plugin)) {
     states->report(*state, state->health().enable(states->policy(), states->now()));
+    if (c_.services.setup_retries) c_.services.setup_retries->retry_now(id, plugin);  // a failed set-up: again, now
+  }
   return plugin_status(id, plugin);
 }
 

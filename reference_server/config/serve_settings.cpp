@@ -184,6 +184,14 @@ ServeSettings ServeSettings::from(const ServerConfig& config, const Environment&
     p.pause_memory = milliseconds(field("pause_memory_seconds", 86'400, 1, 86'400 * 365) * 1000);
     p.hard_timeout = milliseconds(field("hard_timeout_ms", 30'000, 10, 86'400'000));
   }
+  if (auto const* v = o.if_contains("setup_retries")) {
+    if (!v->is_object()) fail("$.serve.setup_retries", "must be an object like {\"max_attempts\": 10, \"retry_base_ms\": 3000}");
+    auto const& r = v->get_object();
+    s.setup_max_attempts =
+        static_cast<unsigned>(json_number(r, "max_attempts", s.setup_max_attempts, 1, 100, "$.serve.setup_retries."));
+    s.setup_retry_base_ms = static_cast<unsigned>(
+        json_number(r, "retry_base_ms", s.setup_retry_base_ms, 1, 3'600'000, "$.serve.setup_retries."));
+  }
   s.role = string(o, "role", "$.serve.role", s.role);
   s.cache_max_bytes = json_number(o, "cache_max_bytes", s.cache_max_bytes, 1 << 20, std::uint64_t(1) << 40);
   s.log_level = string(o, "log_level", "$.serve.log_level", s.log_level);

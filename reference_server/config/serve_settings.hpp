@@ -81,6 +81,9 @@ struct ServeSettings {
   std::string role = "all";
   // Plugin health (serve.health): PostHog's function-watcher bucket, see health_policy.hpp.
   HealthPolicy health;
+  // A failed setup_team (serve.setup_retries): PostHog's 10 attempts, 3 s doubling.
+  unsigned setup_max_attempts = 10;      // 1 .. 100
+  unsigned setup_retry_base_ms = 3'000;  // 1 .. 3,600,000
   std::string log_level = "info";  // plugin log lines below it are kept but not printed
   std::string admin_host = "127.0.0.1";
   std::uint16_t admin_port = 8001;

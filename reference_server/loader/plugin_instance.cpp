@@ -74,6 +74,7 @@ std::shared_ptr<TeamPlugin> TeamPlugin::create(std::shared_ptr<PluginInstance> i
                     {where + ": setup_team threw " + error.kind + ": " + error.message},
                     config ? ConfigError::from_message(error.message).field() : std::string());
   }
+  if (auto* state = copy->state(); state && state->setup().phase != SetupStatus::Phase::ok) state->set_setup({});
   return copy;
 }
 

@@ -24,6 +24,7 @@ class PluginLog;
 class PipelineMetrics;
 class TeamPluginStates;
 class TeamPluginState;
+class SetupRetries;
 
 // Receives events emitted by plugins through meta.capture().
 class CaptureSink {
@@ -51,6 +52,7 @@ struct HostServices {
   PipelineMetrics* metrics = nullptr;  // serve mode's /metrics; null: nothing counted
   JobSink* jobs = nullptr;             // serve mode's job queue; null: meta.jobs fails with a clear error
   TeamPluginStates* states = nullptr;  // health, set-up status, declared metrics; null: none kept
+  SetupRetries* setup_retries = nullptr;  // serve mode's: a failed setup_team is tried again; null: refused
 };
 
 // The table handed to a module's entry function.

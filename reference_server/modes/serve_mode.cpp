@@ -28,6 +28,7 @@
 #include "hot_swap.hpp"
 #include "../exports/export_metrics.hpp"
 #include "../health/call_watchdog.hpp"
+#include "../health/setup_retries.hpp"
 #include "../exports/export_runner.hpp"
 #include "../jobs/job_metrics.hpp"
 #include "../stores/redis/cluster_bus.hpp"
@@ -226,6 +227,15 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
     redis_teams = std::make_unique<RedisTeamRegistry>(*redis, settings.redis_prefix);
     teams = redis_teams.get();
   }
+  // A setup_team that fails at start is tried again later, as PostHog did.
+  SetupRetries setup_retries(host.chains, host.services,
+                             {static_cast<int>(settings.setup_max_attempts),
+                              std::chrono::milliseconds(settings.setup_retry_base_ms)});
+  host.services.setup_retries = &setup_retries;
+  struct DetachSetupRetries {
+    HostServices& services;
+    ~DetachSetupRetries() { services.setup_retries = nullptr; }
+  } detach_setup_retries{host.services};
   host.build(with_stored_teams(file_config, *teams, err));
   auto& chains = host.chains;
   auto const& refusals = host.refusals;
@@ -640,6 +650,7 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
   // A hook call past the hard timeout is reported while it still runs.
   CallWatchdog watchdog(host.states, log);
   watchdog.start();
+  setup_retries.start();
   // A capture server runs no hook on events, so no jobs, schedules or exports either.
   if (working) {
     exports.start();
@@ -671,6 +682,7 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
   }
   if (bus) bus->stop();
   hot_swap.stop_watching();
+  setup_retries.stop();
   schedules.stop();
   jobs.stop();
   exports.stop();

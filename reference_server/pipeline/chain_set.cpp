@@ -4,7 +4,10 @@
 
 #include "../loader/plugin_module.hpp"
 #include "../metrics/pipeline_metrics.hpp"
+#include "../health/setup_retries.hpp"
 #include "../stores/plugin_log.hpp"
+
+#include <stdexcept>
 
 namespace posthog::server {
 
@@ -39,6 +42,7 @@ std::shared_ptr<const ChainSet> ChainSet::build(const ServerConfig& config, Modu
 
   for (auto const& team : config.teams) {
     std::vector<std::shared_ptr<TeamPlugin>> copies;
+    std::vector<std::string> awaiting;
     for (auto const& p : team.plugins) {
       if (!p.enabled) continue;
       auto instance = set->instance(p.name);
@@ -46,11 +50,20 @@ std::shared_ptr<const ChainSet> ChainSet::build(const ServerConfig& config, Modu
       try {
         copies.push_back(TeamPlugin::create(std::move(instance), team.id, p.config, services));
       } catch (LoadError& e) {
-        refuse(std::move(e), team.id, p.name, "setup_team");
+        if (e.step() != LoadStep::setup_team || !services.setup_retries) {
+          refuse(std::move(e), team.id, p.name, "setup_team");
+          continue;
+        }
+        // Set up again later, as PostHog did; the team runs without it meanwhile.
+        std::string const message = e.details().empty() ? e.what() : e.details().front();
+        if (services.log) services.log->error({team.id, p.name, "setup_team", to_string(e.step()), message, {}, {}, {}});
+        services.setup_retries->failed(team.id, p.name, message);
+        awaiting.push_back(p.name);
       }
     }
     set->chains_.emplace(team.id, PluginChain(team.id, std::move(copies),
-                                              services.metrics ? services.metrics->team(team.id) : nullptr));
+                                              services.metrics ? services.metrics->team(team.id) : nullptr,
+                                              std::move(awaiting)));
     set->teams_[team.id] = team;
     if (!team.token.empty()) set->tokens_.emplace(team.token, team.id);
   }
@@ -112,13 +125,26 @@ std::shared_ptr<const ChainSet> ChainSet::with_instance(const ChainSet& base,
     if (!uses) continue;
     auto const* old = base.chain(team_id);
     std::vector<std::shared_ptr<TeamPlugin>> copies;
+    std::vector<std::string> awaiting;
+    if (old)
+      for (auto const& a : old->awaiting_setup())
+        if (a != name) awaiting.push_back(a);
+    bool const was_awaiting = old && std::find(old->awaiting_setup().begin(), old->awaiting_setup().end(), name) !=
+                                         old->awaiting_setup().end();
     for (auto const& p : spec.plugins) {
       if (!p.enabled) continue;
       if (p.name == name) {
         try {
           copies.push_back(TeamPlugin::create(instance, team_id, p.config, services));
         } catch (const LoadError& e) {
-          throw TeamCopyError(e, team_id);
+          // A team whose copy was still waiting for a set-up keeps waiting (one
+          // more failed attempt); one that was running refuses the new version.
+          if (!was_awaiting || e.step() != LoadStep::setup_team || !services.setup_retries)
+            throw TeamCopyError(e, team_id);
+          std::string const message = e.details().empty() ? e.what() : e.details().front();
+          if (services.log) services.log->error({team_id, name, "setup_team", to_string(e.step()), message, {}, {}, {}});
+          services.setup_retries->failed(team_id, name, message);
+          awaiting.push_back(name);
         }
         continue;
       }
@@ -130,8 +156,35 @@ std::shared_ptr<const ChainSet> ChainSet::with_instance(const ChainSet& base,
     set->chains_.erase(team_id);
     set->chains_.emplace(team_id, PluginChain(team_id, std::move(copies),
                                               old ? old->counters()
-                                                  : (services.metrics ? services.metrics->team(team_id) : nullptr)));
+                                                  : (services.metrics ? services.metrics->team(team_id) : nullptr),
+                                              std::move(awaiting)));
   }
+  return set;
+}
+
+std::shared_ptr<const ChainSet> ChainSet::with_copy(const ChainSet& base, std::shared_ptr<TeamPlugin> copy,
+                                                    HostServices& services) {
+  auto const team_id = copy->team_id();
+  auto const* spec = base.team(team_id);
+  auto const* old = base.chain(team_id);
+  if (!spec || !old) throw std::logic_error("with_copy: team " + std::to_string(team_id) + " has no chain");
+  std::vector<std::shared_ptr<TeamPlugin>> copies;
+  for (auto const& p : spec->plugins) {
+    if (!p.enabled) continue;
+    if (p.name == copy->name()) {
+      copies.push_back(copy);
+      continue;
+    }
+    for (auto const& c : old->plugins())
+      if (c->name() == p.name) copies.push_back(c);
+  }
+  std::vector<std::string> awaiting;
+  for (auto const& a : old->awaiting_setup())
+    if (a != copy->name()) awaiting.push_back(a);
+  auto set = std::make_shared<ChainSet>(base);
+  auto* counters = old->counters() ? old->counters() : (services.metrics ? services.metrics->team(team_id) : nullptr);
+  set->chains_.erase(team_id);
+  set->chains_.emplace(team_id, PluginChain(team_id, std::move(copies), counters, std::move(awaiting)));
   return set;
 }
 

@@ -77,6 +77,10 @@ class ChainSet {
   // teams' chains are shared.
   static std::shared_ptr<const ChainSet> with_instance(const ChainSet& base, std::shared_ptr<PluginInstance> instance,
                                                        HostServices& services);
+  // `base` with `copy` (a team copy whose set-up was retried and succeeded)
+  // put in its place in its team's chain; every other copy shared.
+  static std::shared_ptr<const ChainSet> with_copy(const ChainSet& base, std::shared_ptr<TeamPlugin> copy,
+                                                   HostServices& services);
   // `base` without that team (its events get 401 from then on).
   static std::shared_ptr<const ChainSet> without_team(const ChainSet& base, std::int64_t team_id);
 

@@ -108,3 +108,52 @@ TEST_CASE("A failing plugin is paused and skipped without losing events, then en
   CHECK(events[8].at("properties").at("testkit_label") == "k");
   CHECK(list(events[8], "$plugins_succeeded") == std::vector<std::string>{"testkit (1)", "helloworld (1)"});
 }
+
+TEST_CASE("A plugin whose set-up keeps failing is disabled with the reason, and events flow meanwhile",
+          "[serve][health][setup]") {
+  ServeProcess server(boost::json::object{
+      {"plugins",
+       {boost::json::object{{"name", "testkit"}, {"file", std::string(POSTHOG_TEST_MODULES_DIR) + "/testkit.so"}},
+        boost::json::object{{"name", "helloworld"}}}},
+      {"teams",
+       {boost::json::object{{"id", 1},
+                            {"token", "phc_one"},
+                            {"plugins",
+                             {boost::json::object{{"name", "testkit"}, {"config", {{"label", "refuse"}}}},
+                              boost::json::object{{"name", "helloworld"}}}}}}},
+      {"serve",
+       {{"admin", {{"listen", "127.0.0.1:0"}, {"token", token}}},
+        {"setup_retries", {{"max_attempts", 2}, {"retry_base_ms", 50}}}}}});
+
+  send(server, {{"n", 0}});
+  posthog::testing::wait_until(
+      [&] { return admin_get(server, token, "/api/teams/1/plugins/testkit").at("setup").at("state") == "failed"; },
+      "the set-up given up after two attempts");
+  auto status = admin_get(server, token, "/api/teams/1/plugins/testkit");
+  CHECK(status.at("serving") == false);
+  CHECK(status.at("setup").at("failed_attempts") == 2);
+  CHECK(std::string(status.at("setup").at("last_error").as_string()).find("label 'refuse' makes setup_team throw") !=
+        std::string::npos);
+  CHECK(admin_get(server, token, "/api/teams/1").at("plugins").at(0).at("status").at("setup") == "failed");
+  CHECK(admin_get(server, token, "/api/modules").at("load_errors").as_array().empty());  // not a refusal
+  send(server, {{"n", 1}});
+
+  httplib::Client admin("127.0.0.1", server.admin_port());
+  admin.set_bearer_token_auth(token);
+  auto metrics = admin.Get("/metrics");
+  REQUIRE(metrics);
+  CHECK(metrics->body.find("posthog_plugin_setup_pending{team=\"1\",plugin=\"testkit\"} 2") != std::string::npos);
+  auto enabled = admin.Post("/api/teams/1/plugins/testkit/enable");
+  REQUIRE(enabled);
+  CHECK(enabled->status == 200);
+  CHECK(boost::json::parse(enabled->body).at("setup").at("state") != "failed");  // a new series started
+
+  REQUIRE(server.stop() == 0);
+  auto const events = server.sink_events();
+  REQUIRE(events.size() == 2);
+  for (auto const& e : events) {
+    CHECK(e.at("properties").at("hello") == "world");
+    CHECK(list(e, "$plugins_succeeded") == std::vector<std::string>{"helloworld (1)"});
+    CHECK(list(e, "$plugins_deferred") == std::vector<std::string>{"testkit (1)"});
+  }
+}

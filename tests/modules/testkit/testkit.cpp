@@ -9,6 +9,9 @@
 // labelled "exports down" answers every export with RetryError. Every export
 // logs "export attempt <n> of <max>" first.
 //
+// Set-up: label "refuse" makes setup_team throw, "flaky setup N" throws for
+// the first N set-ups of the team's copy.
+//
 // Jobs: an event with `job` (a name) queues that job with `job_payload`, in
 // `job_in_seconds` or now. "remember" stores payload.value under "job/<value>"
 // and logs "job remember <value> attempt <n> of <max>"; "flaky" throws
@@ -54,6 +57,10 @@ class Testkit {
         api_key_length_(team.config.find_string("api_key").value_or("").size()),
         quiet_(team.config.string("mode") == "quiet") {
     if (label_ == "refuse") throw std::invalid_argument("label 'refuse' makes setup_team throw");
+    // "flaky setup N": the first N set-ups of this team's copy throw (counted in its cache).
+    if (label_.rfind("flaky setup ", 0) == 0 &&
+        team.meta.cache.incr("setup_attempts") <= std::stoi(label_.substr(12)))
+      throw std::runtime_error("the remote this plugin needs at set-up is down");
     max_ = team.config.json("rules").as_object().at("max").to_number<int>();
   }
 
