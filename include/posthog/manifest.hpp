@@ -18,6 +18,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -93,6 +94,26 @@ class Manifest {
     }
     m.raw = std::move(object);
     return m;
+  }
+
+  // PostHog's export options (src/worker/vm/upgrades/export-events.ts), which
+  // every plugin with export_events takes whether its plugin.json declares
+  // them or not: the server adds them to its schema (and the test harness too).
+  static constexpr std::string_view export_fields[] = {"exportEventsToIgnore", "exportEventsBufferBytes",
+                                                        "exportEventsBufferSeconds"};
+  void add_export_fields() {
+    static constexpr const char* hints[] = {
+        "Comma-separated event names that are never handed to export_events",
+        "Pending bytes that start an export batch (1 to 104857600; default 1 MiB)",
+        "Age in seconds of the oldest pending event that starts an export batch (1 to 600; default 10)"};
+    for (std::size_t i = 0; i < std::size(export_fields); ++i) {
+      if (field(export_fields[i])) continue;
+      ConfigField f;
+      f.key = std::string(export_fields[i]);
+      f.name = f.key;
+      f.hint = hints[i];
+      config.push_back(std::move(f));
+    }
   }
 
   const ConfigField* field(std::string_view key) const noexcept {

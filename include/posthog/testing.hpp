@@ -358,6 +358,7 @@ class PluginHarness {
     if (manifest_json.empty())
       throw std::invalid_argument("PluginHarness: no manifest; link <plugin>_manifest or pass plugin.json text");
     manifest_ = Manifest::parse(manifest_json);
+    if constexpr (HasExportEvents<P>) manifest_.add_export_fields();  // as the server does
     config_ = manifest_.validate_config(team_config);
     std::vector<std::string> names;
     Adapter::vtable.job_names(

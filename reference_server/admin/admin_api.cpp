@@ -318,6 +318,20 @@ HttpResponse AdminApi::plugin_status(std::int64_t id, const std::string& plugin)
   status["serving"] = serving;
   if (auto const* states = c_.services.states)
     for (auto& kv : plugin_status_json(*states, states->find(id, plugin))) status[kv.key()] = kv.value();
+  if (c_.exports) {
+    // PostHog declared these for every exporting plugin (extensions/metrics.ts): sums, per plugin config.
+    auto const all = c_.exports->tallies();
+    if (auto const it = all.find({id, plugin}); it != all.end()) {
+      if (!status["metrics"].is_object()) status["metrics"] = boost::json::object{};
+      auto& metrics = status["metrics"].as_object();
+      auto const& t = it->second;
+      for (auto const& [name, value] :
+           {std::pair{"events_seen", t.events_seen}, std::pair{"events_delivered_successfully", t.events_delivered},
+            std::pair{"undelivered_events", t.events_undelivered}, std::pair{"retry_errors", t.retry_errors},
+            std::pair{"other_errors", t.other_errors}})
+        metrics[name] = boost::json::object{{"kind", "sum"}, {"value", value}};
+    }
+  }
   return json_answer(200, status);
 }
 
@@ -354,6 +368,7 @@ HttpResponse AdminApi::plugin_exports(std::int64_t id, const std::string& plugin
                            {"events_undelivered", tally.events_undelivered},
                            {"retry_errors", tally.retry_errors},
                            {"other_errors", tally.other_errors},
+                           {"postponed_for_health", tally.postponed},
                            {"last_error", tally.last_error},
                            {"dead_letters", std::move(dead)}});
 }

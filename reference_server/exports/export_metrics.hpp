@@ -1,6 +1,6 @@
 // The export counters in Prometheus text: PostHog's export metrics (events
-// seen, delivered, undelivered; retry and other errors) summed per plugin, and
-// what waits in the store.
+// seen, delivered, undelivered; retry and other errors) per (team, plugin), as
+// PostHog kept them per plugin config, and what waits in the store.
 #pragma once
 
 #include <string>

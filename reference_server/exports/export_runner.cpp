@@ -83,12 +83,14 @@ std::size_t ExportRunner::step() {
       b.bytes = std::max(b.bytes, p.bytes);
     }
   }
+  auto const set = chains_.current();
   {
     // Forgotten before cutting: rows queued from here on are counted afresh.
     std::lock_guard lock(tally_mutex_);
     for (auto it = buffered_.begin(); it != buffered_.end();) {
-      bool const full = it->second.bytes >= policy_.buffer_bytes;
-      bool const old = now - it->second.oldest_ms >= policy_.buffer_age.count();
+      auto const bounds = bounds_of(*set, it->first.first, it->first.second);
+      bool const full = it->second.bytes >= bounds.bytes;
+      bool const old = now - it->second.oldest_ms >= bounds.age.count();
       if (full || old) {
         ready.push_back(it->first);
         it = buffered_.erase(it);
@@ -97,9 +99,11 @@ std::size_t ExportRunner::step() {
       }
     }
   }
-  for (auto const& [team_id, plugin] : ready)
-    while (queue_.cut_batch(team_id, plugin, policy_.buffer_bytes, policy_.max_batch_events, now)) {
+  for (auto const& [team_id, plugin] : ready) {
+    auto const bytes = bounds_of(*set, team_id, plugin).bytes;
+    while (queue_.cut_batch(team_id, plugin, bytes, policy_.max_batch_events, now)) {
     }
+  }
   // A few batches at a time: each may hold buffer_bytes of events in memory.
   constexpr std::size_t page = 4;
   std::size_t handed = 0;
@@ -114,13 +118,35 @@ std::size_t ExportRunner::step() {
   return handed;
 }
 
+ExportRunner::Bounds ExportRunner::bounds_of(const ChainSet& set, std::int64_t team_id, const std::string& plugin) const {
+  Bounds b{policy_.buffer_bytes, policy_.buffer_age};
+  if (auto const* copy = exporter(set, team_id, plugin))
+    if (auto const* s = copy->export_settings()) {
+      b.bytes = s->buffer_bytes.value_or(b.bytes);
+      b.age = s->buffer_age.value_or(b.age);
+    }
+  return b;
+}
+
+const TeamPlugin* ExportRunner::exporter(const ChainSet& set, std::int64_t team_id, const std::string& plugin) {
+  if (auto const* chain = set.chain(team_id))
+    for (auto const* p : chain->exporters())
+      if (p->name() == plugin) return p;
+  return nullptr;
+}
+
 void ExportRunner::hand_over(const ExportBatch& batch, std::int64_t now) {
   auto const n = batch.events.size();
   auto const set = chains_.current();  // pinned for the call: a swap cannot tear the copy down under it
-  const TeamPlugin* copy = nullptr;
-  if (auto const* chain = set->chain(batch.team_id))
-    for (auto const* p : chain->exporters())
-      if (p->name() == batch.plugin) copy = p;
+  const TeamPlugin* copy = exporter(*set, batch.team_id, batch.plugin);
+  if (copy && !copy->runnable()) {
+    // Paused or disabled for its health: the batch waits, its attempts untouched.
+    queue_.retry_later(batch.id, batch.attempt, now + policy_.buffer_age.count(),
+                       "waiting: the plugin is paused or disabled for its health", batch.claim);
+    std::lock_guard lock(tally_mutex_);
+    ++tally(batch.team_id, batch.plugin).postponed;
+    return;
+  }
   if (!copy) {
     std::string const why = "team " + std::to_string(batch.team_id) + " has no '" + batch.plugin +
                             "' exporting in its chain any more; replay the batch once it has";

@@ -3,7 +3,10 @@
 //
 // Rules, as PostHog's plugin server had them (src/worker/vm/upgrades/export-events.ts):
 //   - per (team, plugin), events are handed over when the pending ones reach
-//     `buffer_bytes` (default 1 MiB) or the oldest is `buffer_age` old (10 s);
+//     `buffer_bytes` (default 1 MiB) or the oldest is `buffer_age` old (10 s),
+//     or what the team's config says (exportEventsBufferBytes/Seconds,
+//     export_settings.hpp); events named in exportEventsToIgnore never come here;
+//   - a plugin paused or disabled for its health keeps its batches waiting;
 //   - a plugin that throws posthog::RetryError gets the same batch again later:
 //     retry n waits retry_base·2^(n-1) (6 s, 12 s, 24 s, ... with ± jitter), up
 //     to `max_retries` (15: the last one about 54 hours after the first try);
@@ -55,6 +58,7 @@ struct ExportTally {
   std::uint64_t events_undelivered = 0;  // refused by an error other than RetryError, or dead
   std::uint64_t retry_errors = 0;
   std::uint64_t other_errors = 0;
+  std::uint64_t postponed = 0;  // hand-overs put off while the plugin was paused or disabled (health)
   std::string last_error;
 };
 
@@ -83,6 +87,12 @@ class ExportRunner {
   std::map<std::pair<std::int64_t, std::string>, ExportTally> tallies() const;
 
  private:
+  struct Bounds {
+    std::uint64_t bytes;
+    std::chrono::milliseconds age;
+  };
+  Bounds bounds_of(const ChainSet& set, std::int64_t team_id, const std::string& plugin) const;
+  static const TeamPlugin* exporter(const ChainSet& set, std::int64_t team_id, const std::string& plugin);
   void hand_over(const ExportBatch& batch, std::int64_t now);
   ExportTally& tally(std::int64_t team_id, const std::string& plugin);  // with tally_mutex_ held
 

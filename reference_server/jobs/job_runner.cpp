@@ -118,6 +118,15 @@ void JobRunner::run(const Job& job) {
     finish(job, POSTHOG_ERROR, error);
     return;
   }
+  if (!copy->runnable()) {
+    // Paused or disabled for its health: a scheduled run skips this period (the
+    // next one is its retry, as ever); a job waits, its attempts untouched.
+    if (scheduled_task(job.name)) queue_.done(job.id, job.claim);
+    else queue_.retry_later(job.id, job.attempt, now_() + 60'000,
+                            "waiting: the plugin is paused or disabled for its health", job.claim);
+    count(job, [](JobTally& t) { ++t.postponed; });
+    return;
+  }
   posthog_status status;
   if (auto const* task = scheduled_task(job.name)) {
     // A version swapped in since the period was queued may not have the hook any more.

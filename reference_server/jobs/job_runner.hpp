@@ -11,7 +11,9 @@
 //   - any other exception: failed at once, logged with the job;
 //   - a failed job stays in the store, listed by the admin API, until replayed;
 //   - scheduled runs ("$run_every_minute", ... queued by the Scheduler) are
-//     never retried: the next period is the retry, as in PostHog.
+//     never retried: the next period is the retry, as in PostHog;
+//   - while the plugin is paused or disabled for its health, its jobs wait
+//     (a minute at a time, attempts untouched) and its scheduled runs skip.
 // step() runs every due job on the calling thread with the injected clock
 // (tests); start() runs them on `threads` threads.
 //
@@ -58,6 +60,7 @@ struct JobTally {
   std::uint64_t failed = 0;  // other errors, and RetryErrors past the last attempt
   std::uint64_t scheduled_ok = 0;
   std::uint64_t scheduled_failed = 0;
+  std::uint64_t postponed = 0;  // jobs put off and scheduled runs skipped while the plugin was paused or disabled
   std::string last_error;
 };
 

@@ -53,11 +53,16 @@ std::shared_ptr<TeamPlugin> TeamPlugin::create(std::shared_ptr<PluginInstance> i
   auto& module = copy->module();
   std::string const where = "team " + std::to_string(team_id) + ", plugin " + module.name();
   boost::json::object validated;
+  std::vector<std::string> notes;
   try {
     validated = module.manifest().validate_config(config);
+    if (copy->exports())
+      copy->export_settings_ = std::make_unique<const ExportSettings>(ExportSettings::from_config(validated, notes));
   } catch (const posthog::ConfigError& e) {
     throw LoadError(module.file(), LoadStep::team_config, {where + ": " + e.what()}, e.field());
   }
+  if (services.log)
+    for (auto const& note : notes) services.log->log({team_id, module.name(), POSTHOG_LOG_WARN, note, {}});
   // Handed over as text; the module keeps its own parsed copy (not this one: a copy per team is memory).
   auto const text = boost::json::serialize(validated);
   posthog_team_setup setup{sizeof(posthog_team_setup), team_id, text.data(), text.size(), copy->meta()};

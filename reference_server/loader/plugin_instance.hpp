@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "../exports/export_settings.hpp"
 #include "plugin_module.hpp"
 #include "plugin_scope.hpp"
 
@@ -87,6 +88,12 @@ class TeamPlugin {
   posthog_status on_event(const boost::json::object& event, posthog_error& error,
                           std::chrono::nanoseconds* took = nullptr) const noexcept;
   bool exports() const noexcept { return module().has_hook(&posthog_plugin_vtable::export_events); }
+  // What the team's config says about its exports; null unless exports().
+  const ExportSettings* export_settings() const noexcept { return export_settings_.get(); }
+  // Whether `event` (its name) goes to this copy's export_events.
+  bool exports_event(std::string_view event) const noexcept {
+    return export_settings_ && !export_settings_->ignores(event);
+  }
   posthog_status export_events(const std::vector<const boost::json::object*>& events, Attempt attempt,
                                posthog_error& error) const noexcept;
   posthog_status run_job(std::string_view name, std::string_view payload_json, Attempt attempt,
@@ -104,6 +111,7 @@ class TeamPlugin {
   PluginScope scope_;
   posthog_team* handle_ = nullptr;
   HostServices& services_;
+  std::unique_ptr<const ExportSettings> export_settings_;  // only for a plugin with export_events
 };
 
 }  // namespace posthog::server

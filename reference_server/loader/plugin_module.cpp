@@ -79,6 +79,7 @@ void PluginModule::load_code(const std::string& copy, const std::vector<unsigned
   } catch (const posthog::ManifestError& e) {
     throw LoadError(file, LoadStep::manifest, {e.what()}, e.field());
   }
+  if (has(POSTHOG_CAP_EXPORT_EVENTS)) manifest_.add_export_fields();
   if (manifest_.name != descriptor_.name || manifest_.version != descriptor_.version)
     throw LoadError(file, LoadStep::manifest,
                     {"descriptor says " + descriptor_.name + " " + descriptor_.version + ", plugin.json says " +

@@ -48,10 +48,14 @@ void ChainWorker::run_one(WorkItem& item) {
   } else {
     append_json_line(out_, item.event);
   }
-  if (exports_ && chain)
+  if (exports_ && chain && !chain->exporters().empty()) {
+    auto const* name = item.event.if_contains("event");
+    std::string_view const event_name = name && name->is_string() ? std::string_view(name->get_string()) : "";
     for (auto const* exporter : chain->exporters())
-      export_rows_.push_back({item.team_id, exporter->name(),
-                              std::string(out_.view().substr(line_start, out_.view().size() - line_start - 1))});
+      if (exporter->exports_event(event_name))  // exportEventsToIgnore
+        export_rows_.push_back({item.team_id, exporter->name(),
+                                std::string(out_.view().substr(line_start, out_.view().size() - line_start - 1))});
+  }
   if (runs_.empty() || runs_.back().team_id != item.team_id) runs_.push_back({item.team_id, 0, 0});
   runs_.back().end = out_.view().size();
   ++runs_.back().events;

@@ -11,6 +11,7 @@
 #include "config/server_config.hpp"
 #include "exports/store_export_queue.hpp"
 #include "exports/export_runner.hpp"
+#include "health/team_plugin_states.hpp"
 #include "loader/plugin_module.hpp"
 #include "pipeline/chain_set.hpp"
 #include "pipeline/live_chains.hpp"
@@ -311,4 +312,27 @@ TEST_CASE("exports (Redis): a runner whose hand-over ran out cannot settle the b
   CHECK(f.queue->counts(1, "testkit").retrying_batches == 1);
   f.queue->delivered(again[0].id, again[0].claim);
   CHECK(f.queue->counts(1, "testkit").retrying_batches == 0);
+}
+
+TEST_CASE("exports: a plugin paused for its health keeps its batches waiting, attempts untouched", "[exports][health]") {
+  auto const backend = GENERATE(values<std::string>({"store", "redis"}));
+  CAPTURE(backend);
+  Fixture f({}, backend);
+  TeamPluginStates states({}, [&f] { return f.now; });
+  f.host.states = &states;
+  auto& state = states.of(1, "testkit");
+  state.health().charge(states.policy(), 1e9, f.now, "test");  // empties the bucket: paused
+  REQUIRE(state.health().state() == HealthState::paused);
+  f.enqueue({1, 2});
+  f.now += 10'000;
+  CHECK(f.runner->step() == 1);  // handed to the runner, not to the plugin
+  CHECK(f.exported().empty());
+  CHECK(f.tally().postponed == 1);
+  CHECK(f.queue->counts(1, "testkit").retrying_batches == 1);
+  state.health().enable(states.policy(), f.now);  // what the admin API's enable does
+  f.now += 10'000;
+  CHECK(f.runner->step() == 1);
+  CHECK(f.exported() == std::vector<std::string>{"1,2"});
+  CHECK(f.tally().retry_errors == 0);
+  f.host.states = nullptr;
 }

@@ -106,3 +106,16 @@ TEST_CASE("Secret config values are redacted", "[sdk][manifest][config]") {
   CHECK(shown.at("mode") == "a");
   CHECK(boost::json::serialize(shown).find("s3cret") == std::string::npos);
 }
+
+TEST_CASE("An exporting plugin takes PostHog's export options without declaring them", "[sdk][manifest]") {
+  auto m = posthog::Manifest::parse(R"({"name": "exporter", "version": "1.0.0",
+      "config": [{"key": "url", "type": "string", "required": true},
+                 {"key": "exportEventsToIgnore", "type": "string", "default": "$snapshot"}]})");
+  boost::json::object const given{{"url", "http://x"}, {"exportEventsBufferBytes", "2048"}};
+  CHECK_THROWS_AS(m.validate_config(given), posthog::ConfigError);  // not an exporter yet: unknown field
+  m.add_export_fields();
+  auto const v = m.validate_config(given);
+  CHECK(v.at("exportEventsBufferBytes") == "2048");
+  CHECK(v.at("exportEventsToIgnore") == "$snapshot");  // a declared one keeps its declaration
+  CHECK(m.config.size() == 4);
+}

@@ -138,7 +138,8 @@ TEST_CASE("exports: a dead letter is listed and replayed through the admin API",
   }, "the replay was handed over");
   auto metrics = admin.Get("/metrics");
   REQUIRE(metrics);
-  CHECK(metrics->body.find("posthog_export_events_total{plugin=\"testkit\",outcome=\"seen\"} 1") != std::string::npos);
+  CHECK(metrics->body.find("posthog_export_events_total{team=\"1\",plugin=\"testkit\",outcome=\"seen\"} 1") !=
+        std::string::npos);
   CHECK(metrics->body.find("posthog_export_dead_batches 1") != std::string::npos);
 }
 
@@ -182,4 +183,33 @@ TEST_CASE("exports: webhook-export through the real server reaches a failing rec
   CHECK(requests[1].body == requests[2].body);
   for (auto const& [seq, n] : delivered) CHECK(n == 1);
   CHECK(server.stop() == 0);
+}
+
+// PostHog's export options from the team's config (src/worker/vm/upgrades/export-events.ts):
+// exportEventsToIgnore's events never reach export_events, and the team's
+// exportEventsBufferSeconds wins over the server's bound.
+TEST_CASE("exports: a team's exportEventsToIgnore and buffer bounds (export-events.ts)", "[serve][exports]") {
+  auto config = export_config("x");
+  auto& team_config = config["teams"].as_array()[0].as_object()["plugins"].as_array()[0].as_object()["config"].as_object();
+  team_config["exportEventsToIgnore"] = " $pageleave,skip me ,";
+  team_config["exportEventsBufferSeconds"] = "1";
+  config["serve"].as_object()["exports"].as_object()["buffer_seconds"] = 600;  // the server's would wait 10 minutes
+  ServeProcess server(config);
+  httplib::Client capture("127.0.0.1", server.port());
+  boost::json::array batch;
+  for (auto const& [seq, name] : {std::pair{1, "e"}, std::pair{2, "$pageleave"}, std::pair{3, "skip me"}, std::pair{4, "e"}})
+    batch.push_back(boost::json::object{{"event", name}, {"distinct_id", "d"}, {"properties", {{"seq", seq}}}});
+  auto r = capture.Post("/batch/", boost::json::serialize(boost::json::object{{"api_key", "phc_one"}, {"batch", batch}}),
+                        "application/json");
+  REQUIRE(r);
+  REQUIRE(r->status == 200);
+  wait_until([&] { return exported(server).size() == 2; }, "the two events not ignored were exported");
+  CHECK(exported(server) == std::map<std::int64_t, int>{{1, 1}, {4, 1}});
+  auto const status = admin_get(server, "/api/teams/1/plugins/testkit/exports");
+  CHECK(status.at("events_seen").to_number<int>() == 2);  // ignored events are never seen
+  auto const plugin = admin_get(server, "/api/teams/1/plugins/testkit");
+  CHECK(plugin.at("metrics").at("events_seen").at("value").to_number<int>() == 2);
+  CHECK(plugin.at("metrics").at("events_delivered_successfully").at("value").to_number<int>() == 2);
+  REQUIRE(server.stop() == 0);
+  CHECK(server.sink_events().size() == 4);  // ignored for export only
 }
