@@ -114,6 +114,7 @@ posthog_status TeamPlugin::watched(const char* hook, posthog_error& error, std::
   // A latency histogram wants the precise clock; health and the watchdog make do with the coarse one.
   auto const clock = took ? &HookCalls::steady_ns : &HookCalls::coarse_ns;
   auto const started = clock();
+  auto const host_failures = host_service_failures();
   posthog_status status;
   {
     HookCall watch(team_id(), &scope_.context().plugin, hook, started);
@@ -124,8 +125,10 @@ posthog_status TeamPlugin::watched(const char* hook, posthog_error& error, std::
   auto* states = services_.states;
   if (!states) return status;
   // A drop is an answer, a RetryError a request to come back, an unknown job
-  // the server's question: none of them is the plugin failing.
-  bool const failed = status == POSTHOG_ERROR || status == POSTHOG_CONFIG_ERROR;
+  // the server's question, and a failure after the server's own stores failed
+  // the plugin is the server's: none of them is the plugin failing.
+  bool const failed = (status == POSTHOG_ERROR || status == POSTHOG_CONFIG_ERROR) &&
+                      host_service_failures() == host_failures;
   if (!failed && elapsed < states->policy().slow_from) return status;  // the common case: nothing to charge
   try {
     auto& state = scope_.context().state_for_update();

@@ -11,7 +11,9 @@
 #include "../health/team_plugin_states.hpp"
 #include "../pipeline/event_ids.hpp"
 #include "../stores/plugin_log.hpp"
+#include "../stores/durable_store.hpp"
 #include "../stores/plugin_storage.hpp"
+#include "../stores/redis/redis_connection.hpp"
 #include "../stores/team_cache.hpp"
 
 namespace posthog::server {
@@ -27,15 +29,26 @@ void report(posthog_context* c, const char* what, const std::exception& e) noexc
   }
 }
 
+thread_local std::uint64_t host_failures = 0;
+
+// The server's own stores out of reach, or its pipeline full: not something
+// the plugin did (a refused argument, say), so not charged to its health.
+bool host_at_fault(const std::exception& e) noexcept {
+  return dynamic_cast<const RedisUnavailable*>(&e) || dynamic_cast<const RedisCommandError*>(&e) ||
+         dynamic_cast<const StoreError*>(&e);
+}
+
 // Runs a service call: no exception crosses back into the module.
 template <class F>
 posthog_status call(posthog_context* c, const char* what, F&& f) noexcept {
   try {
     return f();
   } catch (const posthog::RetryError& e) {  // busy, not broken: the plugin may try again later
+    ++host_failures;
     report(c, what, e);
     return POSTHOG_RETRY_ERROR;
   } catch (const std::exception& e) {
+    if (host_at_fault(e)) ++host_failures;
     report(c, what, e);
     return POSTHOG_ERROR;
   }
@@ -211,6 +224,8 @@ const posthog_host_api the_host_api = {sizeof(posthog_host_api), POSTHOG_ABI_MAJ
 }  // namespace
 
 const posthog_host_api* host_api() noexcept { return &the_host_api; }
+
+std::uint64_t host_service_failures() noexcept { return host_failures; }
 
 }  // namespace posthog::server
 

@@ -58,6 +58,11 @@ struct HostServices {
 // The table handed to a module's entry function.
 const posthog_host_api* host_api() noexcept;
 
+// How many service calls on this thread failed for the server's own reasons
+// (Redis or the store out of reach, the pipeline full), so far. A hook that
+// fails after one of them did is not charged to the plugin's health.
+std::uint64_t host_service_failures() noexcept;
+
 }  // namespace posthog::server
 
 struct posthog_context {

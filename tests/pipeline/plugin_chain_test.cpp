@@ -14,6 +14,8 @@
 #include "stores/memory_cache.hpp"
 #include "stores/plugin_log.hpp"
 #include "stores/plugin_storage.hpp"
+#include "stores/redis/redis_connection.hpp"
+#include "stores/team_cache.hpp"
 #include "../support/memory_services.hpp"
 
 using namespace posthog::server;
@@ -234,4 +236,37 @@ TEST_CASE("A call past the hard timeout is reported while it runs, with plugin, 
   CHECK(errors[0].event_uuid == "0190-test");
   CHECK(errors[0].message.find("past the hard timeout of 30 s (event 0190-test)") != std::string::npos);
   CHECK(f.states.find(5, "testkit")->health().state() == HealthState::paused);
+}
+
+namespace {
+// A cache whose backend is out of reach, as RedisCache is while Redis restarts.
+struct UnreachableCache final : TeamCache {
+  [[noreturn]] static void down() { throw RedisUnavailable("redis://127.0.0.1:1: connection refused"); }
+  std::optional<std::string> get(std::string_view) override { down(); }
+  void set(std::string_view, std::string_view, std::chrono::seconds) override { down(); }
+  std::int64_t incr(std::string_view, std::int64_t) override { down(); }
+  bool expire(std::string_view, std::chrono::seconds) override { down(); }
+  bool del(std::string_view) override { down(); }
+  std::int64_t lpush(std::string_view, std::string_view) override { down(); }
+  std::vector<std::string> lrange(std::string_view, std::int64_t, std::int64_t) override { down(); }
+  std::int64_t llen(std::string_view) override { down(); }
+  std::int64_t lrem(std::string_view, std::int64_t, std::string_view) override { down(); }
+  std::vector<std::string> lpop(std::string_view, std::int64_t) override { down(); }
+};
+}  // namespace
+
+TEST_CASE("Failures caused by the server's own stores are recorded but not charged to the plugin", "[chain][health]") {
+  TwoPlugins f;
+  UnreachableCache down;
+  f.host.cache = &down;
+  for (int i = 0; i < 10; ++i) {
+    auto e = event_with({{"seq", i}});  // testkit reads its cache for seq: that call fails, so the hook does
+    REQUIRE(f.chain->process(e, f.scratch, f.log, f.stats));
+  }
+  CHECK(f.log.errors(5, "testkit").size() == 10);  // every failure is still on the record
+  CHECK(f.states.find(5, "testkit") == nullptr);   // and none was the plugin's fault
+  f.host.cache = &f.cache;
+  f.run({{"throw", true}});  // its own failure is charged
+  REQUIRE(f.states.find(5, "testkit"));
+  CHECK(f.states.find(5, "testkit")->health().state() == HealthState::degraded);
 }
