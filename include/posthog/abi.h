@@ -41,9 +41,9 @@ extern "C" {
 
 #define POSTHOG_ABI_MAGIC UINT64_C(0x31474c5047484f50) /* "POHGPLG1" read little-endian */
 #define POSTHOG_ABI_MAJOR 1
-#define POSTHOG_ABI_MINOR 2
+#define POSTHOG_ABI_MINOR 3
 /* FNV-1a 64 of this file with this one line removed; tests/sdk/abi_hash_test.cpp */
-#define POSTHOG_ABI_HEADER_HASH UINT64_C(0x6a05c152524f56c4)
+#define POSTHOG_ABI_HEADER_HASH UINT64_C(0x53eafd58283917e3)
 
 #define POSTHOG_DESCRIPTOR_SECTION ".posthog_plugin"
 #define POSTHOG_DESCRIPTOR_SYMBOL "posthog_plugin_descriptor_v1"
@@ -62,7 +62,8 @@ enum {
   POSTHOG_CAP_JOBS = 1u << 8,
   /* process_event is declared noexcept: it cannot fail, so the server skips the
      snapshot it otherwise takes to restore the event when a plugin throws. (1.1) */
-  POSTHOG_CAP_PROCESS_EVENT_NOEXCEPT = 1u << 9
+  POSTHOG_CAP_PROCESS_EVENT_NOEXCEPT = 1u << 9,
+  POSTHOG_CAP_METRICS = 1u << 10 /* declares metrics (1.3) */
 };
 
 /* Compiler families in the build fingerprint. */
@@ -151,6 +152,11 @@ typedef struct posthog_cache_api {
   posthog_status (*lpop)(posthog_context*, const char* key, size_t key_size, int64_t count, posthog_bytes_sink,
                          void* user);
   posthog_status (*del)(posthog_context*, const char* key, size_t key_size);
+  /* (1.3) PostHog's lpush of an array: `count` values in one step, the first
+     pushed first (so the last ends up at the head). More than 1,000 at once is
+     refused, as PostHog refused it. */
+  posthog_status (*lpush_many)(posthog_context*, const char* key, size_t key_size, const char* const* jsons,
+                               const size_t* json_sizes, size_t count, int64_t* new_length);
 } posthog_cache_api;
 
 /* Persistent team-scoped storage; values are JSON text. */
@@ -182,6 +188,33 @@ typedef struct posthog_jobs_api {
                             size_t payload_json_size, int64_t run_at_ms);
 } posthog_jobs_api;
 
+/* Metrics a plugin declares (1.3), PostHog's `metrics = {name: 'sum' | 'max' | 'min'}`. */
+enum { POSTHOG_METRIC_SUM = 0, POSTHOG_METRIC_MAX = 1, POSTHOG_METRIC_MIN = 2 };
+typedef void (*posthog_metric_sink)(void* user, const char* name, size_t name_size, int32_t kind);
+
+typedef struct posthog_metrics_api {
+  uint32_t size;
+  /* Adds (sum) or keeps the larger (max) or smaller (min) value. POSTHOG_NOT_FOUND:
+     no metric of that name is declared; POSTHOG_ERROR: it is declared with another kind. */
+  posthog_status (*update)(posthog_context*, const char* name, size_t name_size, int32_t kind, double value);
+} posthog_metrics_api;
+
+/* PostHog's utils.cursor (1.3): an atomic counter of the (team, plugin), kept
+   with its storage (the same keys) and shared by every server of a cluster. */
+typedef struct posthog_cursor_api {
+  uint32_t size;
+  posthog_status (*init)(posthog_context*, const char* key, size_t key_size, int64_t initial); /* unless set */
+  posthog_status (*increment)(posthog_context*, const char* key, size_t key_size, int64_t by, int64_t* result);
+} posthog_cursor_api;
+
+/* Files uploaded for the team's `attachment` config fields (1.3). get() calls
+   the sink three times: the file name, the content type, the contents.
+   POSTHOG_NOT_FOUND: nothing was uploaded for that key. */
+typedef struct posthog_attachments_api {
+  uint32_t size;
+  posthog_status (*get)(posthog_context*, const char* key, size_t key_size, posthog_bytes_sink, void* user);
+} posthog_attachments_api;
+
 /* Per-call scope handed to every hook: the services, bound to one (team, plugin). */
 typedef struct posthog_meta {
   uint32_t size;
@@ -195,6 +228,10 @@ typedef struct posthog_meta {
   const posthog_jobs_api* jobs; /* NULL where the host runs no jobs */
   uint32_t attempt;      /* export_events and jobs: 1 on the first try, n+1 on the n-th retry; 0 elsewhere */
   uint32_t max_attempts; /* the number of the last attempt the host will make; 0 when it does not retry */
+  /* (1.3) NULL where the host does not offer them */
+  const posthog_metrics_api* metrics;
+  const posthog_cursor_api* cursor;
+  const posthog_attachments_api* attachments;
 } posthog_meta;
 
 /* The host's table, handed to the entry function. */
@@ -241,6 +278,8 @@ typedef struct posthog_plugin_vtable {
   void (*job_names)(posthog_bytes_sink, void* user);
   posthog_status (*run_job)(posthog_team*, const char* name, size_t name_size, const char* payload_json,
                             size_t payload_json_size, const posthog_meta*, posthog_error*);
+  /* (1.3) The metrics the plugin declares: one call of the sink each. */
+  void (*declared_metrics)(posthog_metric_sink, void* user);
 } posthog_plugin_vtable;
 
 typedef const posthog_plugin_descriptor* (*posthog_descriptor_fn)(void);

@@ -14,6 +14,7 @@
 //   void teardown(posthog::Meta&);          // or teardown()
 //   static constexpr posthog::Job<MyPlugin> jobs[] = {{"sync", &MyPlugin::sync}};
 //       // each handler: void sync(const boost::json::value& payload, posthog::Meta&)
+//   static constexpr posthog::MetricDeclaration metrics[] = {{"requests", posthog::MetricKind::sum}};
 //
 //   static_assert(posthog::capabilities_of<MyPlugin>() & POSTHOG_CAP_PROCESS_EVENT);
 #pragma once
@@ -65,6 +66,16 @@ struct Job {
 template <class P>
 concept HasJobs = requires { std::span<const Job<P>>(P::jobs); };
 
+// A metric the plugin declares (PostHog's `export const metrics = {name: 'sum'}`),
+// updated with meta.metrics("name").increment(n), .max(n) or .min(n).
+enum class MetricKind : std::int32_t { sum = POSTHOG_METRIC_SUM, max = POSTHOG_METRIC_MAX, min = POSTHOG_METRIC_MIN };
+struct MetricDeclaration {
+  std::string_view name;
+  MetricKind kind;
+};
+template <class P>
+concept HasMetrics = requires { std::span<const MetricDeclaration>(P::metrics); };
+
 template <class P>
 concept HasTeardown = requires(P& p, Meta& m) { p.teardown(m); } || requires(P& p) { p.teardown(); };
 
@@ -97,6 +108,7 @@ constexpr std::uint64_t capabilities_of() noexcept {
   if constexpr (HasRunEveryDay<P>) caps |= POSTHOG_CAP_RUN_EVERY_DAY;
   if constexpr (HasTeardown<P>) caps |= POSTHOG_CAP_TEARDOWN;
   if constexpr (HasJobs<P>) caps |= POSTHOG_CAP_JOBS;
+  if constexpr (HasMetrics<P>) caps |= POSTHOG_CAP_METRICS;
   return caps;
 }
 

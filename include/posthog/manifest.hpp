@@ -240,10 +240,21 @@ class Manifest {
         return parsed;
       }
       case ConfigFieldType::attachment: {
+        // Inline ({"file_name", "content_type", "contents"}), or, for a file
+        // uploaded to the server, what it knows of it ({"file_name", "content_type", "size"}).
         auto const* o = v.if_object();
-        auto const* contents = o ? o->if_contains("contents") : nullptr;
-        if (!contents || !contents->is_string())
-          throw ConfigError(f.key, "expected an attachment {\"file_name\", \"content_type\", \"contents\"}");
+        auto is_text = [&](const char* k) {
+          auto const* x = o ? o->if_contains(k) : nullptr;
+          return x && x->is_string();
+        };
+        auto bad = [&](const char* k) {
+          auto const* x = o ? o->if_contains(k) : nullptr;
+          return x && !x->is_string();
+        };
+        if (!o || (!is_text("contents") && !is_text("file_name")) || bad("contents") || bad("file_name") ||
+            bad("content_type"))
+          throw ConfigError(f.key, "expected an attachment {\"file_name\", \"content_type\", \"contents\"} "
+                                   "(or a file uploaded through the server's admin API)");
         return v;
       }
     }

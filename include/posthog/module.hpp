@@ -128,13 +128,14 @@ struct Module {
 
   struct Team {
     Config config;
+    Global global;  // before the plugin: its constructor may use meta.global
     P plugin;
 
     Team(Instance& instance, const posthog_team_setup& setup, boost::json::object values)
-        : config(std::move(values)), plugin(construct(instance, setup, config)) {}
+        : config(std::move(values)), plugin(construct(instance, setup, config, global)) {}
 
-    static P construct(Instance& instance, const posthog_team_setup& setup, const Config& config) {
-      Meta meta(setup.meta, config);
+    static P construct(Instance& instance, const posthog_team_setup& setup, const Config& config, Global& global) {
+      Meta meta(setup.meta, config, global);
       TeamContext ctx{setup.team_id, config, meta};
       if constexpr (HasSetupInstance<P> && std::is_constructible_v<P, TeamContext&, State&>) {
         return P(ctx, *instance.state);
@@ -201,7 +202,7 @@ struct Module {
     return guarded(error, [&] {
       std::unique_ptr<Team> owned(&team(t));
       if constexpr (requires(P& p, Meta& m) { p.teardown(m); }) {
-        Meta m(meta, owned->config);
+        Meta m(meta, owned->config, owned->global);
         owned->plugin.teardown(m);
       } else if constexpr (requires(P& p) { p.teardown(); }) {
         (void)meta;
@@ -218,7 +219,7 @@ struct Module {
     return guarded(error, [&] {
       Team& tm = team(t);
       Event e(*static_cast<boost::json::object*>(event));
-      Meta m(meta, tm.config);
+      Meta m(meta, tm.config, tm.global);
       using R = decltype(tm.plugin.process_event(e, m));
       if constexpr (std::is_void_v<R>) {
         tm.plugin.process_event(e, m);
@@ -235,7 +236,7 @@ struct Module {
     return guarded(error, [&] {
       Team& tm = team(t);
       const Event e(*static_cast<boost::json::object*>(const_cast<void*>(event)));
-      Meta m(meta, tm.config);
+      Meta m(meta, tm.config, tm.global);
       tm.plugin.on_event(e, m);
       return POSTHOG_OK;
     });
@@ -249,7 +250,7 @@ struct Module {
       batch.reserve(count);
       for (std::size_t i = 0; i < count; ++i)
         batch.emplace_back(*static_cast<boost::json::object*>(const_cast<void*>(events[i])));
-      Meta m(meta, tm.config);
+      Meta m(meta, tm.config, tm.global);
       tm.plugin.export_events(std::span<const Event>(batch), m);
       return POSTHOG_OK;
     });
@@ -259,7 +260,7 @@ struct Module {
   static posthog_status scheduled(posthog_team* t, const posthog_meta* meta, posthog_error* error) noexcept {
     return guarded(error, [&] {
       Team& tm = team(t);
-      Meta m(meta, tm.config);
+      Meta m(meta, tm.config, tm.global);
       (tm.plugin.*Hook)(m);
       return POSTHOG_OK;
     });
@@ -268,6 +269,11 @@ struct Module {
   static void job_names(posthog_bytes_sink sink, void* user) noexcept {
     if constexpr (HasJobs<P>)
       for (auto const& job : P::jobs) sink(user, job.name.data(), job.name.size());
+  }
+
+  static void declared_metrics(posthog_metric_sink sink, void* user) noexcept {
+    if constexpr (HasMetrics<P>)
+      for (auto const& m : P::metrics) sink(user, m.name.data(), m.name.size(), static_cast<std::int32_t>(m.kind));
   }
 
   static posthog_status run_job(posthog_team* t, const char* name, std::size_t name_size, const char* payload,
@@ -284,7 +290,7 @@ struct Module {
             if (ec) throw std::invalid_argument("job '" + std::string(wanted) + "': the payload is not JSON");
           }
           Team& tm = team(t);
-          Meta m(meta, tm.config);
+          Meta m(meta, tm.config, tm.global);
           (tm.plugin.*job.run)(value, m);
           return POSTHOG_OK;
         }
@@ -309,6 +315,7 @@ struct Module {
     if constexpr (HasRunEveryDay<P>) v.run_every_day = &scheduled<&P::run_every_day>;
     v.job_names = &job_names;
     if constexpr (HasJobs<P>) v.run_job = &run_job;
+    v.declared_metrics = &declared_metrics;
     return v;
   }
 

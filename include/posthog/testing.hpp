@@ -13,6 +13,10 @@
 //   auto out = plugin.process_event(posthog::testing::make_event("$pageview"));
 //   REQUIRE(out->at("properties").at("bar") == "qux");
 //   REQUIRE(plugin.cache().get("counter")->as_int64() == 1);
+//   REQUIRE(plugin.metrics().at("events") == 1);       // declared metrics, by name
+//
+// Attachments are given inline in the team config, as the server also takes
+// them: {"file": {"file_name": "a.csv", "content_type": "text/csv", "contents": "..."}}.
 //
 // The manifest comes from the target's plugin.json when the test links the
 // `<plugin>_manifest` target that posthog_add_plugin() creates, or is passed in.
@@ -37,6 +41,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -98,8 +103,8 @@ class TestServices {
   using Clock = std::chrono::steady_clock;
 
   explicit TestServices(std::int64_t team_id) {
-    meta_ = {sizeof(posthog_meta), team_id,   reinterpret_cast<posthog_context*>(this), &cache_api, &storage_api,
-             &logger_api,          &capture_api, &jobs_api, 0, 0};
+    meta_ = {sizeof(posthog_meta), team_id,  reinterpret_cast<posthog_context*>(this), &cache_api, &storage_api,
+             &logger_api,          &capture_api, &jobs_api, 0, 0, &metrics_api, &cursor_api, nullptr};
   }
   TestServices(const TestServices&) = delete;
   TestServices& operator=(const TestServices&) = delete;
@@ -120,6 +125,12 @@ class TestServices {
   }
   // The names meta.jobs(...) accepts, as the server takes them from the module.
   void declare_jobs(std::vector<std::string> names) { job_names_ = std::move(names); }
+  // The metrics meta.metrics(...) accepts, with their kinds (POSTHOG_METRIC_*).
+  void declare_metrics(std::map<std::string, std::int32_t> kinds) { metric_kinds_ = std::move(kinds); }
+  std::map<std::string, double> metrics() const {
+    std::lock_guard lock(mutex_);
+    return metrics_;
+  }
 
  private:
   struct Entry {
@@ -138,6 +149,8 @@ class TestServices {
   std::vector<boost::json::object> captured_;
   std::vector<QueuedJob> jobs_;
   std::vector<std::string> job_names_;
+  std::map<std::string, std::int32_t> metric_kinds_;
+  std::map<std::string, double> metrics_;
 
   static TestServices& self(posthog_context* c) { return *reinterpret_cast<TestServices*>(c); }
   Clock::time_point now() const { return Clock::now() + offset_; }
@@ -265,6 +278,22 @@ class TestServices {
         s.cache_.erase(std::string(k, n));
         return POSTHOG_OK;
       },
+      [](posthog_context* c, const char* k, size_t n, const char* const* jsons, const size_t* sizes, size_t count,
+         int64_t* length) {
+        if (count > 1000) return POSTHOG_ERROR;
+        auto& s = self(c);
+        std::lock_guard lock(s.mutex_);
+        auto* e = s.live({k, n});
+        if (!e) {
+          e = &s.cache_[std::string(k, n)];
+          e->is_list = true;
+        }
+        if (!e->is_list) return POSTHOG_ERROR;
+        for (size_t i = 0; i < count; ++i) e->list.insert(e->list.begin(), std::string(jsons[i], sizes[i]));
+        if (e->list.size() > 1000) e->list.resize(1000);
+        *length = static_cast<int64_t>(e->list.size());
+        return POSTHOG_OK;
+      },
   };
 
   static inline const posthog_storage_api storage_api = {
@@ -311,6 +340,48 @@ class TestServices {
         s.captured_.push_back({{"event", std::string_view(name, name_size)},
                                {"team_id", s.meta_.team_id},
                                {"properties", std::move(v.get_object())}});
+        return POSTHOG_OK;
+      },
+  };
+
+  static inline const posthog_metrics_api metrics_api = {
+      sizeof(posthog_metrics_api),
+      [](posthog_context* c, const char* name, size_t name_size, int32_t kind, double value) {
+        auto& s = self(c);
+        std::lock_guard lock(s.mutex_);
+        auto const declared = s.metric_kinds_.find(std::string(name, name_size));
+        if (declared == s.metric_kinds_.end()) return POSTHOG_NOT_FOUND;
+        if (declared->second != kind) return POSTHOG_ERROR;
+        auto [it, fresh] = s.metrics_.emplace(declared->first, value);
+        if (!fresh) {
+          auto& v = it->second;
+          v = kind == POSTHOG_METRIC_SUM ? v + value : kind == POSTHOG_METRIC_MAX ? std::max(v, value) : std::min(v, value);
+        }
+        return POSTHOG_OK;
+      },
+  };
+
+  // Cursors live with storage, as on the server (storage.get reads them).
+  static inline const posthog_cursor_api cursor_api = {
+      sizeof(posthog_cursor_api),
+      [](posthog_context* c, const char* k, size_t n, int64_t initial) {
+        auto& s = self(c);
+        std::lock_guard lock(s.mutex_);
+        s.storage_.emplace(std::string(k, n), std::to_string(initial));
+        return POSTHOG_OK;
+      },
+      [](posthog_context* c, const char* k, size_t n, int64_t by, int64_t* result) {
+        auto& s = self(c);
+        std::lock_guard lock(s.mutex_);
+        auto& v = s.storage_[std::string(k, n)];
+        std::int64_t now = 0;
+        if (!v.empty()) {
+          char* end = nullptr;
+          now = std::strtoll(v.c_str(), &end, 10);
+          if (*end) return POSTHOG_ERROR;
+        }
+        *result = now + by;
+        v = std::to_string(*result);
         return POSTHOG_OK;
       },
   };
@@ -365,6 +436,13 @@ class PluginHarness {
         [](void* user, const char* n, size_t size) { static_cast<std::vector<std::string>*>(user)->emplace_back(n, size); },
         &names);
     services_.declare_jobs(std::move(names));
+    std::map<std::string, std::int32_t> metric_kinds;
+    Adapter::vtable.declared_metrics(
+        [](void* user, const char* n, size_t size, int32_t kind) {
+          (*static_cast<std::map<std::string, std::int32_t>*>(user))[std::string(n, size)] = kind;
+        },
+        &metric_kinds);
+    services_.declare_metrics(std::move(metric_kinds));
     auto const settings_text = boost::json::serialize(settings);
     posthog_error error{};
     check("setup_instance", Adapter::setup_instance(settings_text.data(), settings_text.size(), &instance_, &error),
@@ -428,6 +506,8 @@ class PluginHarness {
   Cache cache() const noexcept { return Cache(services_.meta()); }
   Storage storage() const noexcept { return Storage(services_.meta()); }
   std::vector<LogLine> logs() const { return services_.logs(); }
+  // The declared metrics' values so far, by name (updated ones only).
+  std::map<std::string, double> metrics() const { return services_.metrics(); }
   std::vector<boost::json::object> captured() const { return services_.captured(); }
   const boost::json::object& config() const noexcept { return config_; }
   const Manifest& manifest() const noexcept { return manifest_; }

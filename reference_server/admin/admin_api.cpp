@@ -6,12 +6,14 @@
 #include <charconv>
 #include <optional>
 
+#include "../capture/body_decoder.hpp"
 #include "../capture/capture_endpoint.hpp"
 #include "../config/team_document.hpp"
 #include "../health/setup_retries.hpp"
 #include "../loader/plugin_module.hpp"
 #include "../pipeline/chain_set.hpp"
 #include "../pipeline/event_ids.hpp"
+#include "../stores/plugin_attachments.hpp"
 #include "plugin_status.hpp"
 
 namespace posthog::server {
@@ -174,6 +176,8 @@ HttpResponse AdminApi::handle(const HttpRequest& request) {
         if (!get) return json_error(405, "method_not_allowed", "GET a team's plugin; POST .../enable");
         return plugin_status(*id, std::string(parts[4]));
       }
+      if (parts.size() == 7 && parts[3] == "plugins" && parts[5] == "attachments")
+        return plugin_attachment(*id, std::string(parts[4]), std::string(parts[6]), request);
       if (parts.size() == 6 && parts[3] == "plugins" && parts[5] == "enable") {
         if (request.method != "POST") return json_error(405, "method_not_allowed", "POST /api/teams/{id}/plugins/{name}/enable");
         return enable_plugin(*id, std::string(parts[4]));
@@ -318,6 +322,14 @@ HttpResponse AdminApi::plugin_status(std::int64_t id, const std::string& plugin)
   status["serving"] = serving;
   if (auto const* states = c_.services.states)
     for (auto& kv : plugin_status_json(*states, states->find(id, plugin))) status[kv.key()] = kv.value();
+  if (auto const instance = set->instance(plugin)) {
+    boost::json::object uploaded;
+    for (auto const& field : instance->module().manifest().config)
+      if (field.type == posthog::ConfigFieldType::attachment)
+        if (auto const a = PluginAttachments(*c_.services.storage).get(id, plugin, field.key))
+          uploaded[field.key] = {{"file_name", a->file_name}, {"content_type", a->content_type}, {"size", a->size}};
+    status["attachments"] = std::move(uploaded);
+  }
   if (c_.exports) {
     // PostHog declared these for every exporting plugin (extensions/metrics.ts): sums, per plugin config.
     auto const all = c_.exports->tallies();
@@ -333,6 +345,64 @@ HttpResponse AdminApi::plugin_status(std::int64_t id, const std::string& plugin)
     }
   }
   return json_answer(200, status);
+}
+
+HttpResponse AdminApi::plugin_attachment(std::int64_t id, const std::string& plugin, const std::string& key,
+                                         const HttpRequest& request) {
+  bool const get = request.method == "GET" || request.method == "HEAD";
+  if (!get && request.method != "PUT" && request.method != "DELETE")
+    return json_error(405, "method_not_allowed", "an attachment takes GET, PUT (the file as the body) or DELETE");
+  auto const set = c_.chains.current();
+  auto const* team = set->team(id);
+  if (!team || std::none_of(team->plugins.begin(), team->plugins.end(),
+                            [&](const TeamPluginSpec& p) { return p.name == plugin; }))
+    return json_error(404, "not_found", "team " + std::to_string(id) + " has no plugin '" + plugin + "'");
+  auto const instance = set->instance(plugin);
+  auto const* field = instance ? instance->module().manifest().field(key) : nullptr;
+  if (!field || field->type != posthog::ConfigFieldType::attachment)
+    return json_error(404, "not_found", "plugin '" + plugin + "' has no attachment field '" + key + "'");
+  PluginAttachments attachments(*c_.services.storage);
+  auto describe = [&](const StoredAttachment& a) {
+    return boost::json::object{{"team_id", id},       {"plugin", plugin},     {"key", key},
+                               {"file_name", a.file_name}, {"content_type", a.content_type}, {"size", a.size},
+                               {"uploaded_at", iso_time_or_null(a.uploaded_at_ms)}};
+  };
+  if (get) {
+    auto const a = attachments.get(id, plugin, key);
+    if (!a) return json_error(404, "not_found", "nothing was uploaded for '" + key + "'");
+    return json_answer(200, describe(*a));  // the bytes stay with the plugin: a secret file is never read back
+  }
+  if (request.method == "PUT" && request.body.size() > PluginAttachments::max_bytes)
+    return json_error(413, "too_large", "an attachment may hold " + std::to_string(PluginAttachments::max_bytes) +
+                                            " bytes at most");
+  StoredAttachment upload;
+  if (request.method == "PUT") {
+    upload.file_name = form_value(request.query, "file_name");
+    if (upload.file_name.empty()) upload.file_name = key;
+    upload.content_type = std::string(request.header("content-type"));
+    if (upload.content_type.empty()) upload.content_type = "application/octet-stream";
+    upload.contents = request.body;
+    upload.size = upload.contents.size();
+    upload.uploaded_at_ms = epoch_ms_now();
+  }
+  // Stored, then the team's copies set up again with it (PostHog reloaded the
+  // plugin config); a set-up that refuses it puts the old one back.
+  auto const before = attachments.raw(id, plugin, key);
+  if (request.method == "PUT") attachments.put(id, plugin, key, upload);
+  else if (!attachments.remove(id, plugin, key)) return json_error(404, "not_found", "nothing was uploaded for '" + key + "'");
+  try {
+    c_.chains.update([&](const ChainSet& current) -> std::shared_ptr<const ChainSet> {
+      auto const* spec = current.team(id);
+      return spec ? ChainSet::with_team(current, *spec, c_.services) : nullptr;
+    });
+  } catch (const TeamDocumentError& e) {
+    attachments.restore(id, plugin, key, before);
+    return json_answer(400, {{"status", 0}, {"code", "invalid_attachment"}, {"error", e.what()}, {"field", e.field()}});
+  }
+  boost::json::object answer{{"status", 1}, {"cluster", announce_team(id)}};
+  if (request.method == "PUT") answer["attachment"] = describe(upload);
+  else answer["deleted"] = key;
+  return json_answer(200, answer);
 }
 
 HttpResponse AdminApi::enable_plugin(std::int64_t id, const std::string& plugin) {

@@ -13,6 +13,10 @@
 //                                                   last transition), set-up, declared metrics
 //   POST   /api/teams/{id}/plugins/{name}/enable    a paused or disabled plugin runs again
 //                                                   (full bucket; a failed set-up is retried)
+//   PUT    /api/teams/{id}/plugins/{name}/attachments/{key}?file_name=x.csv
+//                                                   a file for an `attachment` field (the body,
+//                                                   its Content-Type): stored, the team set up again
+//   GET    .../attachments/{key}, DELETE            what was uploaded (never the bytes); remove it
 //   GET    /api/teams/{id}/plugins/{name}/logs      newest first, ?limit=N (default 100)
 //   GET    /api/teams/{id}/plugins/{name}/errors    each with the event that caused it
 //   GET    /api/plugins                             per plugin: version serving, previous,
@@ -89,6 +93,8 @@ class AdminApi {
   HttpResponse plugins(const std::string& name, const std::string& action);
   HttpResponse plugin_status(std::int64_t id, const std::string& plugin);
   HttpResponse enable_plugin(std::int64_t id, const std::string& plugin);
+  HttpResponse plugin_attachment(std::int64_t id, const std::string& plugin, const std::string& key,
+                                 const HttpRequest& request);
   HttpResponse plugin_exports(std::int64_t id, const std::string& plugin);
   HttpResponse replay_export(std::string_view batch);
   HttpResponse jobs_overview();

@@ -9,6 +9,7 @@
 
 #include "../health/hook_calls.hpp"
 #include "../health/team_plugin_states.hpp"
+#include "../stores/plugin_attachments.hpp"
 #include "../stores/plugin_log.hpp"
 #include "load_error.hpp"
 
@@ -44,7 +45,7 @@ PluginInstance::~PluginInstance() {
 
 TeamPlugin::TeamPlugin(std::shared_ptr<PluginInstance> instance, std::int64_t team_id, HostServices& services)
     : instance_(std::move(instance)),
-      scope_(team_id, instance_->module().name(), services, &instance_->module().job_names()),
+      scope_(team_id, instance_->module().name(), services, &instance_->module()),
       services_(services) {}
 
 std::shared_ptr<TeamPlugin> TeamPlugin::create(std::shared_ptr<PluginInstance> instance, std::int64_t team_id,
@@ -55,7 +56,21 @@ std::shared_ptr<TeamPlugin> TeamPlugin::create(std::shared_ptr<PluginInstance> i
   boost::json::object validated;
   std::vector<std::string> notes;
   try {
-    validated = module.manifest().validate_config(config);
+    // A file uploaded for an attachment field stands in the config as what is
+    // known of it (the plugin reads the bytes with meta.attachments.get).
+    boost::json::object given = config;
+    for (auto const& field : module.manifest().config) {
+      if (field.type != posthog::ConfigFieldType::attachment || given.contains(field.key) || !services.storage) continue;
+      try {
+        if (auto const a = PluginAttachments(*services.storage).get(team_id, module.name(), field.key))
+          given[field.key] = {{"file_name", a->file_name}, {"content_type", a->content_type}, {"size", a->size}};
+      } catch (const std::runtime_error& e) {  // the store out of reach: set up without it, and say so
+        if (services.log)
+          services.log->log({team_id, module.name(), POSTHOG_LOG_WARN,
+                             "attachment '" + field.key + "' could not be read for set-up: " + e.what(), {}});
+      }
+    }
+    validated = module.manifest().validate_config(given);
     if (copy->exports())
       copy->export_settings_ = std::make_unique<const ExportSettings>(ExportSettings::from_config(validated, notes));
   } catch (const posthog::ConfigError& e) {

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <optional>
 
 #include "elf_section.hpp"
 #include "load_error.hpp"
@@ -103,6 +104,28 @@ void PluginModule::load_code(const std::string& copy, const std::vector<unsigned
       if (name.empty() || name.front() == '$')
         throw LoadError(file, LoadStep::manifest,
                         {"job name '" + name + "' is reserved: names starting with '$' are the server's"});
+  }
+  if (has_hook(&posthog_plugin_vtable::declared_metrics)) {
+    struct Declared {
+      std::vector<MetricDeclaration>& out;
+      std::vector<std::string> refusals;
+    } declared{metrics_, {}};
+    vtable_->declared_metrics(
+        [](void* user, const char* name, size_t size, int32_t kind) {
+          auto& d = *static_cast<Declared*>(user);
+          std::string n(name, size);
+          // PostHog: "Only 'sum', 'max', and 'min' are supported" (extensions/metrics.ts).
+          auto const k = kind == POSTHOG_METRIC_SUM ? std::optional(MetricKind::sum)
+                         : kind == POSTHOG_METRIC_MAX ? std::optional(MetricKind::max)
+                         : kind == POSTHOG_METRIC_MIN ? std::optional(MetricKind::min)
+                                                      : std::nullopt;
+          if (n.empty() || !k) d.refusals.push_back("metric '" + n + "': only sum, max and min are supported, and a name");
+          for (auto const& m : d.out)
+            if (m.name == n) d.refusals.push_back("metric '" + n + "' is declared twice");
+          if (k) d.out.push_back({std::move(n), *k});
+        },
+        &declared);
+    if (!declared.refusals.empty()) throw LoadError(file, LoadStep::manifest, declared.refusals, "metrics");
   }
 }
 

@@ -29,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "../metrics/declared_metrics.hpp"
 #include "module_descriptor.hpp"
 #include "module_image.hpp"
 
@@ -54,6 +55,12 @@ class PluginModule {
   // The job handlers the module declares (meta.jobs accepts only these).
   const std::vector<std::string>& job_names() const noexcept { return job_names_; }
   bool runs_jobs() const noexcept { return has_hook(&posthog_plugin_vtable::run_job); }
+  // The metrics the module declares (meta.metrics accepts only these, with their kinds).
+  struct MetricDeclaration {
+    std::string name;
+    MetricKind kind;
+  };
+  const std::vector<MetricDeclaration>& declared_metrics() const noexcept { return metrics_; }
   // Of the file's bytes when loaded (module_image.hpp).
   const std::string& content_hash() const noexcept { return content_hash_; }
   std::chrono::system_clock::time_point loaded_at() const noexcept { return loaded_at_; }
@@ -76,6 +83,7 @@ class PluginModule {
   posthog::Manifest manifest_;
   const posthog_plugin_vtable* vtable_ = nullptr;
   std::vector<std::string> job_names_;
+  std::vector<MetricDeclaration> metrics_;
 };
 
 // One module per file identity (device + inode) and never two of one name.

@@ -12,6 +12,8 @@
 #include "../pipeline/event_ids.hpp"
 #include "../stores/plugin_log.hpp"
 #include "../stores/durable_store.hpp"
+#include "../stores/plugin_attachments.hpp"
+#include "plugin_module.hpp"
 #include "../stores/plugin_storage.hpp"
 #include "../stores/redis/redis_connection.hpp"
 #include "../stores/team_cache.hpp"
@@ -120,6 +122,19 @@ const posthog_cache_api cache_api = {
         return POSTHOG_OK;
       });
     },
+    [](posthog_context* c, const char* k, size_t n, const char* const* jsons, const size_t* sizes, size_t count,
+       int64_t* length) {
+      return call(c, "cache.lpush_many", [&] {
+        // PostHog refused an array of more than 1,000 (extensions/cache.ts).
+        if (count > 1000)
+          throw std::invalid_argument("cache.lpush: " + std::to_string(count) + " values at once; 1000 at most");
+        std::vector<std::string_view> values;
+        values.reserve(count);
+        for (size_t i = 0; i < count; ++i) values.emplace_back(jsons[i], sizes[i]);
+        *length = c->services->cache->lpush_many(c->key(k, n), values);
+        return POSTHOG_OK;
+      });
+    },
 };
 
 const posthog_storage_api storage_api = {
@@ -196,8 +211,8 @@ const posthog_jobs_api jobs_api = {
       return call(c, "jobs.enqueue", [&] {
         std::string_view const job(name, name_size);
         bool known = false;
-        if (c->job_names)
-          for (auto const& n : *c->job_names) known = known || n == job;
+        if (c->module)
+          for (auto const& n : c->module->job_names()) known = known || n == job;
         if (!known) return POSTHOG_NOT_FOUND;
         if (!c->services->jobs) throw std::runtime_error("jobs run in serve mode only");
         if (payload_size > max_job_payload)
@@ -208,6 +223,61 @@ const posthog_jobs_api jobs_api = {
         boost::json::parse(std::string_view(payload, payload_size), ec);
         if (ec) throw std::invalid_argument("job '" + std::string(job) + "': the payload is not JSON: " + ec.message());
         c->services->jobs->enqueue(c->team_id, c->plugin, job, std::string_view(payload, payload_size), run_at_ms);
+        return POSTHOG_OK;
+      });
+    },
+};
+
+const posthog_metrics_api metrics_api = {
+    sizeof(posthog_metrics_api),
+    [](posthog_context* c, const char* name, size_t name_size, int32_t kind, double value) {
+      return call(c, "metrics", [&] {
+        std::string_view const metric(name, name_size);
+        const PluginModule::MetricDeclaration* declared = nullptr;
+        if (c->module)
+          for (auto const& m : c->module->declared_metrics())
+            if (m.name == metric) declared = &m;
+        if (!declared) return POSTHOG_NOT_FOUND;
+        if (static_cast<int32_t>(declared->kind) != kind) {
+          static constexpr const char* ops[] = {"increment", "max", "min"};
+          throw std::invalid_argument("metrics: '" + declared->name + "' is declared as a " +
+                                      std::string(to_string(declared->kind)) + ": use " +
+                                      ops[static_cast<int>(declared->kind)] + "()");
+        }
+        if (!c->services->states) throw std::runtime_error("metrics: this host keeps no plugin metrics");
+        c->state_for_update().metrics().update(metric, declared->kind, value);
+        return POSTHOG_OK;
+      });
+    },
+};
+
+// The cursor is kept with storage, under the plugin's own keys (PostHog's
+// posthog_pluginstorage rows): storage.get reads it.
+const posthog_cursor_api cursor_api = {
+    sizeof(posthog_cursor_api),
+    [](posthog_context* c, const char* k, size_t n, int64_t initial) {
+      return call(c, "utils.cursor.init", [&] {
+        c->services->storage->init_counter(c->key(k, n), initial);
+        return POSTHOG_OK;
+      });
+    },
+    [](posthog_context* c, const char* k, size_t n, int64_t by, int64_t* result) {
+      return call(c, "utils.cursor.increment", [&] {
+        *result = c->services->storage->add_to_counter(c->key(k, n), by);
+        return POSTHOG_OK;
+      });
+    },
+};
+
+const posthog_attachments_api attachments_api = {
+    sizeof(posthog_attachments_api),
+    [](posthog_context* c, const char* k, size_t n, posthog_bytes_sink sink, void* user) {
+      return call(c, "attachments.get", [&] {
+        auto a = PluginAttachments(*c->services->storage).get(c->team_id, c->plugin, std::string_view(k, n));
+        if (!a) return POSTHOG_NOT_FOUND;
+        give(sink, user, a->file_name);
+        give(sink, user, a->content_type);
+        give(sink, user, a->contents);
         return POSTHOG_OK;
       });
     },
@@ -251,9 +321,10 @@ posthog::server::TeamPluginState& posthog_context::state_for_update() const {
 namespace posthog::server {
 
 PluginScope::PluginScope(std::int64_t team_id, std::string plugin, HostServices& services,
-                         const std::vector<std::string>* job_names)
-    : context_{team_id, interned_plugin_name(plugin), &services, job_names},
-      meta_{sizeof(posthog_meta), team_id, &context_, &cache_api,  &storage_api, &logger_api,
-            &capture_api,         &jobs_api, 0,         0} {}
+                         const PluginModule* module)
+    : context_{team_id, interned_plugin_name(plugin), &services, module},
+      meta_{sizeof(posthog_meta), team_id,      &context_,    &cache_api,       &storage_api,
+            &logger_api,          &capture_api, &jobs_api,    0,                0,
+            &metrics_api,         &cursor_api,  &attachments_api} {}
 
 }  // namespace posthog::server

@@ -25,6 +25,7 @@ class PipelineMetrics;
 class TeamPluginStates;
 class TeamPluginState;
 class SetupRetries;
+class PluginModule;
 
 // Receives events emitted by plugins through meta.capture().
 class CaptureSink {
@@ -71,7 +72,8 @@ struct posthog_context {
   // one per team, and safe for a watchdog to read after the copy is gone.
   const std::string& plugin;
   posthog::server::HostServices* services;
-  const std::vector<std::string>* job_names;  // the module's: meta.jobs accepts only these
+  // Its job names and declared metrics are what meta.jobs and meta.metrics accept.
+  const posthog::server::PluginModule* module;
   // This (team, plugin)'s state, once there is one (team_plugin_states.hpp):
   // looked up again whenever the registry's epoch moved.
   mutable std::atomic<posthog::server::TeamPluginState*> state{nullptr};
@@ -97,9 +99,9 @@ namespace posthog::server {
 
 class PluginScope {
  public:
-  // `job_names` must outlive the scope (the module's, kept by the instance).
+  // `module` must outlive the scope (the instance keeps it); null: no jobs, no metrics.
   PluginScope(std::int64_t team_id, std::string plugin, HostServices& services,
-              const std::vector<std::string>* job_names = nullptr);
+              const PluginModule* module = nullptr);
   // The meta for one attempt of a retried call (export_events, a job).
   posthog_meta meta_for_attempt(std::uint32_t attempt, std::uint32_t max_attempts) const noexcept {
     posthog_meta m = meta_;

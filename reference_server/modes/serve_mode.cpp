@@ -23,6 +23,7 @@
 #include "../sinks/jsonl_file_sink.hpp"
 #include "../sinks/posthog_forward_sink.hpp"
 #include "../stores/durable_store.hpp"
+#include "../stores/plugin_attachments.hpp"
 #include "diagnostics.hpp"
 #include "embedded_plugin_host.hpp"
 #include "hot_swap.hpp"
@@ -622,7 +623,7 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
       admin_http.host = settings.admin_host;
       admin_http.port = settings.admin_port;
       admin_http.io_threads = 1;
-      admin_http.max_body_bytes = 1 << 20;
+      admin_http.max_body_bytes = PluginAttachments::max_bytes + (64 << 10);  // an attachment upload
       admin_server = std::make_unique<HttpServer>(admin_http, [&](HttpRequest& r) { return admin->handle(r); });
     }
   } catch (const std::exception& e) {

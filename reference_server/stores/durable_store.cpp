@@ -96,14 +96,14 @@ std::chrono::system_clock::time_point from_ms(std::int64_t ms) {
 
 struct DurableStore::Db : SqliteDb {
   std::unique_ptr<Statement> team_save, team_delete, team_all;
-  std::unique_ptr<Statement> storage_get, storage_set, storage_del;
+  std::unique_ptr<Statement> storage_get, storage_set, storage_del, storage_add;
   std::unique_ptr<Statement> log_insert, log_prune, log_read, error_insert, error_prune, error_read;
   std::unique_ptr<Statement> backlog_insert, backlog_read, backlog_delete, backlog_size, park, parked_count;
 
   ~Db() {
     // Statements first: sqlite3_close refuses while any is alive.
     team_save.reset(), team_delete.reset(), team_all.reset();
-    storage_get.reset(), storage_set.reset(), storage_del.reset();
+    storage_get.reset(), storage_set.reset(), storage_del.reset(), storage_add.reset();
     log_insert.reset(), log_prune.reset(), log_read.reset(), error_insert.reset(), error_prune.reset(),
         error_read.reset();
     backlog_insert.reset(), backlog_read.reset(), backlog_delete.reset(), backlog_size.reset(), park.reset(),
@@ -153,6 +153,7 @@ DurableStore::DurableStore(const std::filesystem::path& file, std::size_t keep_p
   db_->storage_set = db_->prepare(
       "INSERT INTO plugin_storage (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
   db_->storage_del = db_->prepare("DELETE FROM plugin_storage WHERE key = ?1");
+  db_->storage_add = db_->prepare("INSERT INTO plugin_storage (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING");
   db_->log_insert =
       db_->prepare("INSERT INTO plugin_logs (team_id, plugin, level, message, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)");
   db_->log_prune = db_->prepare(
@@ -253,6 +254,29 @@ bool DurableStore::storage_del(std::string_view key) {
   std::lock_guard lock(mutex_);
   db_->storage_del->bind(1, key).run();
   return sqlite3_changes(db_->handle) > 0;
+}
+
+void DurableStore::storage_init_counter(std::string_view key, std::int64_t initial) {
+  std::lock_guard lock(mutex_);
+  db_->storage_add->bind(1, key).bind(2, std::to_string(initial)).run();
+}
+
+std::int64_t DurableStore::storage_add_to_counter(std::string_view key, std::int64_t by) {
+  std::lock_guard lock(mutex_);  // one connection: the read and the write are one step for every thread
+  std::int64_t result = 0;
+  db_->transaction([&] {
+    auto& q = *db_->storage_get;
+    q.bind(1, key);
+    std::int64_t now = 0;
+    if (q.step()) {
+      auto const text = q.text(0);
+      q.done();
+      now = counter_value(key, text);
+    }
+    result = counter_sum(now, by);
+    db_->storage_set->bind(1, key).bind(2, std::to_string(result)).run();
+  });
+  return result;
 }
 
 void DurableStore::append_log(const PluginLogLine& line) {

@@ -78,6 +78,8 @@ class DurableStore final : public TeamRegistry {
   std::optional<std::string> storage_get(std::string_view key);
   void storage_set(std::string_view key, std::string_view json);
   bool storage_del(std::string_view key);
+  void storage_init_counter(std::string_view key, std::int64_t initial);
+  std::int64_t storage_add_to_counter(std::string_view key, std::int64_t by);
 
   // Plugin logs and errors: buffered, durable within ~200 ms and at close.
   void append_log(const PluginLogLine& line);
@@ -137,6 +139,10 @@ class DurableStorage final : public PluginStorage {
   std::optional<std::string> get(std::string_view key) override { return store_.storage_get(key); }
   void set(std::string_view key, std::string_view json) override { store_.storage_set(key, json); }
   bool del(std::string_view key) override { return store_.storage_del(key); }
+  void init_counter(std::string_view key, std::int64_t initial) override { store_.storage_init_counter(key, initial); }
+  std::int64_t add_to_counter(std::string_view key, std::int64_t by) override {
+    return store_.storage_add_to_counter(key, by);
+  }
 
  private:
   DurableStore& store_;

@@ -122,7 +122,7 @@ bool MemoryCache::del(std::string_view key) {
   return true;
 }
 
-std::int64_t MemoryCache::lpush(std::string_view key, std::string_view json) {
+std::int64_t MemoryCache::lpush_many(std::string_view key, const std::vector<std::string_view>& values) {
   auto& s = shard_for(key);
   std::lock_guard lock(s.mutex);
   Entry* e = live(s, key);
@@ -131,14 +131,16 @@ std::int64_t MemoryCache::lpush(std::string_view key, std::string_view json) {
     e->is_list = true;
   }
   if (!e->is_list) throw std::invalid_argument("cache.lpush: the value at this key is not a list");
+  std::size_t added = 0;
+  for (auto const v : values) added += v.size() + item_overhead;
   try {
-    fits(e->bytes + json.size() + item_overhead, "lpush");
+    fits(e->bytes + added, "lpush");
   } catch (...) {
     if (e->list.empty()) erase(s, s.entries.find(key));
     throw;
   }
-  e->list.emplace_front(json);
-  grow(s, *e, static_cast<std::ptrdiff_t>(json.size() + item_overhead));
+  for (auto const v : values) e->list.emplace_front(v);
+  grow(s, *e, static_cast<std::ptrdiff_t>(added));
   while (static_cast<std::int64_t>(e->list.size()) > max_list_length) {
     grow(s, *e, -static_cast<std::ptrdiff_t>(e->list.back().size() + item_overhead));
     e->list.pop_back();

@@ -36,7 +36,8 @@ class MemoryCache final : public TeamCache {
   std::int64_t incr(std::string_view key, std::int64_t by) override;
   bool expire(std::string_view key, std::chrono::seconds ttl) override;
   bool del(std::string_view key) override;
-  std::int64_t lpush(std::string_view key, std::string_view json) override;
+  std::int64_t lpush(std::string_view key, std::string_view json) override { return lpush_many(key, {json}); }
+  std::int64_t lpush_many(std::string_view key, const std::vector<std::string_view>& values) override;
   std::vector<std::string> lrange(std::string_view key, std::int64_t start, std::int64_t stop) override;
   std::int64_t llen(std::string_view key) override;
   std::int64_t lrem(std::string_view key, std::int64_t count, std::string_view json) override;

@@ -30,6 +30,9 @@ class TeamCache {
   virtual bool expire(std::string_view key, std::chrono::seconds ttl) = 0;
   virtual bool del(std::string_view key) = 0;
   virtual std::int64_t lpush(std::string_view key, std::string_view json) = 0;
+  // Every value in one step, the first pushed first (PostHog's lpush of an
+  // array); the list is capped as by lpush.
+  virtual std::int64_t lpush_many(std::string_view key, const std::vector<std::string_view>& values) = 0;
   // Redis semantics: inclusive bounds, negative counts from the end.
   virtual std::vector<std::string> lrange(std::string_view key, std::int64_t start, std::int64_t stop) = 0;
   virtual std::int64_t llen(std::string_view key) = 0;

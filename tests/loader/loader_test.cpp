@@ -102,7 +102,7 @@ TEST_CASE("Refusal: ABI major mismatch", "[loader][refusal]") {
 TEST_CASE("Refusal: plugin needs a newer ABI minor", "[loader][refusal]") {
   auto e = refusal_of(module_path("bad_abi_minor"));
   CHECK(e.step() == LoadStep::descriptor);
-  CHECK(mentions(e, "abi_minor: server has 1.2, plugin needs 1.3"));
+  CHECK(mentions(e, "abi_minor: server has 1.3, plugin needs 1.4"));
 }
 
 TEST_CASE("Refusal: build fingerprint mismatch shows both fingerprints, field by field", "[loader][refusal]") {
@@ -136,6 +136,15 @@ TEST_CASE("Refusal: a job handler named like the server's scheduled runs", "[loa
   auto e = refusal_of(module_path("reserved_job_name"));
   CHECK(e.step() == LoadStep::manifest);
   CHECK(mentions(e, "job name '$run_every_minute' is reserved"));
+}
+
+TEST_CASE("Refusal: metrics other than sum, max and min, or declared twice (extensions/metrics.ts)",
+          "[loader][refusal]") {
+  auto e = refusal_of(module_path("bad_metrics"));
+  CHECK(e.step() == LoadStep::manifest);
+  CHECK(e.field() == "metrics");
+  CHECK(mentions(e, "metric 'p99': only sum, max and min are supported"));
+  CHECK(mentions(e, "metric 'requests' is declared twice"));
 }
 
 TEST_CASE("Refusal: setup_instance throws", "[loader][refusal]") {

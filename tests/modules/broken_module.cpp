@@ -32,6 +32,11 @@ struct Broken {
   void job(const boost::json::value&, posthog::Meta&) {}
   static constexpr posthog::Job<Broken> jobs[] = {{"$run_every_minute", &Broken::job}};
 #endif
+#if defined(BREAK_METRICS)
+  // PostHog refused a metric that is not 'sum', 'max' or 'min' (extensions/metrics.ts).
+  static constexpr posthog::MetricDeclaration metrics[] = {
+      {"requests", posthog::MetricKind::sum}, {"p99", static_cast<posthog::MetricKind>(7)}, {"requests", posthog::MetricKind::max}};
+#endif
 };
 
 #if defined(BREAK_MANIFEST)

@@ -248,6 +248,7 @@ struct UnreachableCache final : TeamCache {
   bool expire(std::string_view, std::chrono::seconds) override { down(); }
   bool del(std::string_view) override { down(); }
   std::int64_t lpush(std::string_view, std::string_view) override { down(); }
+  std::int64_t lpush_many(std::string_view, const std::vector<std::string_view>&) override { down(); }
   std::vector<std::string> lrange(std::string_view, std::int64_t, std::int64_t) override { down(); }
   std::int64_t llen(std::string_view) override { down(); }
   std::int64_t lrem(std::string_view, std::int64_t, std::string_view) override { down(); }

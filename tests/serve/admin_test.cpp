@@ -103,7 +103,7 @@ TEST_CASE("admin: modules are listed with ABI, fingerprint, capabilities and man
   CHECK(testkit.at("file").as_string().ends_with("testkit.so"));
   CHECK_FALSE(testkit.at("build_fingerprint").as_string().empty());
   CHECK(testkit.at("capabilities").as_array().size() >= 2);
-  CHECK(testkit.at("manifest").at("config").as_array().size() == 4);
+  CHECK(testkit.at("manifest").at("config").as_array().size() == 5);
   CHECK(modules.at("load_errors").as_array().empty());
 }
 

@@ -49,11 +49,14 @@ bool RedisCache::del(std::string_view key) {
   return pool_.with([&](RedisConnection& c) { return c.command({"DEL", full(key)}); }).ok().integer > 0;
 }
 
-std::int64_t RedisCache::lpush(std::string_view key, std::string_view json) {
+std::int64_t RedisCache::lpush_many(std::string_view key, const std::vector<std::string_view>& values) {
   auto const k = full(key);
+  if (values.empty()) return llen(key);
   auto const last = std::to_string(max_list_length - 1);
+  std::vector<std::string_view> push{"LPUSH", k};
+  push.insert(push.end(), values.begin(), values.end());
   auto const replies = pool_.with([&](RedisConnection& c) {
-    return c.pipeline({{"MULTI"}, {"LPUSH", k, json}, {"LTRIM", k, "0", last}, {"EXEC"}});
+    return c.pipeline({{"MULTI"}, push, {"LTRIM", k, "0", last}, {"EXEC"}});
   });
   auto const& exec = replies.back().ok();
   if (exec.elements.size() != 2) throw std::runtime_error("cache.lpush: unexpected answer from Redis");
@@ -99,6 +102,21 @@ void RedisStorage::set(std::string_view key, std::string_view json) {
 
 bool RedisStorage::del(std::string_view key) {
   return pool_.with([&](RedisConnection& c) { return c.command({"DEL", prefix_ + std::string(key)}); }).ok().integer > 0;
+}
+
+void RedisStorage::init_counter(std::string_view key, std::int64_t initial) {
+  pool_.with([&](RedisConnection& c) {
+    return c.command({"SET", prefix_ + std::string(key), std::to_string(initial), "NX"});
+  });
+}
+
+std::int64_t RedisStorage::add_to_counter(std::string_view key, std::int64_t by) {
+  auto const r = pool_.with([&](RedisConnection& c) {
+    return c.command({"INCRBY", prefix_ + std::string(key), std::to_string(by)});
+  });
+  if (r.is_error())  // not an integer there, or the sum out of range
+    throw std::invalid_argument("utils.cursor: the value at '" + std::string(key) + "' cannot be incremented: " + r.text);
+  return r.integer;
 }
 
 }  // namespace posthog::server

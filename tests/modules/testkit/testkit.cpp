@@ -10,7 +10,15 @@
 // logs "export attempt <n> of <max>" first.
 //
 // Set-up: label "refuse" makes setup_team throw, "flaky setup N" throws for
-// the first N set-ups of the team's copy.
+// the first N set-ups of the team's copy. The `file` attachment, when there is
+// one, is read at set-up and stamped on events as testkit_file.
+//
+// meta pieces: `metric_sum`, `metric_max`, `metric_min` (numbers) update the
+// declared metrics "events" (sum), "largest" (max) and "smallest" (min);
+// `wrong_metric` calls increment() on the max; `cursor` (a key) stamps
+// cursor_value from utils.cursor.increment; `list_push` (an array) goes to
+// cache.lpush_many("list"); every event stamps testkit_global_calls, a count
+// kept in meta.global.
 //
 // Jobs: an event with `job` (a name) queues that job with `job_payload`, in
 // `job_in_seconds` or now. "remember" stores payload.value under "job/<value>"
@@ -25,6 +33,7 @@
 #include <chrono>
 #include <boost/json/value_to.hpp>
 #include <memory>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -62,7 +71,23 @@ class Testkit {
         team.meta.cache.incr("setup_attempts") <= std::stoi(label_.substr(12)))
       throw std::runtime_error("the remote this plugin needs at set-up is down");
     max_ = team.config.json("rules").as_object().at("max").to_number<int>();
+    std::optional<posthog::Attachment> a;
+    try {
+      a = team.meta.attachments.get("file");
+    } catch (const std::runtime_error& e) {  // its store out of reach (Redis down at start): none then
+      team.meta.logger.warn(std::string("no attachment: ") + e.what());
+    }
+    if (a) {
+      static constexpr char hex[] = "0123456789abcdef";
+      std::string bytes;
+      for (unsigned char c : a->contents) bytes += hex[c >> 4], bytes += hex[c & 15];
+      file_ = boost::json::object{{"file_name", a->file_name}, {"content_type", a->content_type},
+                                  {"size", a->contents.size()}, {"hex", bytes}};
+    }
   }
+  static constexpr posthog::MetricDeclaration metrics[] = {{"events", posthog::MetricKind::sum},
+                                                           {"largest", posthog::MetricKind::max},
+                                                           {"smallest", posthog::MetricKind::min}};
 
   bool process_event(posthog::Event& event, posthog::Meta& meta) {
     if (auto const* ms = event.property("sleep_ms"); ms && ms->is_int64())
@@ -93,7 +118,19 @@ class Testkit {
       else
         request.run_now();
     }
+    if (auto const* n = event.property("metric_sum"); n && n->is_number()) meta.metrics("events").increment(n->to_number<double>());
+    if (auto const* n = event.property("metric_max"); n && n->is_number()) meta.metrics("largest").max(n->to_number<double>());
+    if (auto const* n = event.property("metric_min"); n && n->is_number()) meta.metrics("smallest").min(n->to_number<double>());
+    if (flag(event, "wrong_metric")) meta.metrics("largest").increment();
+    if (auto const* key = event.property("cursor"); key && key->is_string())
+      props["cursor_value"] = meta.utils.cursor.increment(key->get_string());
+    if (auto const* values = event.property("list_push"); values && values->is_array())
+      props["list_length"] = meta.cache.lpush_many("list", values->get_array());
+    auto const calls =
+        meta.global.with([](boost::json::object& g) { return g["calls"] = g["calls"].is_int64() ? g["calls"].get_int64() + 1 : 1; });
     if (!quiet_) {
+      props["testkit_global_calls"] = calls;
+      if (!file_.empty()) props["testkit_file"] = file_;
       props["testkit_label"] = label_;
       props["testkit_api_key_length"] = api_key_length_;
       props["testkit_instance"] = shared_.id;
@@ -160,6 +197,7 @@ class Testkit {
   std::size_t api_key_length_;
   bool quiet_;
   int max_ = 0;
+  boost::json::object file_;
   std::atomic<int> export_calls_{0};
 };
 
