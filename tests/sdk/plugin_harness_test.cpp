@@ -233,3 +233,95 @@ TEST_CASE("Jobs are declared, queued with a payload and a time, and see their at
   plugin.export_events({make_event("e")}, 16, 16);
   CHECK(plugin.logs().back().message == "last chance");
 }
+
+namespace {
+
+// PostHog's meta pieces beyond cache and storage, as a ported plugin uses them.
+struct Ported {
+  static constexpr posthog::MetricDeclaration metrics[] = {{"events", posthog::MetricKind::sum},
+                                                           {"biggest", posthog::MetricKind::max},
+                                                           {"smallest", posthog::MetricKind::min}};
+  explicit Ported(posthog::TeamContext& team) {
+    if (auto a = team.meta.attachments.get("rates")) rates = a->contents;
+  }
+  bool process_event(posthog::Event& event, posthog::Meta& meta) {
+    auto const size = static_cast<double>(event.properties().size());
+    meta.metrics("events").increment();
+    meta.metrics("biggest").max(size);
+    meta.metrics("smallest").min(size);
+    event.properties()["cursor"] = meta.utils.cursor.increment("cursor");
+    event.properties()["calls"] = meta.global.with([](boost::json::object& g) {
+      return g["calls"] = g["calls"].is_int64() ? g["calls"].get_int64() + 1 : 1;
+    });
+    event.properties()["rates"] = rates;
+    return true;
+  }
+  std::string rates;
+};
+constexpr const char* ported_manifest = R"({"name": "ported", "version": "1.0.0",
+  "config": [{"key": "rates", "type": "attachment"}]})";
+
+}  // namespace
+
+TEST_CASE("Declared metrics, utils.cursor, meta.global and attachments in the harness", "[sdk][meta]") {
+  STATIC_REQUIRE((posthog::capabilities_of<Ported>() & POSTHOG_CAP_METRICS) != 0);
+  PluginHarness<Ported> plugin(
+      {{"rates", {{"file_name", "rates.csv"}, {"content_type", "text/csv"}, {"contents", "EUR,1\nUSD,0.92\n"}}}}, {},
+      ported_manifest);
+  plugin.storage().set("cursor", boost::json::value(40));  // a cursor reads and writes storage's key
+  plugin.process_event(make_event("a", {{"x", 1}}));
+  auto out = plugin.process_event(make_event("b", {{"x", 1}, {"y", 2}, {"z", 3}}));
+  REQUIRE(out);
+  CHECK(out->at("properties").at("cursor") == 42);
+  CHECK(out->at("properties").at("calls") == 2);  // this copy's global, kept between calls
+  CHECK(out->at("properties").at("rates") == "EUR,1\nUSD,0.92\n");
+  auto const m = plugin.metrics();
+  CHECK(m.at("events") == 2);
+  CHECK(m.at("biggest") == 3);
+  CHECK(m.at("smallest") == 1);
+  CHECK(plugin.storage().get("cursor")->as_int64() == 42);
+}
+
+namespace {
+struct Careless {
+  static constexpr posthog::MetricDeclaration metrics[] = {{"biggest", posthog::MetricKind::max}};
+  bool process_event(posthog::Event& e, posthog::Meta& meta) {
+    if (e.name() == "undeclared") meta.metrics("nope").increment();
+    else meta.metrics("biggest").increment();
+    return true;
+  }
+};
+}  // namespace
+
+TEST_CASE("An undeclared metric, or the wrong operation for its kind, is refused", "[sdk][meta]") {
+  PluginHarness<Careless> plugin({}, {}, minimal_manifest);
+  try {
+    plugin.process_event(make_event("undeclared"));
+    FAIL("accepted");
+  } catch (const HookFailed& e) {
+    CHECK(e.kind == "std::invalid_argument");
+    CHECK(std::string(e.what()).find("declares no metric of that name") != std::string::npos);
+  }
+  CHECK_THROWS_WITH(plugin.process_event(make_event("wrong kind")),
+                    Catch::Contains("the metric is declared with another kind"));
+}
+
+TEST_CASE("cache.lpush_many pushes an array in order, and refuses more than 1,000 (cache.ts)", "[sdk][meta]") {
+  struct Lists {
+    bool process_event(posthog::Event& e, posthog::Meta& meta) {
+      auto const n = e.properties().at("n").to_number<int>();
+      std::vector<boost::json::value> values;
+      for (int i = 0; i < n; ++i) values.emplace_back(i);
+      e.properties()["length"] = meta.cache.lpush_many("list", values);
+      return true;
+    }
+  };
+  PluginHarness<Lists> plugin({}, {}, minimal_manifest);
+  auto out = plugin.process_event(make_event("e", {{"n", 3}}));
+  CHECK(out->at("properties").at("length") == 3);
+  auto const list = plugin.cache().lrange("list", 0, -1);
+  REQUIRE(list.size() == 3);
+  CHECK(list[0] == 2);  // the last pushed is at the head, as Redis's LPUSH a b c
+  CHECK(list[2] == 0);
+  CHECK_THROWS_WITH(plugin.process_event(make_event("e", {{"n", 1001}})), Catch::Contains("more than the 1000"));
+}

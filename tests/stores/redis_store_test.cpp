@@ -54,6 +54,13 @@ void check_cache_contract(TeamCache& cache) {
   CHECK(cache.lpop("l", 1).empty());
   CHECK(cache.llen("missing") == 0);
 
+  // PostHog's lpush of an array: one step, the first pushed first.
+  CHECK(cache.lpush_many("many", {"\"a\"", "\"b\"", "\"c\""}) == 3);
+  CHECK(cache.lrange("many", 0, -1) == std::vector<std::string>{"\"c\"", "\"b\"", "\"a\""});
+  CHECK(cache.lpush_many("many", {}) == 3);
+  cache.set("value", "1", 0s);
+  CHECK_THROWS_AS(cache.lpush_many("value", {"1", "2"}), std::invalid_argument);
+
   for (int i = 0; i < 1500; ++i) cache.lpush("big", std::to_string(i));
   CHECK(cache.llen("big") == TeamCache::max_list_length);  // capped
   CHECK(cache.lrange("big", 0, 0) == std::vector<std::string>{"1499"});
