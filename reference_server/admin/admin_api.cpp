@@ -187,7 +187,8 @@ HttpResponse AdminApi::handle(const HttpRequest& request) {
       if (parts.size() == 6 && parts[3] == "plugins" && parts[5] == "jobs" && get && c_.jobs)
         return plugin_jobs(*id, std::string(parts[4]));
       if (parts.size() == 6 && parts[3] == "plugins" && (parts[5] == "logs" || parts[5] == "errors") && get)
-        return plugin_logs(*id, std::string(parts[4]), query_limit(request.query, 100), parts[5] == "errors");
+        return plugin_logs(*id, std::string(parts[4]), request.query, parts[5] == "errors");
+      if (parts.size() == 4 && parts[3] == "logs" && get) return team_logs(*id, request.query);
     }
     return json_error(404, "not_found", "no such admin endpoint: " + request.method + " " + request.path);
   } catch (const StoreError& e) {
@@ -534,7 +535,29 @@ HttpResponse AdminApi::parked_batches(bool retry) {
   return json_answer(200, {{"parked", std::move(out)}});
 }
 
-HttpResponse AdminApi::plugin_logs(std::int64_t id, const std::string& plugin, std::size_t limit, bool errors) {
+namespace {
+
+constexpr const char* level_names[] = {"debug", "info", "warn", "error"};
+
+// ?level=warn: that level and above; no level (or an unknown one), everything.
+int query_level(std::string_view query) {
+  auto const wanted = form_value(query, "level");
+  for (int i = 0; i < 4; ++i)
+    if (wanted == level_names[i]) return i;
+  return 0;
+}
+
+boost::json::object log_line_json(const PluginLogLine& l) {
+  return {{"at", iso8601(l.at)},
+          {"level", l.level >= 0 && l.level < 4 ? level_names[l.level] : "info"},
+          {"plugin", l.plugin},
+          {"message", l.message}};
+}
+
+}  // namespace
+
+HttpResponse AdminApi::plugin_logs(std::int64_t id, const std::string& plugin, std::string_view query, bool errors) {
+  auto const limit = query_limit(query, 100);
   boost::json::array out;
   if (errors) {
     for (auto const& e : c_.store.errors(id, plugin, limit)) {
@@ -548,13 +571,27 @@ HttpResponse AdminApi::plugin_logs(std::int64_t id, const std::string& plugin, s
                      {"event", ec ? boost::json::value(e.event_json) : event}});
     }
   } else {
-    static constexpr const char* levels[] = {"debug", "info", "warn", "error"};
-    for (auto const& l : c_.store.log_lines(id, plugin, limit))
-      out.push_back({{"at", iso8601(l.at)},
-                     {"level", l.level >= 0 && l.level < 4 ? levels[l.level] : "info"},
-                     {"message", l.message}});
+    int const level = query_level(query);
+    // Filtered after reading: a level that is rare may need more than `limit` lines read.
+    for (auto const& l : c_.store.log_lines(id, plugin, level ? 1000 : limit))
+      if (l.level >= level && out.size() < limit) out.push_back(log_line_json(l));
   }
   return json_answer(200, {{"team_id", id}, {"plugin", plugin}, {errors ? "errors" : "logs", std::move(out)}});
+}
+
+HttpResponse AdminApi::team_logs(std::int64_t id, std::string_view query) {
+  auto const* team = c_.chains.current()->team(id);
+  if (!team) return json_error(404, "not_found", "no team " + std::to_string(id));
+  auto const limit = query_limit(query, 100);
+  int const level = query_level(query);
+  std::vector<PluginLogLine> lines;
+  for (auto const& p : team->plugins)
+    for (auto& l : c_.store.log_lines(id, p.name, level ? 1000 : limit))
+      if (l.level >= level) lines.push_back(std::move(l));
+  std::stable_sort(lines.begin(), lines.end(), [](auto const& a, auto const& b) { return a.at > b.at; });
+  boost::json::array out;
+  for (std::size_t i = 0; i < lines.size() && i < limit; ++i) out.push_back(log_line_json(lines[i]));
+  return json_answer(200, {{"team_id", id}, {"logs", std::move(out)}});
 }
 
 }  // namespace posthog::server

@@ -17,7 +17,8 @@
 //                                                   a file for an `attachment` field (the body,
 //                                                   its Content-Type): stored, the team set up again
 //   GET    .../attachments/{key}, DELETE            what was uploaded (never the bytes); remove it
-//   GET    /api/teams/{id}/plugins/{name}/logs      newest first, ?limit=N (default 100)
+//   GET    /api/teams/{id}/plugins/{name}/logs      newest first, ?limit=N (default 100), ?level=warn
+//   GET    /api/teams/{id}/logs                     every plugin of the team's lines, merged, newest first
 //   GET    /api/teams/{id}/plugins/{name}/errors    each with the event that caused it
 //   GET    /api/plugins                             per plugin: version serving, previous,
 //                                                   refused swap attempts (file, step, team, field)
@@ -88,7 +89,8 @@ class AdminApi {
   HttpResponse team(std::int64_t id) const;
   HttpResponse put_team(std::int64_t id, const std::string& body);
   HttpResponse delete_team(std::int64_t id);
-  HttpResponse plugin_logs(std::int64_t id, const std::string& plugin, std::size_t limit, bool errors);
+  HttpResponse plugin_logs(std::int64_t id, const std::string& plugin, std::string_view query, bool errors);
+  HttpResponse team_logs(std::int64_t id, std::string_view query);
   HttpResponse parked_batches(bool retry);
   HttpResponse plugins(const std::string& name, const std::string& action);
   HttpResponse plugin_status(std::int64_t id, const std::string& plugin);

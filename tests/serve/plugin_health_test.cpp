@@ -89,6 +89,20 @@ TEST_CASE("A failing plugin is paused and skipped without losing events, then en
   CHECK(enabled->status == 200);
   CHECK(boost::json::parse(enabled->body).at("health").at("state") == "healthy");
   send(server, {{"n", 8}});
+  // The team's log, every plugin merged, warnings and worse: the way down, not the way back.
+  auto const team_log = admin_get(server, token, "/api/teams/1/logs?level=warn").at("logs").as_array();
+  std::vector<std::string> health_lines;
+  for (auto const& l : team_log) {
+    CHECK(l.at("level") != "info");
+    std::string const m(l.at("message").as_string());
+    if (m.rfind("health: ", 0) == 0) health_lines.push_back(std::string(l.at("plugin").as_string()) + " " + m.substr(0, m.find(':', 8)));
+  }
+  CHECK(health_lines == std::vector<std::string>{"testkit health: degraded -> paused", "testkit health: healthy -> degraded"});
+  bool recovered = false;
+  auto const all_logs = admin_get(server, token, "/api/teams/1/logs");  // kept: the loop reads into it
+  for (auto const& l : all_logs.at("logs").as_array())
+    recovered = recovered || std::string(l.at("message").as_string()).rfind("health: paused -> healthy", 0) == 0;
+  CHECK(recovered);
 
   REQUIRE(server.stop() == 0);
   auto const events = server.sink_events();
