@@ -35,6 +35,11 @@
 // jobs and export batches are kept in the server's store until done, and one
 // that throws posthog::RetryError runs again later (meta.attempt() says which try).
 //
+// Health. The server times every hook: one that keeps throwing or running slow
+// is paused (skipped, its events going on without it) and at worst disabled
+// until an admin enables it; one that runs past the hard timeout (30 s) is
+// reported while it runs. Catch what you can and log it.
+//
 // Lifetime. Cache, storage and other Meta state live in the server, not in the
 // module: they survive a reload or hot swap of the plugin. Members of the class
 // and the module's statics do not: a new version starts from setup_instance and

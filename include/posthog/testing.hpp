@@ -164,6 +164,21 @@ class TestServices {
     return &it->second;
   }
   static void give(posthog_bytes_sink sink, void* user, const std::string& s) { sink(user, s.data(), s.size()); }
+  // LPUSH, the first value pushed first; lists capped at 1,000 as the server caps them.
+  posthog_status push_front(std::string_view key, const char* const* jsons, const size_t* sizes, size_t count,
+                            int64_t* length) {
+    std::lock_guard lock(mutex_);
+    auto* e = live(key);
+    if (!e) {
+      e = &cache_[std::string(key)];
+      e->is_list = true;
+    }
+    if (!e->is_list) return POSTHOG_ERROR;
+    for (size_t i = 0; i < count; ++i) e->list.insert(e->list.begin(), std::string(jsons[i], sizes[i]));
+    if (e->list.size() > 1000) e->list.resize(1000);
+    *length = static_cast<int64_t>(e->list.size());
+    return POSTHOG_OK;
+  }
 
   static inline const posthog_cache_api cache_api = {
       sizeof(posthog_cache_api),
@@ -207,18 +222,7 @@ class TestServices {
         return POSTHOG_OK;
       },
       [](posthog_context* c, const char* k, size_t n, const char* json, size_t jn, int64_t* length) {
-        auto& s = self(c);
-        std::lock_guard lock(s.mutex_);
-        auto* e = s.live({k, n});
-        if (!e) {
-          e = &s.cache_[std::string(k, n)];
-          e->is_list = true;
-        }
-        if (!e->is_list) return POSTHOG_ERROR;
-        e->list.insert(e->list.begin(), std::string(json, jn));
-        if (e->list.size() > 1000) e->list.resize(1000);
-        *length = static_cast<int64_t>(e->list.size());
-        return POSTHOG_OK;
+        return self(c).push_front({k, n}, &json, &jn, 1, length);
       },
       [](posthog_context* c, const char* k, size_t n, int64_t start, int64_t stop, posthog_bytes_sink sink,
          void* user) {
@@ -280,19 +284,8 @@ class TestServices {
       },
       [](posthog_context* c, const char* k, size_t n, const char* const* jsons, const size_t* sizes, size_t count,
          int64_t* length) {
-        if (count > 1000) return POSTHOG_ERROR;
-        auto& s = self(c);
-        std::lock_guard lock(s.mutex_);
-        auto* e = s.live({k, n});
-        if (!e) {
-          e = &s.cache_[std::string(k, n)];
-          e->is_list = true;
-        }
-        if (!e->is_list) return POSTHOG_ERROR;
-        for (size_t i = 0; i < count; ++i) e->list.insert(e->list.begin(), std::string(jsons[i], sizes[i]));
-        if (e->list.size() > 1000) e->list.resize(1000);
-        *length = static_cast<int64_t>(e->list.size());
-        return POSTHOG_OK;
+        if (count > 1000) return POSTHOG_ERROR;  // PostHog refused bigger arrays
+        return self(c).push_front({k, n}, jsons, sizes, count, length);
       },
   };
 

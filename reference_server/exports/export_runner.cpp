@@ -230,29 +230,18 @@ void ExportRunner::hand_over(const ExportBatch& batch, std::int64_t now) {
 }
 
 void ExportRunner::start(std::chrono::milliseconds interval) {
-  thread_ = std::thread([this, interval] {
-    std::unique_lock lock(wake_mutex_);
-    while (!stopping_) {
-      lock.unlock();
-      try {
+  task_.start(
+      [this, interval] {
         step();
-      } catch (const std::exception& e) {
+        return interval;
+      },
+      [this](const std::exception& e) {
         log_.log({0, "exports", POSTHOG_LOG_ERROR, std::string("export pass failed, retried next pass: ") + e.what(),
                   std::chrono::system_clock::now()});
-      }
-      lock.lock();
-      wake_.wait_for(lock, interval, [this] { return stopping_; });
-    }
-  });
+      },
+      interval);
 }
 
-void ExportRunner::stop() {
-  {
-    std::lock_guard lock(wake_mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void ExportRunner::stop() { task_.stop(); }
 
 }  // namespace posthog::server

@@ -24,19 +24,18 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include "../pipeline/live_chains.hpp"
 #include "../stores/plugin_log.hpp"
 #include "../jobs/epoch_ms.hpp"
+#include "../jobs/periodic_task.hpp"
 #include "../jobs/retry_backoff.hpp"
 #include "export_queue.hpp"
 
@@ -118,10 +117,7 @@ class ExportRunner {
   std::map<std::pair<std::int64_t, std::string>, Buffered> buffered_;  // under tally_mutex_
   std::int64_t last_read_ms_ = 0;  // when pending() was last read (under step_mutex_)
   std::mutex step_mutex_;  // one pass at a time
-  std::mutex wake_mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
-  std::thread thread_;
+  PeriodicTask task_;  // last: stopped first, while everything it uses is still there
 };
 
 }  // namespace posthog::server

@@ -36,24 +36,17 @@ std::size_t CallWatchdog::scan(std::int64_t now_ns) {
 }
 
 void CallWatchdog::start(std::chrono::milliseconds interval) {
-  thread_ = std::thread([this, interval] {
-    std::unique_lock lock(mutex_);
-    while (!stopping_) {
-      lock.unlock();
-      scan(HookCalls::steady_ns());
-      lock.lock();
-      wake_.wait_for(lock, interval, [this] { return stopping_; });
-    }
-  });
+  task_.start(
+      [this, interval] {
+        scan(HookCalls::steady_ns());
+        return interval;
+      },
+      [this](const std::exception& e) {
+        log_.log({0, "watchdog", POSTHOG_LOG_ERROR, std::string("a watchdog pass failed: ") + e.what(), {}});
+      },
+      interval);
 }
 
-void CallWatchdog::stop() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void CallWatchdog::stop() { task_.stop(); }
 
 }  // namespace posthog::server

@@ -20,11 +20,9 @@
 
 #include <array>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
-#include <thread>
 
+#include "../jobs/periodic_task.hpp"
 #include "hook_calls.hpp"
 #include "team_plugin_states.hpp"
 
@@ -35,7 +33,6 @@ class PluginLog;
 class CallWatchdog {
  public:
   CallWatchdog(TeamPluginStates& states, PluginLog& log) : states_(states), log_(log) {}
-  ~CallWatchdog() { stop(); }
   CallWatchdog(const CallWatchdog&) = delete;
   CallWatchdog& operator=(const CallWatchdog&) = delete;
 
@@ -51,10 +48,7 @@ class CallWatchdog {
   PluginLog& log_;
   std::array<std::uint64_t, HookCalls::max_slots> last_reported_{};  // the call each slot last reported
   std::atomic<std::uint64_t> reported_{0};
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
-  std::thread thread_;
+  PeriodicTask task_;  // last: stopped first
 };
 
 }  // namespace posthog::server

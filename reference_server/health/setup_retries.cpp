@@ -17,8 +17,6 @@ namespace posthog::server {
 SetupRetries::SetupRetries(LiveChains& chains, HostServices& services, SetupRetryPolicy policy, Clock now)
     : chains_(chains), services_(services), policy_(policy), now_(std::move(now)) {}
 
-SetupRetries::~SetupRetries() { stop(); }
-
 std::int64_t SetupRetries::delay_ms(int failed_attempts) const noexcept {
   int const doublings = std::clamp(failed_attempts - 1, 0, 40);
   return policy_.base.count() << doublings;
@@ -75,7 +73,7 @@ bool SetupRetries::retry_now(std::int64_t team_id, const std::string& plugin) {
   state->set_setup(status);
   if (services_.log)
     services_.log->log({team_id, plugin, POSTHOG_LOG_INFO, "setup_team: enabled by an admin, trying again now", {}});
-  wake_.notify_all();
+  task_.wake();
   return true;
 }
 
@@ -131,30 +129,19 @@ std::size_t SetupRetries::step() {
 }
 
 void SetupRetries::start(std::chrono::milliseconds interval) {
-  thread_ = std::thread([this, interval] {
-    std::unique_lock lock(wake_mutex_);
-    while (!stopping_) {
-      lock.unlock();
-      try {
+  task_.start(
+      [this, interval] {
         step();
-      } catch (const std::exception& e) {
+        return interval;
+      },
+      [this](const std::exception& e) {
         if (services_.log)
           services_.log->log({0, "setup_retries", POSTHOG_LOG_ERROR,
                               std::string("a set-up retry pass failed, tried again next pass: ") + e.what(), {}});
-      }
-      lock.lock();
-      wake_.wait_for(lock, interval, [this] { return stopping_; });
-    }
-  });
+      },
+      interval);
 }
 
-void SetupRetries::stop() {
-  {
-    std::lock_guard lock(wake_mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void SetupRetries::stop() { task_.stop(); }
 
 }  // namespace posthog::server

@@ -21,16 +21,15 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <utility>
 
 #include "../jobs/epoch_ms.hpp"
+#include "../jobs/periodic_task.hpp"
 
 namespace posthog::server {
 
@@ -47,7 +46,6 @@ class SetupRetries {
   using Clock = std::function<std::int64_t()>;  // milliseconds
 
   SetupRetries(LiveChains& chains, HostServices& services, SetupRetryPolicy policy = {}, Clock now = epoch_ms_now);
-  ~SetupRetries();
   SetupRetries(const SetupRetries&) = delete;
   SetupRetries& operator=(const SetupRetries&) = delete;
 
@@ -82,10 +80,7 @@ class SetupRetries {
   Clock now_;
   std::mutex mutex_;
   std::map<Key, Pending> pending_;  // series still retrying
-  std::mutex wake_mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
-  std::thread thread_;
+  PeriodicTask task_;  // last: stopped first
 };
 
 }  // namespace posthog::server

@@ -86,33 +86,20 @@ std::vector<ScheduleState> Scheduler::state() {
 }
 
 void Scheduler::start(JobRunner* jobs) {
-  thread_ = std::thread([this, jobs] {
-    std::unique_lock lock(wake_mutex_);
-    while (!stopping_) {
-      lock.unlock();
-      try {
+  task_.start(
+      [this, jobs] {
         if (step() > 0 && jobs) jobs->wake();
-      } catch (const std::exception& e) {
+        // Just past the next minute boundary, or a second from now, whichever is first.
+        auto const at = now_();
+        auto const next = period_start(at, 60'000) + 60'000 + 5;
+        return std::chrono::milliseconds(std::clamp<std::int64_t>(next - at, 1, 1'000));
+      },
+      [this](const std::exception& e) {
         log_.log({0, "schedules", POSTHOG_LOG_ERROR, std::string("schedule pass failed, retried in a second: ") + e.what(),
                   std::chrono::system_clock::now()});
-      }
-      // Just past the next minute boundary, or a second from now, whichever is first.
-      auto const at = now_();
-      auto const next = period_start(at, 60'000) + 60'000 + 5;
-      lock.lock();
-      wake_.wait_for(lock, std::chrono::milliseconds(std::clamp<std::int64_t>(next - at, 1, 1'000)),
-                     [this] { return stopping_; });
-    }
-  });
+      });
 }
 
-void Scheduler::stop() {
-  {
-    std::lock_guard lock(wake_mutex_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void Scheduler::stop() { task_.stop(); }
 
 }  // namespace posthog::server

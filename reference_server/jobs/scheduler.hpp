@@ -18,17 +18,16 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "../pipeline/live_chains.hpp"
 #include "../stores/plugin_log.hpp"
 #include "job_queue.hpp"
+#include "periodic_task.hpp"
 #include "schedule_lock.hpp"
 
 namespace posthog::server {
@@ -75,10 +74,7 @@ class Scheduler {
   // nor the chains.
   std::vector<std::int64_t> known_period_;
   bool seeded_ = false;  // the lock knows every task's first period
-  std::mutex wake_mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
-  std::thread thread_;
+  PeriodicTask task_;  // last: stopped first
 };
 
 }  // namespace posthog::server

@@ -17,13 +17,7 @@ namespace {
 constexpr const char* token = "test-admin-token-0123456789";
 
 void send(const ServeProcess& s, boost::json::object properties) {
-  httplib::Client c("127.0.0.1", s.port());
-  auto r = c.Post("/e/",
-                  boost::json::serialize(boost::json::object{
-                      {"api_key", "phc_one"}, {"event", "e"}, {"distinct_id", "d"}, {"properties", std::move(properties)}}),
-                  "application/json");
-  REQUIRE(r);
-  REQUIRE(r->status == 200);
+  posthog::testing::post_event(s, "phc_one", std::move(properties));
 }
 
 std::vector<std::string> list(const boost::json::object& event, const char* key) {

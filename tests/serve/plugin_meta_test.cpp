@@ -28,13 +28,7 @@ boost::json::object config() {
 }
 
 void send(const ServeProcess& s, boost::json::object properties) {
-  httplib::Client c("127.0.0.1", s.port());
-  auto r = c.Post("/e/",
-                  boost::json::serialize(boost::json::object{
-                      {"api_key", "phc_one"}, {"event", "e"}, {"distinct_id", "d"}, {"properties", std::move(properties)}}),
-                  "application/json");
-  REQUIRE(r);
-  REQUIRE(r->status == 200);
+  posthog::testing::post_event(s, "phc_one", std::move(properties));
 }
 
 }  // namespace

@@ -171,6 +171,21 @@ inline boost::json::object admin_get(const ServeProcess& s, const std::string& t
   return boost::json::parse(r->body).as_object();
 }
 
+// POST /e/ of one event "e" of `distinct_id` with `properties` for the team
+// whose token is `api_key`; requires a 200.
+inline void post_event(const ServeProcess& s, const char* api_key, boost::json::object properties,
+                       const char* distinct_id = "d") {
+  httplib::Client c("127.0.0.1", s.port());
+  auto r = c.Post("/e/",
+                  boost::json::serialize(boost::json::object{{"api_key", api_key},
+                                                             {"event", "e"},
+                                                             {"distinct_id", distinct_id},
+                                                             {"properties", std::move(properties)}}),
+                  "application/json");
+  REQUIRE(r);
+  REQUIRE(r->status == 200);
+}
+
 // Polls `done` every 10 ms for up to 30 s, then requires it (with `what` in the report).
 template <class Done>
 void wait_until(Done done, const char* what) {
