@@ -138,12 +138,12 @@ posthog_status TeamPlugin::watched(const char* hook, posthog_error& error, std::
   std::chrono::nanoseconds const elapsed(clock() - started);
   if (took) *took = elapsed;
   auto* states = services_.states;
-  if (!states) return status;
+  // A call during which the server's own stores failed the plugin (Redis
+  // away, say) failed or dragged because of them: not charged.
+  if (!states || host_service_failures() != host_failures) return status;
   // A drop is an answer, a RetryError a request to come back, an unknown job
-  // the server's question, and a failure after the server's own stores failed
-  // the plugin is the server's: none of them is the plugin failing.
-  bool const failed = (status == POSTHOG_ERROR || status == POSTHOG_CONFIG_ERROR) &&
-                      host_service_failures() == host_failures;
+  // the server's question: none of them is the plugin failing.
+  bool const failed = status == POSTHOG_ERROR || status == POSTHOG_CONFIG_ERROR;
   if (!failed && elapsed < states->policy().slow_from) return status;  // the common case: nothing to charge
   try {
     auto& state = scope_.context().state_for_update();
