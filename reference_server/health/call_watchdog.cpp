@@ -1,5 +1,7 @@
 #include "call_watchdog.hpp"
 
+#include <posthog/abi.h>
+
 #include <cstdio>
 
 #include "../stores/plugin_log.hpp"
