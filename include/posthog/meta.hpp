@@ -27,6 +27,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstddef>
@@ -404,15 +405,34 @@ class Attachments {
 //   meta.global.with([&](boost::json::object& g) { g["last_uuid"] = event.uuid(); });
 class Global {
  public:
+  Global() = default;
+  Global(const Global&) = delete;
+  Global& operator=(const Global&) = delete;
+  ~Global() { delete state_.load(std::memory_order_acquire); }
+
   template <class F>
   decltype(auto) with(F&& f) {
-    std::lock_guard lock(mutex_);
-    return f(values_);
+    auto& s = state();
+    std::lock_guard lock(s.mutex);
+    return f(s.values);
   }
 
  private:
-  std::mutex mutex_;
-  boost::json::object values_;
+  // Made on first use: a team copy whose plugin never touches `global` (most)
+  // pays a pointer for it, not a mutex and an object.
+  struct State {
+    std::mutex mutex;
+    boost::json::object values;
+  };
+  State& state() {
+    auto* s = state_.load(std::memory_order_acquire);
+    if (s) return *s;
+    auto* made = new State;
+    if (state_.compare_exchange_strong(s, made, std::memory_order_acq_rel)) return *made;
+    delete made;  // another thread made it first
+    return *s;
+  }
+  std::atomic<State*> state_{nullptr};
 };
 
 // The per-call view handed to hooks. Cheap to construct: a handful of pointers.

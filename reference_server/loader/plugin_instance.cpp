@@ -80,7 +80,8 @@ std::shared_ptr<TeamPlugin> TeamPlugin::create(std::shared_ptr<PluginInstance> i
     for (auto const& note : notes) services.log->log({team_id, module.name(), POSTHOG_LOG_WARN, note, {}});
   // Handed over as text; the module keeps its own parsed copy (not this one: a copy per team is memory).
   auto const text = boost::json::serialize(validated);
-  posthog_team_setup setup{sizeof(posthog_team_setup), team_id, text.data(), text.size(), copy->meta()};
+  auto const meta = copy->meta();
+  posthog_team_setup setup{sizeof(posthog_team_setup), team_id, text.data(), text.size(), &meta};
   posthog_error error{};
   posthog_status status;
   {
@@ -101,7 +102,8 @@ std::shared_ptr<TeamPlugin> TeamPlugin::create(std::shared_ptr<PluginInstance> i
 TeamPlugin::~TeamPlugin() {
   if (!handle_) return;
   posthog_error error{};
-  if (module().vtable().teardown_team(handle_, meta(), &error) != POSTHOG_OK && services_.log)
+  auto const m = meta();
+  if (module().vtable().teardown_team(handle_, &m, &error) != POSTHOG_OK && services_.log)
     services_.log->error({team_id(), name(), "teardown", error.kind, error.message, {}, {}, {}});
 }
 
@@ -163,7 +165,10 @@ posthog_status TeamPlugin::watched(const char* hook, posthog_error& error, std::
 posthog_status TeamPlugin::process_event(boost::json::object& event, posthog_error& error,
                                          std::chrono::nanoseconds* took) const noexcept {
   return watched("process_event", error, took,
-                 [&] { return module().vtable().process_event(handle_, &event, meta(), &error); });
+                 [&] {
+                   auto const m = meta();
+                   return module().vtable().process_event(handle_, &event, &m, &error);
+                 });
 }
 
 posthog_status TeamPlugin::export_events(const std::vector<const boost::json::object*>& events, Attempt attempt,
@@ -195,13 +200,19 @@ posthog_status TeamPlugin::run_scheduled(ScheduledHook hook, posthog_error& erro
   char const* hook_name = hook == &posthog_plugin_vtable::run_every_minute ? "run_every_minute"
                           : hook == &posthog_plugin_vtable::run_every_hour ? "run_every_hour"
                                                                            : "run_every_day";
-  return watched(hook_name, error, nullptr, [&] { return fn(handle_, meta(), &error); });
+  return watched(hook_name, error, nullptr, [&] {
+    auto const m = meta();
+    return fn(handle_, &m, &error);
+  });
 }
 
 posthog_status TeamPlugin::on_event(const boost::json::object& event, posthog_error& error,
                                     std::chrono::nanoseconds* took) const noexcept {
   return watched("on_event", error, took,
-                 [&] { return module().vtable().on_event(handle_, &event, meta(), &error); });
+                 [&] {
+                   auto const m = meta();
+                   return module().vtable().on_event(handle_, &event, &m, &error);
+                 });
 }
 
 }  // namespace posthog::server

@@ -69,7 +69,7 @@ class TeamPlugin {
   const std::string& name() const noexcept { return scope_.plugin(); }
   std::int64_t team_id() const noexcept { return scope_.team_id(); }
   posthog_team* handle() const noexcept { return handle_; }
-  const posthog_meta* meta() const noexcept { return scope_.meta(); }
+  posthog_meta meta() const noexcept { return scope_.meta(); }  // for one call
   std::size_t metrics_slot() const noexcept { return instance_->metrics_slot(); }
 
   // PostHog's "name (id)" of a plugin config, as $plugins_succeeded lists it;

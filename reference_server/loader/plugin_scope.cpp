@@ -322,9 +322,12 @@ namespace posthog::server {
 
 PluginScope::PluginScope(std::int64_t team_id, std::string plugin, HostServices& services,
                          const PluginModule* module)
-    : context_{team_id, interned_plugin_name(plugin), &services, module},
-      meta_{sizeof(posthog_meta), team_id,      &context_,    &cache_api,       &storage_api,
-            &logger_api,          &capture_api, &jobs_api,    0,                0,
-            &metrics_api,         &cursor_api,  &attachments_api} {}
+    : context_{team_id, interned_plugin_name(plugin), &services, module} {}
+
+posthog_meta PluginScope::meta() const noexcept {
+  return {sizeof(posthog_meta), context_.team_id, &context_,   &cache_api,  &storage_api, &logger_api,
+          &capture_api,         &jobs_api,        0,           0,           &metrics_api, &cursor_api,
+          &attachments_api};
+}
 
 }  // namespace posthog::server

@@ -102,24 +102,26 @@ class PluginScope {
   // `module` must outlive the scope (the instance keeps it); null: no jobs, no metrics.
   PluginScope(std::int64_t team_id, std::string plugin, HostServices& services,
               const PluginModule* module = nullptr);
+  PluginScope(const PluginScope&) = delete;
+  PluginScope& operator=(const PluginScope&) = delete;
+
+  // The meta handed to a hook, made for the call: a dozen stores, where
+  // keeping one per team copy cost 96 bytes of every copy. Valid for the call
+  // (a module keeps what it needs, never the pointer).
+  posthog_meta meta() const noexcept;
   // The meta for one attempt of a retried call (export_events, a job).
   posthog_meta meta_for_attempt(std::uint32_t attempt, std::uint32_t max_attempts) const noexcept {
-    posthog_meta m = meta_;
+    posthog_meta m = meta();
     m.attempt = attempt;
     m.max_attempts = max_attempts;
     return m;
   }
-  PluginScope(const PluginScope&) = delete;
-  PluginScope& operator=(const PluginScope&) = delete;
-
-  const posthog_meta* meta() const noexcept { return &meta_; }
   std::int64_t team_id() const noexcept { return context_.team_id; }
   const std::string& plugin() const noexcept { return context_.plugin; }
   const posthog_context& context() const noexcept { return context_; }
 
  private:
-  posthog_context context_;
-  posthog_meta meta_;
+  mutable posthog_context context_;  // services reach it through the meta's non-const pointer
 };
 
 }  // namespace posthog::server

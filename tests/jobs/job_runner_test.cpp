@@ -163,9 +163,9 @@ TEST_CASE("jobs: meta.jobs from a hook queues into the runner; unknown names and
   REQUIRE(copy.process_event(event, error) == POSTHOG_ERROR);
   CHECK(std::string(error.message).find("jobs.enqueue failed") != std::string::npos);
   // A module that hands over a payload that is not JSON is refused at once, not when the job runs.
-  auto const* meta = copy.meta();
+  auto const meta = copy.meta();
   constexpr std::string_view garbage = "{not json";
-  CHECK(meta->jobs->enqueue(meta->context, "remember", 8, garbage.data(), garbage.size(), 0) == POSTHOG_ERROR);
+  CHECK(meta.jobs->enqueue(meta.context, "remember", 8, garbage.data(), garbage.size(), 0) == POSTHOG_ERROR);
   CHECK(f.queue->totals().queued == 1);
 }
 

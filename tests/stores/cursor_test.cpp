@@ -50,7 +50,8 @@ TEST_CASE("utils.cursor is atomic under concurrent calls, on every storage backe
   PluginScope scope(3, "counter", services), other_team(4, "counter", services);
   posthog::Config config;
   posthog::Global global;
-  posthog::Meta meta(scope.meta(), config, global), other(other_team.meta(), config, global);
+  auto const scoped = scope.meta(), other_scoped = other_team.meta();
+  posthog::Meta meta(&scoped, config, global), other(&other_scoped, config, global);
 
   meta.utils.cursor.init("c", 0);
   meta.utils.cursor.init("c", 500);  // set already: unchanged
@@ -59,7 +60,7 @@ TEST_CASE("utils.cursor is atomic under concurrent calls, on every storage backe
   std::vector<std::int64_t> seen;
   for (int t = 0; t < 4; ++t)
     threads.emplace_back([&] {
-      posthog::Meta mine(scope.meta(), config, global);
+      posthog::Meta mine(&scoped, config, global);
       for (int i = 0; i < 250; ++i) {
         auto const v = mine.utils.cursor.increment("c");
         std::lock_guard lock(mutex);
