@@ -115,10 +115,13 @@ void PluginModule::load_code(const std::string& copy, const std::vector<unsigned
           auto& d = *static_cast<Declared*>(user);
           std::string n(name, size);
           // PostHog: "Only 'sum', 'max', and 'min' are supported" (extensions/metrics.ts).
-          auto const k = kind == POSTHOG_METRIC_SUM ? std::optional(MetricKind::sum)
-                         : kind == POSTHOG_METRIC_MAX ? std::optional(MetricKind::max)
-                         : kind == POSTHOG_METRIC_MIN ? std::optional(MetricKind::min)
-                                                      : std::nullopt;
+          std::optional<MetricKind> k;
+          switch (kind) {
+            case POSTHOG_METRIC_SUM: k = MetricKind::sum; break;
+            case POSTHOG_METRIC_MAX: k = MetricKind::max; break;
+            case POSTHOG_METRIC_MIN: k = MetricKind::min; break;
+            default: break;
+          }
           if (n.empty() || !k) d.refusals.push_back("metric '" + n + "': only sum, max and min are supported, and a name");
           for (auto const& m : d.out)
             if (m.name == n) d.refusals.push_back("metric '" + n + "' is declared twice");

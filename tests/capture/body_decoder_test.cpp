@@ -7,6 +7,8 @@
 #include "capture/lz_string.hpp"
 #include "capture_test_support.hpp"
 
+namespace body_decoder_test {
+
 using posthog::server::CaptureBody;
 using posthog::server::CaptureError;
 using posthog::server::decode_capture_body;
@@ -97,3 +99,5 @@ TEST_CASE("Compression bombs stop at the limit with 413", "[capture][decode][lim
   }
   CHECK(status_of({"POST", "application/json", "", "", std::string(limit + 1, ' ')}) == 413);
 }
+
+}  // namespace body_decoder_test

@@ -6,6 +6,8 @@
 
 #include "capture/capture_payload.hpp"
 
+namespace capture_payload_test {
+
 using posthog::server::CaptureContext;
 using posthog::server::CaptureError;
 using posthog::server::read_capture_payload;
@@ -154,3 +156,5 @@ TEST_CASE("A bad event in a batch is rejected alone; all bad is a 400", "[captur
   auto const single = refusal(R"({"event":"e","api_key":"phc_one"})");
   CHECK(single == std::pair<int, std::string>{400, "the event has no distinct_id"});
 }
+
+}  // namespace capture_payload_test

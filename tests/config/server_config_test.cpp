@@ -6,6 +6,8 @@
 #include "config/serve_settings.hpp"
 #include "config/server_config.hpp"
 
+namespace server_config_test {
+
 using posthog::server::ConfigFileError;
 using posthog::server::ServerConfig;
 
@@ -144,3 +146,5 @@ TEST_CASE("Serve settings: store, admin, forward sink, log level", "[config][ser
   env.clear();
   CHECK_THROWS_WITH(posthog::server::ServeSettings::from(bad, from_env), Catch::Contains("$.serve.admin.listen"));
 }
+
+}  // namespace server_config_test

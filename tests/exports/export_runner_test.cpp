@@ -21,6 +21,8 @@
 #include "../support/memory_services.hpp"
 #include "../support/redis_server.hpp"
 
+namespace export_runner_test {
+
 using namespace posthog::server;
 using Catch::Generators::values;
 namespace fs = std::filesystem;
@@ -336,3 +338,5 @@ TEST_CASE("exports: a plugin paused for its health keeps its batches waiting, at
   CHECK(f.tally().retry_errors == 0);
   f.host.states = nullptr;
 }
+
+}  // namespace export_runner_test

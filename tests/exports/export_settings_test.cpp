@@ -6,6 +6,8 @@
 
 #include "exports/export_settings.hpp"
 
+namespace export_settings_test {
+
 using posthog::server::ExportSettings;
 
 TEST_CASE("exportEventsToIgnore is split on commas and trimmed", "[exports][settings]") {
@@ -40,3 +42,5 @@ TEST_CASE("A bound that is not a whole number is refused, naming the field", "[e
     CHECK(std::string(e.what()).find("'1 MiB' is not a whole number") != std::string::npos);
   }
 }
+
+}  // namespace export_settings_test

@@ -9,6 +9,8 @@
 
 #include "health/plugin_health.hpp"
 
+namespace plugin_health_test {
+
 using namespace posthog::server;
 using std::chrono::milliseconds;
 
@@ -115,3 +117,5 @@ TEST_CASE("With health off nothing is ever charged", "[health]") {
   CHECK_FALSE(h.charge(p, 1e9, 0, "e"));
   CHECK(h.state() == HealthState::healthy);
 }
+
+}  // namespace plugin_health_test

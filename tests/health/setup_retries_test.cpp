@@ -16,6 +16,8 @@
 #include "pipeline/live_chains.hpp"
 #include "../support/memory_services.hpp"
 
+namespace setup_retries_test {
+
 using namespace posthog::server;
 
 namespace {
@@ -146,3 +148,5 @@ TEST_CASE("A retry for a team changed meanwhile is dropped: the change set it up
   f.now_ms += 1'000'000;
   CHECK(f.retries.step() == 0);
 }
+
+}  // namespace setup_retries_test

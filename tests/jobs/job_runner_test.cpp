@@ -6,6 +6,8 @@
 // retry schedule of src/worker/vm/upgrades/export-events.ts.
 #include "jobs_fixture.hpp"
 
+namespace job_runner_test {
+
 using namespace posthog::server;
 using posthog::testing::JobsFixture;
 using posthog::testing::backends;
@@ -224,3 +226,5 @@ TEST_CASE("jobs (Redis): a server whose claim ran out cannot settle the job anot
   CHECK(other.totals().running == 0);
   CHECK(other.totals().queued == 0);
 }
+
+}  // namespace job_runner_test

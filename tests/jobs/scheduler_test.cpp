@@ -7,6 +7,8 @@
 
 #include "jobs/scheduled_tasks.hpp"
 
+namespace scheduler_test {
+
 using namespace posthog::server;
 using posthog::testing::JobsFixture;
 using posthog::testing::backends;
@@ -157,3 +159,5 @@ TEST_CASE("schedules (Redis): a period whose lock another server holds is looked
   CHECK(raw.command({"GET", "test:schedule-lock:task"}).text == "someone-else");
   CHECK(lock->last_period("task") == 0);
 }
+
+}  // namespace scheduler_test

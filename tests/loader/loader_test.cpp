@@ -15,6 +15,8 @@
 #include "stores/plugin_storage.hpp"
 #include "../support/memory_services.hpp"
 
+namespace loader_test {
+
 using namespace posthog::server;
 namespace fs = std::filesystem;
 
@@ -239,3 +241,5 @@ TEST_CASE("A plugin's cache is scoped to its team", "[loader][isolation]") {
   CHECK(s.cache.get("@plugin/testkit/1/seq/same") == std::optional<std::string>("5"));
   CHECK(s.cache.get("@plugin/testkit/2/seq/same") == std::optional<std::string>("1"));
 }
+
+}  // namespace loader_test

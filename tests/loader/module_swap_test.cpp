@@ -19,6 +19,8 @@
 #include "pipeline/live_chains.hpp"
 #include "../support/memory_services.hpp"
 
+namespace module_swap_test {
+
 using namespace posthog::server;
 namespace fs = std::filesystem;
 
@@ -291,3 +293,5 @@ TEST_CASE("The folder watch reports a file renamed into place, once", "[loader][
   CHECK(std::count(reported.begin(), reported.end(), dir / "swapkit.so") == 1);
   fs::remove_all(dir);
 }
+
+}  // namespace module_swap_test

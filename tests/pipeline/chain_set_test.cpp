@@ -13,6 +13,8 @@
 #include "stores/plugin_storage.hpp"
 #include "../support/memory_services.hpp"
 
+namespace chain_set_test {
+
 using namespace posthog::server;
 
 namespace {
@@ -96,3 +98,5 @@ TEST_CASE("A published set is used from the next pin; the old one lives while pi
   CHECK(live.current()->team(1)->plugins[0].config.at("label") == "new");
   CHECK(pinned->chain(1)->plugins()[0] != live.current()->chain(1)->plugins()[0]);
 }
+
+}  // namespace chain_set_test

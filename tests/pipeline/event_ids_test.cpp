@@ -7,6 +7,8 @@
 
 #include "pipeline/event_ids.hpp"
 
+namespace event_ids_test {
+
 using namespace posthog::server;
 
 namespace {
@@ -54,3 +56,5 @@ TEST_CASE("UUIDv7: version, variant, time prefix, no repeats", "[pipeline][ids]"
   }
   CHECK(seen.size() == 1000);
 }
+
+}  // namespace event_ids_test

@@ -9,6 +9,8 @@
 #include "pipeline/json_lines.hpp"
 #include "pipeline/route_key.hpp"
 
+namespace json_text_test {
+
 using posthog::server::append_json_line;
 using posthog::server::top_level_value;
 
@@ -58,3 +60,5 @@ TEST_CASE("The router finds a top-level member without parsing nested values", "
   CHECK_FALSE(top_level_value(R"(["distinct_id","x"])", "distinct_id"));          // not an object
   CHECK_FALSE(top_level_value("", "distinct_id"));
 }
+
+}  // namespace json_text_test

@@ -18,6 +18,8 @@
 #include "stores/team_cache.hpp"
 #include "../support/memory_services.hpp"
 
+namespace plugin_chain_test {
+
 using namespace posthog::server;
 
 namespace {
@@ -274,3 +276,5 @@ TEST_CASE("Failures caused by the server's own stores are recorded but not charg
   REQUIRE(f.states.find(5, "testkit"));
   CHECK(f.states.find(5, "testkit")->health().state() == HealthState::degraded);
 }
+
+}  // namespace plugin_chain_test

@@ -6,6 +6,8 @@
 
 #include "pipeline/reusable_arena.hpp"
 
+namespace reusable_arena_test {
+
 TEST_CASE("An arena that overflows its buffer can be emptied and reused indefinitely", "[pipeline][arena]") {
   // Boost 1.81's monotonic_resource::release() doubles its next block size on
   // every reuse that overflows, until allocation throws bad_alloc (about 50
@@ -22,3 +24,5 @@ TEST_CASE("An arena that overflows its buffer can be emptied and reused indefini
     arena.reset();
   }
 }
+
+}  // namespace reusable_arena_test

@@ -9,6 +9,8 @@
 #include <sstream>
 #include <string>
 
+namespace abi_hash_test {
+
 TEST_CASE("POSTHOG_ABI_HEADER_HASH is the FNV-1a 64 of abi.h without its own line", "[sdk][abi]") {
   std::ifstream in(POSTHOG_ABI_HEADER, std::ios::binary);
   REQUIRE(in);
@@ -33,3 +35,5 @@ TEST_CASE("POSTHOG_ABI_HEADER_HASH is the FNV-1a 64 of abi.h without its own lin
        << std::hex << h);
   REQUIRE(h == POSTHOG_ABI_HEADER_HASH);
 }
+
+}  // namespace abi_hash_test

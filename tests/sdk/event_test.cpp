@@ -3,6 +3,8 @@
 
 #include <boost/json.hpp>
 
+namespace event_test {
+
 using posthog::Event;
 
 TEST_CASE("Event reads PostHog's fields from the object it views", "[sdk][event]") {
@@ -47,3 +49,5 @@ TEST_CASE("Event tolerates missing and mistyped fields", "[sdk][event]") {
   e.properties()["x"] = 1;  // replaces the malformed value with an object
   CHECK(o.at("properties").as_object().size() == 1);
 }
+
+}  // namespace event_test

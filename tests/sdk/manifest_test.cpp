@@ -3,6 +3,8 @@
 
 #include <boost/json.hpp>
 
+namespace manifest_test {
+
 using posthog::ConfigError;
 using posthog::Manifest;
 using posthog::ManifestError;
@@ -119,3 +121,5 @@ TEST_CASE("An exporting plugin takes PostHog's export options without declaring 
   CHECK(v.at("exportEventsToIgnore") == "$snapshot");  // a declared one keeps its declaration
   CHECK(m.config.size() == 4);
 }
+
+}  // namespace manifest_test

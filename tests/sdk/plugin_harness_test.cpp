@@ -7,6 +7,8 @@
 #include <span>
 #include <stdexcept>
 
+namespace plugin_harness_test {
+
 using posthog::testing::HookFailed;
 using posthog::testing::make_event;
 using posthog::testing::PluginHarness;
@@ -325,3 +327,5 @@ TEST_CASE("cache.lpush_many pushes an array in order, and refuses more than 1,00
   CHECK(list[2] == 0);
   CHECK_THROWS_WITH(plugin.process_event(make_event("e", {{"n", 1001}})), Catch::Contains("more than the 1000"));
 }
+
+}  // namespace plugin_harness_test

@@ -2,6 +2,8 @@
 #include <catch2/catch.hpp>
 #include <posthog/timestamp.hpp>
 
+namespace timestamp_test {
+
 TEST_CASE("ISO 8601 timestamps order events", "[sdk][time]") {
   CHECK(posthog::iso8601_millis("1970-01-01T00:00:00Z") == 0);
   CHECK(posthog::iso8601_millis("2026-01-01T00:00:00.123Z") == 1767225600123);
@@ -13,3 +15,5 @@ TEST_CASE("ISO 8601 timestamps order events", "[sdk][time]") {
   CHECK_FALSE(posthog::iso8601_millis("2026-13-01T00:00:00Z"));
   CHECK_FALSE(posthog::iso8601_millis("2026-01-01T00:00:00Zjunk"));
 }
+
+}  // namespace timestamp_test

@@ -6,6 +6,8 @@
 
 #include "serve_process.hpp"
 
+namespace admin_test {
+
 using posthog::testing::ServeProcess;
 
 namespace {
@@ -283,3 +285,5 @@ TEST_CASE("admin: a plugin whose module was refused is listed, and its config is
   auto ready = admin.get("/_ready");
   CHECK(ready.at("load_errors") == 1);
 }
+
+}  // namespace admin_test

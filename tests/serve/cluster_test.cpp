@@ -16,6 +16,8 @@
 #include "serve_process.hpp"
 #include "../support/redis_server.hpp"
 
+namespace cluster_test {
+
 using posthog::testing::RedisServer;
 using posthog::testing::ServeProcess;
 using posthog::testing::wait_until;
@@ -208,3 +210,5 @@ TEST_CASE("cluster: three servers under load lose one to SIGKILL and Redis to a 
   CHECK(a.stop() == 0);
   CHECK(b.stop() == 0);
 }
+
+}  // namespace cluster_test

@@ -11,6 +11,8 @@
 #include "serve_process.hpp"
 #include "test_receiver.hpp"
 
+namespace export_test {
+
 using posthog::testing::ServeProcess;
 using posthog::testing::wait_until;
 
@@ -213,3 +215,5 @@ TEST_CASE("exports: a team's exportEventsToIgnore and buffer bounds (export-even
   REQUIRE(server.stop() == 0);
   CHECK(server.sink_events().size() == 4);  // ignored for export only
 }
+
+}  // namespace export_test

@@ -15,6 +15,8 @@
 
 #include "serve_process.hpp"
 
+namespace forward_sink_test {
+
 using posthog::testing::ServeProcess;
 
 namespace {
@@ -249,3 +251,5 @@ TEST_CASE("forward sink: one api_key for every team when configured", "[serve][f
   REQUIRE(server.stop() == 0);
   for (auto const& [token, e] : receiver.events()) CHECK(token == "phc_shared_project");
 }
+
+}  // namespace forward_sink_test

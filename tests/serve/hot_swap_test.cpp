@@ -32,6 +32,8 @@
 
 #include "serve_process.hpp"
 
+namespace hot_swap_test {
+
 using posthog::testing::ServeProcess;
 namespace fs = std::filesystem;
 
@@ -394,3 +396,5 @@ TEST_CASE("hot swap: process mode swaps on the folder watch and SIGHUP while rea
   CHECK(duplicated == 0);
   fs::remove_all(dir);
 }
+
+}  // namespace hot_swap_test

@@ -10,6 +10,8 @@
 
 #include "serve_process.hpp"
 
+namespace jobs_test {
+
 using posthog::testing::ServeProcess;
 using posthog::testing::wait_until;
 
@@ -127,3 +129,5 @@ TEST_CASE("jobs: a failed job is listed with its error and replayed through the 
              "the replayed job ran (and exploded) again");
   CHECK(server.stop() == 0);
 }
+
+}  // namespace jobs_test

@@ -9,6 +9,8 @@
 
 #include "serve_process.hpp"
 
+namespace plugin_health_test {
+
 using posthog::testing::admin_get;
 using posthog::testing::ServeProcess;
 
@@ -165,3 +167,5 @@ TEST_CASE("A plugin whose set-up keeps failing is disabled with the reason, and 
     CHECK(list(e, "$plugins_deferred") == std::vector<std::string>{"testkit (1)"});
   }
 }
+
+}  // namespace plugin_health_test

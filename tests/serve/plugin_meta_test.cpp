@@ -10,6 +10,8 @@
 
 #include "serve_process.hpp"
 
+namespace plugin_meta_test {
+
 using posthog::testing::admin_get;
 using posthog::testing::ServeProcess;
 
@@ -124,3 +126,5 @@ TEST_CASE("An attachment uploaded through the admin API reaches the plugin, and 
   }
   std::filesystem::remove_all(dir);
 }
+
+}  // namespace plugin_meta_test

@@ -10,6 +10,8 @@
 #include "serve_process.hpp"
 #include "../support/redis_server.hpp"
 
+namespace redis_test {
+
 using posthog::testing::RedisServer;
 using posthog::testing::ServeProcess;
 using posthog::testing::wait_until;
@@ -241,3 +243,5 @@ TEST_CASE("redis: a server whose Redis is down at start serves once it is up, an
   wait_until([&] { return server.sink_events().size() == 1; }, "and the worker runs them");
   CHECK(server.stop() == 0);
 }
+
+}  // namespace redis_test

@@ -12,6 +12,8 @@
 #include "../capture/capture_test_support.hpp"
 #include "serve_process.hpp"
 
+namespace serve_test {
+
 using posthog::testing::ServeProcess;
 
 using posthog::testing::base64;
@@ -274,3 +276,5 @@ TEST_CASE("serve: SIGTERM under load loses no event answered 200", "[serve][shut
   CHECK(total >= 300);
   CHECK(missing == 0);
 }
+
+}  // namespace serve_test

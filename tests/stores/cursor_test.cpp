@@ -20,6 +20,8 @@
 #include "stores/redis/redis_cache.hpp"
 #include "../support/redis_server.hpp"
 
+namespace cursor_test {
+
 using namespace posthog::server;
 using Catch::Generators::values;
 namespace fs = std::filesystem;
@@ -88,3 +90,5 @@ TEST_CASE("utils.cursor is atomic under concurrent calls, on every storage backe
   store.reset();
   fs::remove_all(dir);
 }
+
+}  // namespace cursor_test

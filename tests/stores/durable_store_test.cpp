@@ -9,6 +9,8 @@
 #include "exports/store_export_queue.hpp"
 #include "stores/durable_store.hpp"
 
+namespace durable_store_test {
+
 using namespace posthog::server;
 
 namespace {
@@ -230,3 +232,5 @@ TEST_CASE("Pending exports are chunks; a batch takes whole chunks and splits the
   for (auto const& p : queue.pending()) CHECK(p.team_id != 3);
   CHECK_FALSE(queue.cut_batch(3, "x", 10, 100, 200));
 }
+
+}  // namespace durable_store_test

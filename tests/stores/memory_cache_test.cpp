@@ -5,6 +5,8 @@
 
 #include "stores/memory_cache.hpp"
 
+namespace memory_cache_test {
+
 using posthog::server::MemoryCache;
 using namespace std::chrono_literals;
 
@@ -113,3 +115,5 @@ TEST_CASE("Byte accounting returns to zero when everything is gone", "[stores][c
   CHECK(cache.bytes() == 0);
   CHECK(cache.size() == 0);
 }
+
+}  // namespace memory_cache_test

@@ -16,6 +16,8 @@
 #include "stores/redis/redis_cache.hpp"
 #include "../support/redis_server.hpp"
 
+namespace redis_store_test {
+
 using namespace posthog::server;
 using namespace std::chrono_literals;
 using posthog::testing::RedisServer;
@@ -212,3 +214,5 @@ TEST_CASE("The cluster bus delivers others' messages, not its own, and resyncs w
   std::lock_guard lock(mutex);
   CHECK(errors.empty());
 }
+
+}  // namespace redis_store_test

@@ -15,6 +15,8 @@
 #include "stores/redis/stream_consumer.hpp"
 #include "../support/redis_server.hpp"
 
+namespace redis_stream_test {
+
 using namespace posthog::server;
 using namespace std::chrono_literals;
 using posthog::testing::RedisServer;
@@ -228,3 +230,5 @@ TEST_CASE("stream: consumers long gone with nothing pending are removed from the
   }, "and forgets the one long gone");
   worker.finish(1s);
 }
+
+}  // namespace redis_stream_test

@@ -55,6 +55,10 @@ struct RedisReply {
   const RedisReply& ok() const;
 };
 
+// A number Redis keeps as text (a hash field, an id from a script); empty reads
+// as 0. Throws std::invalid_argument or std::out_of_range on anything else.
+inline std::int64_t redis_integer(const std::string& text) { return text.empty() ? 0 : std::stoll(text); }
+
 using RedisArgs = std::vector<std::string_view>;
 
 class RedisConnection {

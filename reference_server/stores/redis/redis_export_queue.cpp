@@ -102,7 +102,6 @@ redis.call('ZADD', P .. 'exports:due', ARGV[3], id)
 return 1
 )lua");
 
-std::int64_t number(const std::string& text) { return text.empty() ? 0 : std::stoll(text); }
 
 std::string owner(std::int64_t team_id, const std::string& plugin) { return std::to_string(team_id) + "/" + plugin; }
 
@@ -123,12 +122,12 @@ ExportBatch read_batch(const std::vector<RedisReply>& fields, bool with_events) 
   for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
     auto const& name = fields[i].text;
     auto const& value = fields[i + 1].text;
-    if (name == "id") b.id = number(value);
-    else if (name == "team") b.team_id = number(value);
+    if (name == "id") b.id = redis_integer(value);
+    else if (name == "team") b.team_id = redis_integer(value);
     else if (name == "plugin") b.plugin = value;
     else if (name == "events" && with_events) b.events = lines(value);
-    else if (name == "attempt") b.attempt = static_cast<int>(number(value));
-    else if (name == "next_at") b.next_at_ms = number(value);
+    else if (name == "attempt") b.attempt = static_cast<int>(redis_integer(value));
+    else if (name == "next_at") b.next_at_ms = redis_integer(value);
     else if (name == "error") b.last_error = value;
     else if (name == "dead") b.dead = value == "1";
     else if (name == "claim") b.claim = value;
@@ -194,12 +193,12 @@ std::vector<PendingExports> RedisExportQueue::pending() {
     if (events <= 0) continue;
     auto const slash = owners[i].find('/');
     PendingExports p;
-    p.team_id = number(owners[i].substr(0, slash));
+    p.team_id = redis_integer(owners[i].substr(0, slash));
     p.plugin = owners[i].substr(slash + 1);
     p.events = static_cast<std::uint64_t>(events);
-    p.bytes = static_cast<std::uint64_t>(std::max<std::int64_t>(number(replies[3 * i + 1].text), 0));
+    p.bytes = static_cast<std::uint64_t>(std::max<std::int64_t>(redis_integer(replies[3 * i + 1].text), 0));
     auto const& head = replies[3 * i + 2].text;
-    p.oldest_ms = number(head.substr(0, head.find(' ')));
+    p.oldest_ms = redis_integer(head.substr(0, head.find(' ')));
     out.push_back(std::move(p));
   }
   return out;
@@ -273,14 +272,14 @@ std::vector<ExportBatch> RedisExportQueue::dead_letters(std::int64_t team_id, co
     auto const& v = replies[i].elements;
     if (v.size() != 7 || v[5].text != "1") continue;
     ExportBatch b;
-    b.id = number(ids.elements[i].text);
-    b.team_id = number(v[0].text);
+    b.id = redis_integer(ids.elements[i].text);
+    b.team_id = redis_integer(v[0].text);
     b.plugin = v[1].text;
-    b.attempt = static_cast<int>(number(v[2].text));
-    b.next_at_ms = number(v[3].text);
+    b.attempt = static_cast<int>(redis_integer(v[2].text));
+    b.next_at_ms = redis_integer(v[3].text);
     b.last_error = v[4].text;
     b.dead = true;
-    b.events.resize(static_cast<std::size_t>(number(v[6].text)));  // the count; the events stay in Redis
+    b.events.resize(static_cast<std::size_t>(redis_integer(v[6].text)));  // the count; the events stay in Redis
     out.push_back(std::move(b));
   }
   std::sort(out.begin(), out.end(), [](const ExportBatch& a, const ExportBatch& b) { return a.id < b.id; });
@@ -302,7 +301,7 @@ ExportCounts RedisExportQueue::counts(std::int64_t team_id, const std::string& p
   });
   ExportCounts counts;
   counts.pending_events = static_cast<std::uint64_t>(replies[0].ok().integer);
-  counts.pending_bytes = static_cast<std::uint64_t>(std::max<std::int64_t>(number(replies[1].text), 0));
+  counts.pending_bytes = static_cast<std::uint64_t>(std::max<std::int64_t>(redis_integer(replies[1].text), 0));
   std::vector<std::string> batch_keys;
   for (auto const& id : replies[2].ok().elements) batch_keys.push_back(key("batch:" + id.text));
   std::vector<RedisArgs> reads;

@@ -13,7 +13,7 @@ namespace posthog::server {
 namespace {
 
 // Every script takes the prefix as ARGV[1].
-RedisScript const enqueue_script(R"lua(
+RedisScript const job_enqueue_script(R"lua(
 local P = ARGV[1]
 local id = redis.call('INCR', P .. 'jobs:next-id')
 redis.call('HSET', P .. 'job:' .. id, 'team', ARGV[2], 'plugin', ARGV[3], 'name', ARGV[4], 'payload', ARGV[5],
@@ -25,7 +25,7 @@ return id
 
 // ARGV: prefix, name, payload, now, then (team, plugin) pairs. Returns the
 // 1-based numbers of the pairs skipped because a `name` job of theirs is pending.
-RedisScript const enqueue_unless_pending_script(R"lua(
+RedisScript const job_enqueue_unless_pending_script(R"lua(
 local P, name, payload, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local skipped = {}
 for i = 5, #ARGV, 2 do
@@ -50,7 +50,7 @@ return skipped
 )lua");
 
 // ARGV: prefix, now, visibility ms. Returns the job's fields and its id, or nil.
-RedisScript const claim_script(R"lua(
+RedisScript const job_claim_script(R"lua(
 local P, now = ARGV[1], tonumber(ARGV[2])
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'jobs:running', '-inf', now)) do
   redis.call('ZREM', P .. 'jobs:running', id)
@@ -71,7 +71,7 @@ return fields
 
 // The last ARGV of done, retry and fail: the caller's claim token ('' for none).
 // -1: the job is claimed under another token now.
-RedisScript const done_script(R"lua(
+RedisScript const job_done_script(R"lua(
 local P, id = ARGV[1], ARGV[2]
 local k = P .. 'job:' .. id
 if ARGV[3] ~= '' and redis.call('HGET', k, 'claim') ~= ARGV[3] and redis.call('EXISTS', k) == 1 then return -1 end
@@ -85,7 +85,7 @@ return 1
 )lua");
 
 // ARGV: prefix, id, attempt, run_at, error, claim token.
-RedisScript const retry_script(R"lua(
+RedisScript const job_retry_script(R"lua(
 local P, id = ARGV[1], ARGV[2]
 local k = P .. 'job:' .. id
 if redis.call('EXISTS', k) == 0 then return 0 end
@@ -97,7 +97,7 @@ return 1
 )lua");
 
 // ARGV: prefix, id, attempt, error, now, claim token.
-RedisScript const fail_script(R"lua(
+RedisScript const job_fail_script(R"lua(
 local P, id = ARGV[1], ARGV[2]
 local k = P .. 'job:' .. id
 if redis.call('EXISTS', k) == 0 then return 0 end
@@ -110,7 +110,7 @@ return 1
 )lua");
 
 // ARGV: prefix, id, now.
-RedisScript const replay_script(R"lua(
+RedisScript const job_replay_script(R"lua(
 local P, id = ARGV[1], ARGV[2]
 if redis.call('ZREM', P .. 'jobs:failed', id) == 0 then return 0 end
 redis.call('ZADD', P .. 'jobs:queued', ARGV[3], id)
@@ -118,7 +118,6 @@ redis.call('HSET', P .. 'job:' .. id, 'state', 'queued', 'attempt', 0, 'run_at',
 return 1
 )lua");
 
-std::int64_t number(const std::string& text) { return text.empty() ? 0 : std::stoll(text); }
 
 // A job from HGETALL's name/value pairs.
 Job read_job(const std::vector<RedisReply>& fields) {
@@ -126,16 +125,16 @@ Job read_job(const std::vector<RedisReply>& fields) {
   for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
     auto const& name = fields[i].text;
     auto const& value = fields[i + 1].text;
-    if (name == "id") j.id = number(value);
-    else if (name == "team") j.team_id = number(value);
+    if (name == "id") j.id = redis_integer(value);
+    else if (name == "team") j.team_id = redis_integer(value);
     else if (name == "plugin") j.plugin = value;
     else if (name == "name") j.name = value;
     else if (name == "payload") j.payload = value;
-    else if (name == "run_at") j.run_at_ms = number(value);
-    else if (name == "attempt") j.attempt = static_cast<int>(number(value));
+    else if (name == "run_at") j.run_at_ms = redis_integer(value);
+    else if (name == "attempt") j.attempt = static_cast<int>(redis_integer(value));
     else if (name == "state") j.state = value;
     else if (name == "error") j.last_error = value;
-    else if (name == "created") j.created_ms = number(value);
+    else if (name == "created") j.created_ms = redis_integer(value);
     else if (name == "claim") j.claim = value;
   }
   return j;
@@ -156,7 +155,7 @@ std::int64_t RedisJobQueue::enqueue(std::int64_t team_id, std::string_view plugi
                                     std::string_view payload, std::int64_t run_at_ms, std::int64_t now_ms) {
   auto const at = std::to_string(run_at_ms > 0 ? run_at_ms : now_ms);
   auto const r = pool_.with([&](RedisConnection& c) {
-    return enqueue_script.run(c, {}, {prefix_, std::to_string(team_id), std::string(plugin), std::string(name),
+    return job_enqueue_script.run(c, {}, {prefix_, std::to_string(team_id), std::string(plugin), std::string(name),
                                       std::string(payload), at, std::to_string(now_ms)});
   });
   return r.ok().integer;
@@ -170,7 +169,7 @@ std::vector<std::pair<std::int64_t, std::string>> RedisJobQueue::enqueue_unless_
     args.push_back(std::to_string(team));
     args.push_back(plugin);
   }
-  auto const r = pool_.with([&](RedisConnection& c) { return enqueue_unless_pending_script.run(c, {}, args); });
+  auto const r = pool_.with([&](RedisConnection& c) { return job_enqueue_unless_pending_script.run(c, {}, args); });
   std::vector<std::pair<std::int64_t, std::string>> skipped;
   for (auto const& n : r.ok().elements) {
     auto const i = static_cast<std::size_t>(n.integer);
@@ -181,7 +180,7 @@ std::vector<std::pair<std::int64_t, std::string>> RedisJobQueue::enqueue_unless_
 
 std::optional<Job> RedisJobQueue::claim(std::int64_t now_ms) {
   auto const r = pool_.with([&](RedisConnection& c) {
-    return claim_script.run(c, {}, {prefix_, std::to_string(now_ms), std::to_string(visibility_.count())});
+    return job_claim_script.run(c, {}, {prefix_, std::to_string(now_ms), std::to_string(visibility_.count())});
   });
   if (r.ok().is_nil()) return std::nullopt;
   return read_job(r.elements);
@@ -189,28 +188,28 @@ std::optional<Job> RedisJobQueue::claim(std::int64_t now_ms) {
 
 void RedisJobQueue::done(std::int64_t id, std::string_view claim) {
   check_claim(pool_.with([&](RedisConnection& c) {
-    return done_script.run(c, {}, {prefix_, std::to_string(id), std::string(claim)});
+    return job_done_script.run(c, {}, {prefix_, std::to_string(id), std::string(claim)});
   }), id);
 }
 
 void RedisJobQueue::retry_later(std::int64_t id, int attempt, std::int64_t run_at_ms, const std::string& error,
                                 std::string_view claim) {
   check_claim(pool_.with([&](RedisConnection& c) {
-    return retry_script.run(c, {}, {prefix_, std::to_string(id), std::to_string(attempt), std::to_string(run_at_ms),
+    return job_retry_script.run(c, {}, {prefix_, std::to_string(id), std::to_string(attempt), std::to_string(run_at_ms),
                                      error, std::string(claim)});
   }), id);
 }
 
 void RedisJobQueue::fail(std::int64_t id, int attempt, const std::string& error, std::string_view claim) {
   check_claim(pool_.with([&](RedisConnection& c) {
-    return fail_script.run(c, {}, {prefix_, std::to_string(id), std::to_string(attempt), error,
+    return job_fail_script.run(c, {}, {prefix_, std::to_string(id), std::to_string(attempt), error,
                                     std::to_string(epoch_ms_now()), std::string(claim)});
   }), id);
 }
 
 bool RedisJobQueue::replay(std::int64_t id, std::int64_t now_ms) {
   auto const r = pool_.with([&](RedisConnection& c) {
-    return replay_script.run(c, {}, {prefix_, std::to_string(id), std::to_string(now_ms)});
+    return job_replay_script.run(c, {}, {prefix_, std::to_string(id), std::to_string(now_ms)});
   });
   return r.ok().integer == 1;
 }
@@ -246,7 +245,7 @@ std::vector<Job> RedisJobQueue::jobs_of(std::int64_t team_id, const std::string&
   for (std::size_t i = 0; i < replies.size(); ++i) {
     if (replies[i].elements.empty()) continue;  // done meanwhile
     auto job = read_job(replies[i].elements);
-    job.id = number(ids.elements[i].text);
+    job.id = redis_integer(ids.elements[i].text);
     out.push_back(std::move(job));
   }
   std::sort(out.begin(), out.end(),

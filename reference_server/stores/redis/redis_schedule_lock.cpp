@@ -21,11 +21,6 @@ end
 return 0
 )lua");
 
-RedisScript const release_script(R"lua(
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-)lua");
-
 std::string random_token() {
   static thread_local std::mt19937_64 random{std::random_device{}()};
   return std::to_string(random()) + std::to_string(random());
@@ -57,7 +52,7 @@ bool RedisScheduleLock::claim(std::string_view task, std::int64_t period_start_m
   });
   if (taken.ok().is_nil()) return false;  // another server is at it
   auto release = [&] {
-    pool_.with([&](RedisConnection& c) { return release_script.run(c, {lock}, {token}); });
+    pool_.with([&](RedisConnection& c) { return release_if_held_script.run(c, {lock}, {token}); });
   };
   try {
     auto const current = pool_.with([&](RedisConnection& c) { return c.command({"GET", period}); });

@@ -2,6 +2,11 @@
 
 namespace posthog::server {
 
+RedisScript const release_if_held_script(R"lua(
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+)lua");
+
 std::string RedisScript::sha(RedisConnection& connection) const {
   {
     std::lock_guard lock(mutex_);

@@ -36,4 +36,9 @@ class RedisScript {
   mutable std::string sha_;  // under mutex_; empty until loaded
 };
 
+// Deletes KEYS[1] only while its value is still ARGV[1]: how a holder releases
+// a lock or lease without deleting one that expired and went to someone else.
+// Returns 1 when it deleted, 0 otherwise.
+extern RedisScript const release_if_held_script;
+
 }  // namespace posthog::server

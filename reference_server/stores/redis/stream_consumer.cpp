@@ -39,12 +39,6 @@ end
 return {share, held}
 )lua");
 
-// Deletes a lease only if it is still this worker's.
-RedisScript const release_script(R"lua(
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-)lua");
-
 // Never throws: an entry not written by a capture server of ours (fields
 // missing or not numbers) keeps team 0, which no chain serves, so the worker
 // drops its events and acknowledges it instead of stalling the partition.
@@ -268,7 +262,7 @@ void StreamConsumer::keep_leases() {
 
 void StreamConsumer::release(std::size_t partition) {
   auto const key = prefix_ + "lease:" + std::to_string(partition);
-  pool_.with([&](RedisConnection& c) { return release_script.run(c, {key}, {id_}).ok(); });
+  pool_.with([&](RedisConnection& c) { return release_if_held_script.run(c, {key}, {id_}).ok(); });
   std::lock_guard lock(mutex_);
   held_.erase(partition);
   ++releases_;
