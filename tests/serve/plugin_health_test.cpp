@@ -28,24 +28,28 @@ std::vector<std::string> list(const boost::json::object& event, const char* key)
   return out;
 }
 
+// Team 1 runs testkit (with `label`) then helloworld; the admin API is open and
+// `serve` adds to the serve section.
+boost::json::object testkit_then_helloworld(const char* label, boost::json::object serve) {
+  serve["admin"] = {{"listen", "127.0.0.1:0"}, {"token", token}};
+  return {{"plugins",
+           {boost::json::object{{"name", "testkit"}, {"file", std::string(POSTHOG_TEST_MODULES_DIR) + "/testkit.so"}},
+            boost::json::object{{"name", "helloworld"}}}},
+          {"teams",
+           {boost::json::object{{"id", 1},
+                                {"token", "phc_one"},
+                                {"plugins",
+                                 {boost::json::object{{"name", "testkit"}, {"config", {{"label", label}}}},
+                                  boost::json::object{{"name", "helloworld"}}}}}}},
+          {"serve", std::move(serve)}};
+}
+
 }  // namespace
 
 TEST_CASE("A failing plugin is paused and skipped without losing events, then enabled by an admin",
           "[serve][health]") {
-  ServeProcess server(boost::json::object{
-      {"plugins",
-       {boost::json::object{{"name", "testkit"}, {"file", std::string(POSTHOG_TEST_MODULES_DIR) + "/testkit.so"}},
-        boost::json::object{{"name", "helloworld"}}}},
-      {"teams",
-       {boost::json::object{{"id", 1},
-                            {"token", "phc_one"},
-                            {"plugins",
-                             {boost::json::object{{"name", "testkit"}, {"config", {{"label", "k"}}}},
-                              boost::json::object{{"name", "helloworld"}}}}}}},
-      {"serve",
-       {{"admin", {{"listen", "127.0.0.1:0"}, {"token", token}}},
-        // Three errors empty the bucket; nothing refills it while the test runs.
-        {"health", {{"bucket_tokens", 300}, {"refill_per_second", 0}}}}}});
+  // Three errors empty the bucket; nothing refills it while the test runs.
+  ServeProcess server(testkit_then_helloworld("k", {{"health", {{"bucket_tokens", 300}, {"refill_per_second", 0}}}}));
 
   for (int i = 0; i < 3; ++i) send(server, {{"throw", true}, {"n", i}});
   posthog::testing::wait_until(
@@ -121,19 +125,8 @@ TEST_CASE("A failing plugin is paused and skipped without losing events, then en
 
 TEST_CASE("A plugin whose set-up keeps failing is disabled with the reason, and events flow meanwhile",
           "[serve][health][setup]") {
-  ServeProcess server(boost::json::object{
-      {"plugins",
-       {boost::json::object{{"name", "testkit"}, {"file", std::string(POSTHOG_TEST_MODULES_DIR) + "/testkit.so"}},
-        boost::json::object{{"name", "helloworld"}}}},
-      {"teams",
-       {boost::json::object{{"id", 1},
-                            {"token", "phc_one"},
-                            {"plugins",
-                             {boost::json::object{{"name", "testkit"}, {"config", {{"label", "refuse"}}}},
-                              boost::json::object{{"name", "helloworld"}}}}}}},
-      {"serve",
-       {{"admin", {{"listen", "127.0.0.1:0"}, {"token", token}}},
-        {"setup_retries", {{"max_attempts", 2}, {"retry_base_ms", 50}}}}}});
+  ServeProcess server(
+      testkit_then_helloworld("refuse", {{"setup_retries", {{"max_attempts", 2}, {"retry_base_ms", 50}}}}));
 
   send(server, {{"n", 0}});
   posthog::testing::wait_until(
