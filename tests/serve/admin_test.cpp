@@ -16,7 +16,7 @@ constexpr const char* admin_token = "test-admin-token-0123456789";
 
 boost::json::object admin_config() {
   return {{"plugins",
-           {boost::json::object{{"name", "testkit"}, {"file", std::string(POSTHOG_TEST_MODULES_DIR) + "/testkit.so"}},
+           {posthog::testing::testkit_plugin(),
             boost::json::object{{"name", "helloworld"}}}},
           {"teams",
            {boost::json::object{{"id", 1},

@@ -20,8 +20,7 @@ namespace {
 constexpr const char* admin_token = "jobs-test-admin-token-0123456789";
 
 boost::json::object jobs_config() {
-  return {{"plugins", {boost::json::object{{"name", "testkit"},
-                                           {"file", std::string(POSTHOG_TEST_MODULES_DIR) + "/testkit.so"}}}},
+  return {{"plugins", {posthog::testing::testkit_plugin()}},
           {"teams", {boost::json::object{{"id", 1}, {"token", "phc_one"},
                                          {"plugins", {boost::json::object{{"name", "testkit"},
                                                                           {"config", {{"label", "one"}}}}}}}}},

@@ -33,7 +33,7 @@ std::vector<std::string> list(const boost::json::object& event, const char* key)
 boost::json::object testkit_then_helloworld(const char* label, boost::json::object serve) {
   serve["admin"] = {{"listen", "127.0.0.1:0"}, {"token", token}};
   return {{"plugins",
-           {boost::json::object{{"name", "testkit"}, {"file", std::string(POSTHOG_TEST_MODULES_DIR) + "/testkit.so"}},
+           {posthog::testing::testkit_plugin(),
             boost::json::object{{"name", "helloworld"}}}},
           {"teams",
            {boost::json::object{{"id", 1},

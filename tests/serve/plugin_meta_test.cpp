@@ -21,7 +21,7 @@ constexpr const char* token = "test-admin-token-0123456789";
 
 boost::json::object config() {
   return {{"plugins",
-           {boost::json::object{{"name", "testkit"}, {"file", std::string(POSTHOG_TEST_MODULES_DIR) + "/testkit.so"}}}},
+           {posthog::testing::testkit_plugin()}},
           {"teams",
            {boost::json::object{{"id", 1},
                                 {"token", "phc_one"},

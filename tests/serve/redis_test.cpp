@@ -23,8 +23,7 @@ boost::json::object two_teams() {
     return boost::json::object{{"id", id}, {"token", token},
                                {"plugins", {boost::json::object{{"name", "testkit"}, {"config", {{"label", "t"}}}}}}};
   };
-  return {{"plugins", {boost::json::object{{"name", "testkit"},
-                                           {"file", std::string(POSTHOG_TEST_MODULES_DIR) + "/testkit.so"}}}},
+  return {{"plugins", {posthog::testing::testkit_plugin()}},
           {"teams", {team(1, "phc_one"), team(2, "phc_two")}}};
 }
 

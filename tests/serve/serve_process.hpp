@@ -161,6 +161,11 @@ class ServeProcess {
   bool owns_dir_ = true;
 };
 
+// The fixture module (tests/modules/testkit) as a config's "plugins" entry.
+inline boost::json::object testkit_plugin() {
+  return {{"name", "testkit"}, {"file", std::string(POSTHOG_TEST_MODULES_DIR) + "/testkit.so"}};
+}
+
 // GET on the server's admin API with `token`; requires a 200 and returns its JSON.
 inline boost::json::object admin_get(const ServeProcess& s, const std::string& token, const std::string& path) {
   httplib::Client c("127.0.0.1", s.admin_port());

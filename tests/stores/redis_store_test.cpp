@@ -14,6 +14,7 @@
 #include "stores/memory_cache.hpp"
 #include "stores/redis/cluster_bus.hpp"
 #include "stores/redis/redis_cache.hpp"
+#include "stores/redis/redis_connection.hpp"
 #include "../support/redis_server.hpp"
 
 namespace redis_store_test {
@@ -103,6 +104,14 @@ TEST_CASE("Redis URLs: host, port, credentials, database; bad ones named without
   CHECK_THROWS_WITH(RedisEndpoint::parse("redis://:pw@host:99999"),
                     Catch::Contains("the port") && !Catch::Contains("pw"));
   CHECK_THROWS_WITH(RedisEndpoint::parse("redis://host/x"), Catch::Contains("the database"));
+}
+
+TEST_CASE("Numbers Redis keeps as text are read whole, and anything else is refused by quoting it", "[stores][redis]") {
+  CHECK(redis_integer("") == 0);
+  CHECK(redis_integer("1733000000000") == 1733000000000);
+  CHECK(redis_integer("-7") == -7);
+  CHECK_THROWS_WITH(redis_integer("12abc"), Catch::Contains("'12abc' where an integer was expected"));
+  CHECK_THROWS_AS(redis_integer("99999999999999999999"), std::invalid_argument);
 }
 
 TEST_CASE("The memory cache answers PostHog's cache API", "[stores][cache]") {

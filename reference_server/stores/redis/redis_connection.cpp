@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -69,6 +70,15 @@ struct ArgvBuffers {
 const RedisReply& RedisReply::ok() const {
   if (type == Type::error) throw RedisCommandError(text);
   return *this;
+}
+
+std::int64_t redis_integer(std::string_view text) {
+  if (text.empty()) return 0;
+  std::int64_t value = 0;
+  auto const [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size())
+    throw std::invalid_argument("Redis holds '" + std::string(text.substr(0, 64)) + "' where an integer was expected");
+  return value;
 }
 
 RedisConnection::RedisConnection(RedisEndpoint endpoint, std::chrono::milliseconds timeout)

@@ -56,8 +56,8 @@ struct RedisReply {
 };
 
 // A number Redis keeps as text (a hash field, an id from a script); empty reads
-// as 0. Throws std::invalid_argument or std::out_of_range on anything else.
-inline std::int64_t redis_integer(const std::string& text) { return text.empty() ? 0 : std::stoll(text); }
+// as 0. Throws std::invalid_argument, quoting the text, on anything else.
+std::int64_t redis_integer(std::string_view text);
 
 using RedisArgs = std::vector<std::string_view>;
 

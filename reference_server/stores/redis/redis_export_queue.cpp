@@ -102,7 +102,6 @@ redis.call('ZADD', P .. 'exports:due', ARGV[3], id)
 return 1
 )lua");
 
-
 std::string owner(std::int64_t team_id, const std::string& plugin) { return std::to_string(team_id) + "/" + plugin; }
 
 std::vector<std::string> lines(const std::string& text) {

@@ -118,7 +118,6 @@ redis.call('HSET', P .. 'job:' .. id, 'state', 'queued', 'attempt', 0, 'run_at',
 return 1
 )lua");
 
-
 // A job from HGETALL's name/value pairs.
 Job read_job(const std::vector<RedisReply>& fields) {
   Job j;
@@ -156,7 +155,7 @@ std::int64_t RedisJobQueue::enqueue(std::int64_t team_id, std::string_view plugi
   auto const at = std::to_string(run_at_ms > 0 ? run_at_ms : now_ms);
   auto const r = pool_.with([&](RedisConnection& c) {
     return job_enqueue_script.run(c, {}, {prefix_, std::to_string(team_id), std::string(plugin), std::string(name),
-                                      std::string(payload), at, std::to_string(now_ms)});
+                                          std::string(payload), at, std::to_string(now_ms)});
   });
   return r.ok().integer;
 }
@@ -195,15 +194,15 @@ void RedisJobQueue::done(std::int64_t id, std::string_view claim) {
 void RedisJobQueue::retry_later(std::int64_t id, int attempt, std::int64_t run_at_ms, const std::string& error,
                                 std::string_view claim) {
   check_claim(pool_.with([&](RedisConnection& c) {
-    return job_retry_script.run(c, {}, {prefix_, std::to_string(id), std::to_string(attempt), std::to_string(run_at_ms),
-                                     error, std::string(claim)});
+    return job_retry_script.run(c, {}, {prefix_, std::to_string(id), std::to_string(attempt),
+                                        std::to_string(run_at_ms), error, std::string(claim)});
   }), id);
 }
 
 void RedisJobQueue::fail(std::int64_t id, int attempt, const std::string& error, std::string_view claim) {
   check_claim(pool_.with([&](RedisConnection& c) {
     return job_fail_script.run(c, {}, {prefix_, std::to_string(id), std::to_string(attempt), error,
-                                    std::to_string(epoch_ms_now()), std::string(claim)});
+                                       std::to_string(epoch_ms_now()), std::string(claim)});
   }), id);
 }
 

@@ -63,7 +63,7 @@ bool RedisScheduleLock::claim(std::string_view task, std::int64_t period_start_m
       release();
       return false;
     }
-    if (std::stoll(current.text) >= period_start_ms) {
+    if (redis_integer(current.text) >= period_start_ms) {
       release();
       return false;
     }
@@ -88,7 +88,7 @@ bool RedisScheduleLock::claim(std::string_view task, std::int64_t period_start_m
 std::optional<std::int64_t> RedisScheduleLock::last_period(std::string_view task) {
   auto const r = pool_.with([&](RedisConnection& c) { return c.command({"GET", period_key(task)}); });
   if (r.ok().is_nil()) return std::nullopt;
-  return std::stoll(r.text);
+  return redis_integer(r.text);
 }
 
 }  // namespace posthog::server
