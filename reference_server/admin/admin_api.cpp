@@ -9,6 +9,7 @@
 #include "../capture/body_decoder.hpp"
 #include "../capture/capture_endpoint.hpp"
 #include "../config/team_document.hpp"
+#include "../config/team_rules.hpp"
 #include "../health/setup_retries.hpp"
 #include "../loader/plugin_module.hpp"
 #include "../pipeline/chain_set.hpp"
@@ -105,13 +106,19 @@ void keep_redacted_secrets(TeamSpec& next, const TeamSpec* current, const ChainS
 }  // namespace
 
 bool AdminApi::authorized(const HttpRequest& request) const noexcept {
-  auto const header = request.header("authorization");
-  constexpr std::string_view scheme = "Bearer ";
-  if (header.size() != scheme.size() + c_.token.size() || header.substr(0, scheme.size()) != scheme) return false;
+  // RFC 9110 11.1: the scheme is case-insensitive, then one or more spaces.
+  auto header = request.header("authorization");
+  constexpr std::string_view scheme = "bearer";
+  if (header.size() <= scheme.size()) return false;
+  for (std::size_t i = 0; i < scheme.size(); ++i)
+    if ((header[i] | 0x20) != scheme[i]) return false;
+  header.remove_prefix(scheme.size());
+  if (header.front() != ' ') return false;
+  while (!header.empty() && header.front() == ' ') header.remove_prefix(1);
+  if (header.size() != c_.token.size()) return false;
   // Constant time over the token's length: no early exit on the first mismatch.
   unsigned char diff = 0;
-  for (std::size_t i = 0; i < c_.token.size(); ++i)
-    diff |= static_cast<unsigned char>(header[scheme.size() + i] ^ c_.token[i]);
+  for (std::size_t i = 0; i < c_.token.size(); ++i) diff |= static_cast<unsigned char>(header[i] ^ c_.token[i]);
   return diff == 0;
 }
 
@@ -166,6 +173,8 @@ HttpResponse AdminApi::handle(const HttpRequest& request) {
     if (parts.size() >= 3 && parts[0] == "api" && parts[1] == "teams") {
       auto const id = parse_id(parts[2]);
       if (!id) return json_error(404, "not_found", "no such team: '" + std::string(parts[2]) + "' is not a team id");
+      if (auto why = team_id_problem(*id))
+        return json_answer(400, {{"status", 0}, {"code", "invalid_team"}, {"error", *why}, {"field", "id"}});
       if (parts.size() == 3) {
         if (get) return team(*id);
         if (request.method == "PUT") return put_team(*id, request.body);

@@ -67,6 +67,7 @@ HttpResponse CaptureEndpoint::handle(const HttpRequest& request) const {
     return response;
   }
   auto saturated = [&] {
+    refused_busy_.fetch_add(1, std::memory_order_relaxed);
     HttpResponse r = json_error(503, "saturated",
                                 "the server is at capacity; nothing was taken, retry after " +
                                     std::to_string(limits_.retry_after_seconds) + " s");
@@ -81,24 +82,30 @@ HttpResponse CaptureEndpoint::handle(const HttpRequest& request) const {
     return response;
   }
   try {
-    auto const text = decode_capture_body({request.method, request.header("content-type"),
-                                           request.header("content-encoding"), request.query, request.body},
-                                          limits_.max_decoded_bytes);
+    auto const decoded = decode_capture_body({request.method, request.header("content-type"),
+                                              request.header("content-encoding"), request.query, request.body},
+                                             limits_.max_decoded_bytes);
     CaptureContext context;
+    context.limits = limits_.payload;
     context.ip = client_ip(request);
     auto const host = request.header("host");
     context.site_url = host.empty() ? std::string() : "http://" + std::string(host);
     context.query = request.query;
-    auto captured = read_capture_payload(text, context, resolve_);
+    auto captured = read_capture_payload(decoded.text(), context, resolve_);
     if (!submit_(captured)) {
       response = saturated();
     } else {
       boost::json::object ok{{"status", 1}};
       if (!captured.rejected.empty()) {
+        // Listed up to a bound: the answer to a batch of bad elements stays
+        // small whatever the batch (each element is counted, not echoed).
         boost::json::array rejected;
-        for (auto const& r : captured.rejected)
-          rejected.push_back(boost::json::object{{"index", r.index}, {"error", r.message}});
+        auto const listed = std::min(captured.rejected.size(), listed_rejections);
+        for (std::size_t i = 0; i < listed; ++i)
+          rejected.push_back(boost::json::object{{"index", captured.rejected[i].index},
+                                                 {"error", captured.rejected[i].message}});
         ok["rejected"] = std::move(rejected);
+        if (captured.rejected.size() > listed) ok["rejected_not_listed"] = captured.rejected.size() - listed;
       }
       response.body = boost::json::serialize(ok);
     }

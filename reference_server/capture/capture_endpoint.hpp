@@ -6,13 +6,16 @@
 // (capture_payload.hpp) and handed to `submit`, which either takes them all or
 // refuses them all because the pipeline is full: then 503 with Retry-After, so
 // clients retry (posthog-js drops events on 429, never use it). Success is
-// PostHog's `200 {"status": 1}`, plus the events rejected one by one, if any.
+// PostHog's `200 {"status": 1}`, plus the events rejected one by one, if any
+// (the first `listed_rejections`, and how many more there were).
 // Errors are JSON: {"status": 0, "code": ..., "error": "what is wrong"}.
 //
 // The client's address is the socket's, or the leftmost X-Forwarded-For (then
 // X-Real-Ip) when the socket's peer is one of the trusted proxies.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -24,6 +27,7 @@ namespace posthog::server {
 
 struct CaptureLimits {
   std::size_t max_decoded_bytes = 20 << 20;
+  PayloadLimits payload;  // events per request, nesting
   int retry_after_seconds = 5;
   std::vector<std::string> trusted_proxies;
 };
@@ -40,8 +44,13 @@ class CaptureEndpoint {
   // True when the pipeline is full: requests then get 503 before being read.
   void refuse_early_when(std::function<bool()> full) { full_ = std::move(full); }
 
+  static constexpr std::size_t listed_rejections = 100;
+
   static bool serves(std::string_view path) noexcept;
   HttpResponse handle(const HttpRequest& request) const;
+
+  // Requests answered 503 because the pipeline was full, before or after parsing.
+  std::uint64_t refused_busy() const noexcept { return refused_busy_.load(std::memory_order_relaxed); }
 
  private:
   std::string client_ip(const HttpRequest& request) const;
@@ -50,6 +59,7 @@ class CaptureEndpoint {
   TokenResolver resolve_;
   Submit submit_;
   std::function<bool()> full_;
+  mutable std::atomic<std::uint64_t> refused_busy_{0};
 };
 
 // The JSON error body every endpoint uses.

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cstdio>
 
+#include "../config/team_rules.hpp"
 #include "../pipeline/event_ids.hpp"
 #include "body_decoder.hpp"
 #include "request_arena.hpp"
@@ -15,16 +16,6 @@ namespace posthog::server {
 namespace {
 
 constexpr std::size_t max_distinct_id = 200;
-
-// Where a parse error is, as "line L, column C" (1-based).
-std::string position_of(std::string_view text, std::size_t offset) {
-  std::size_t line = 1, column = 1;
-  for (std::size_t i = 0; i < offset && i < text.size(); ++i) {
-    if (text[i] == '\n') ++line, column = 1;
-    else ++column;
-  }
-  return "line " + std::to_string(line) + ", column " + std::to_string(column);
-}
 
 std::string_view string_member(const boost::json::object& o, std::string_view key) {
   auto const* v = o.if_contains(key);
@@ -41,12 +32,7 @@ std::string_view event_token(const boost::json::object& e) {
 }
 
 void check_token_shape(std::string_view token) {
-  if (token.size() > 64) throw CaptureError(401, "invalid_token", "the project token is longer than 64 characters");
-  for (unsigned char c : token)
-    if (c < 0x21 || c > 0x7e) throw CaptureError(401, "invalid_token", "the project token has characters other than ASCII");
-  if (token.substr(0, 4) == "phx_")
-    throw CaptureError(401, "invalid_token",
-                       "this is a personal API key (phx_...): send the project token (phc_...) instead");
+  if (auto why = project_token_problem(token)) throw CaptureError(401, "invalid_token", *why);
 }
 
 bool is_uuid(std::string_view s) noexcept {
@@ -108,34 +94,42 @@ std::optional<std::int64_t> query_millis(std::string_view query) {
 
 CapturedEvents read_capture_payload(std::string_view json, const CaptureContext& context,
                                     const TokenResolver& resolve_token) {
+  // Limits first, in one pass over the text: nothing below allocates per value
+  // before the body is known to be JSON of a bounded shape.
+  auto const scan = scan_payload(json, context.limits);
+
   // The request's events live in one arena shared by all of them (see
   // request_arena.hpp): freed in one piece when the last one is written.
-  boost::json::parser parser;
-  parser.reset(RequestArena::make());
+  constexpr std::size_t slack = 1 << 20;
+  auto const budget = std::make_shared<ParseBudget>(parse_budget_factor * json.size() + slack);
+  auto const arena = RequestArena::make(budget);
+  BudgetedScratch scratch(json.size() + slack);
+  boost::json::parse_options options;
+  options.max_depth = context.limits.max_depth;
+  boost::json::parser parser(boost::json::storage_ptr(&scratch), options);
+  parser.reset(arena);
   boost::system::error_code ec;
   std::size_t const consumed = parser.write(json.data(), json.size(), ec);
-  if (ec)
+  if (ec)  // the scan accepted it: only a rule of the parser's own that it does not know
     throw CaptureError(400, "invalid_payload",
-                       "malformed JSON at " + position_of(json, consumed) + ": " + ec.message());
+                       "malformed JSON at " + text_position(json, consumed) + ": " + ec.message());
   boost::json::value root = parser.release();
+  budget->lifted = true;
 
   // The shapes: a batch object, a bare array, one event. Same storage as the
   // parsed body, so that moving the events in is a pointer swap, not a copy.
   boost::json::array events(root.storage());
   std::string_view batch_token, batch_sent_at;
-  if (root.is_object() && root.get_object().contains("batch")) {
+  if (scan.shape == PayloadShape::batch) {
     auto& o = root.get_object();
-    if (!o.at("batch").is_array()) throw CaptureError(400, "invalid_payload", "\"batch\" must be an array of events");
     batch_token = string_member(o, "api_key");
     if (batch_token.empty()) batch_token = string_member(o, "token");
     batch_sent_at = string_member(o, "sent_at");
     events = std::move(o.at("batch").get_array());
-  } else if (root.is_array()) {
+  } else if (scan.shape == PayloadShape::event_array) {
     events = std::move(root.get_array());
-  } else if (root.is_object()) {
-    events.push_back(std::move(root));
   } else {
-    throw CaptureError(400, "invalid_payload", "the body must be an event, an array of events or a batch object");
+    events.push_back(std::move(root));
   }
   if (events.empty()) throw CaptureError(400, "no_events", "the request has no events");
 
@@ -166,6 +160,10 @@ CapturedEvents read_capture_payload(std::string_view json, const CaptureContext&
 
   for (std::size_t i = 0; i < events.size(); ++i) {
     auto reject = [&](std::string why) { out.rejected.push_back({i, std::move(why)}); };
+    if (!scan.events[i].problem.empty()) {
+      reject(scan.events[i].problem);
+      continue;
+    }
     if (!events[i].is_object()) {
       reject("an event must be a JSON object");
       continue;

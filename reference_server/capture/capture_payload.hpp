@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "capture_error.hpp"
+#include "payload_scan.hpp"
 
 namespace posthog::server {
 
@@ -35,6 +36,7 @@ struct CaptureContext {
   std::string site_url;  // scheme://host the request was sent to
   std::string_view query;
   std::chrono::system_clock::time_point now = std::chrono::system_clock::now();
+  PayloadLimits limits;  // events per request, nesting
 };
 
 struct RejectedEvent {
@@ -50,8 +52,15 @@ struct CapturedEvents {
 
 using TokenResolver = std::function<std::optional<std::int64_t>(std::string_view token)>;
 
-// Throws CaptureError (400 malformed JSON with its line and column, no events,
-// every event bad; 401 token problems).
+// The body is scanned first (payload_scan.hpp): its limits hold before any
+// value is allocated, and its parse may take at most `parse_budget_factor`
+// times its text (plus 1 MiB) in memory. An event holding a number it would
+// change (beyond 64 bits, beyond a double) is rejected alone.
+//
+// Throws CaptureError (400 malformed or too deep JSON with its line and
+// column, no events, every event bad; 401 token problems; 413 too many events,
+// or a parse over its memory budget).
+constexpr std::size_t parse_budget_factor = 5;
 CapturedEvents read_capture_payload(std::string_view json, const CaptureContext& context,
                                     const TokenResolver& resolve_token);
 

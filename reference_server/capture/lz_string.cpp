@@ -104,15 +104,22 @@ std::string lz_string_decompress_base64(std::string_view input, std::size_t max_
     if (--enlarge_in == 0) enlarge_in = std::size_t(1) << num_bits++;
     if (num_bits > 30) throw std::invalid_argument("lz64: malformed stream");
   };
-  auto room = [&](std::size_t n) {
-    if (out.size() + n > max_output) throw std::length_error("lz64: decompressed body over the limit");
+  // The limit is on the UTF-8 that comes out, not on UTF-16 units: one unit
+  // can become three bytes. Counted exactly as to_utf8 will write them: a
+  // surrogate alone becomes U+FFFD (3 bytes), a pair 4 bytes.
+  std::size_t utf8_bytes = 0;
+  auto put = [&](char16_t unit) {
+    std::size_t cost = unit < 0x80 ? 1 : unit < 0x800 ? 2 : 3;
+    if (unit >= 0xdc00 && unit <= 0xdfff && !out.empty() && out.back() >= 0xd800 && out.back() <= 0xdbff)
+      cost = 1;  // with the high surrogate's 3, the pair's 4
+    if ((utf8_bytes += cost) > max_output) throw std::length_error("lz64: decompressed body over the limit");
+    out.push_back(unit);
   };
 
   unsigned const first = bits.read(2);
   if (first == 2) return {};
   if (first > 2) throw std::invalid_argument("lz64: malformed stream");
-  room(1);
-  out.push_back(static_cast<char16_t>(bits.read(first == 0 ? 8 : 16)));
+  put(static_cast<char16_t>(bits.read(first == 0 ? 8 : 16)));
   Slice w{0, 1};
   dictionary.push_back(w);
 
@@ -126,19 +133,14 @@ std::string lz_string_decompress_base64(std::string_view input, std::size_t max_
       char16_t const unit = static_cast<char16_t>(bits.read(c == 0 ? 8 : 16));
       dictionary.push_back(Slice{start, 1});
       grow();
-      room(1);
-      out.push_back(unit);
+      put(unit);
       entry = Slice{start, 1};
     } else {
       if (c < dictionary.size()) entry = dictionary[c];
       else if (c == dictionary.size()) entry = Slice{w.offset, w.length + 1};  // w + w[0]
       else throw std::invalid_argument("lz64: malformed stream");
-      room(entry.length);
       // Forward copy, unit by unit: w + w[0] reads the unit it has just written.
-      for (std::uint32_t i = 0; i < entry.length; ++i) {
-        char16_t const unit = out[entry.offset + i];
-        out.push_back(unit);
-      }
+      for (std::uint32_t i = 0; i < entry.length; ++i) put(out[entry.offset + i]);
     }
     dictionary.push_back(Slice{w.offset, w.length + 1});  // w + entry[0], contiguous in the output
     grow();

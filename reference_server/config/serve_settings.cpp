@@ -85,6 +85,9 @@ ServeSettings ServeSettings::from(const ServerConfig& config, const Environment&
   s.max_body_bytes = json_number(o, "max_body_bytes", s.max_body_bytes, 1024, std::uint64_t(1) << 32);
   s.max_decoded_bytes = json_number(o, "max_decoded_bytes", s.max_decoded_bytes, 1024, std::uint64_t(1) << 32);
   s.max_inflight_events = json_number(o, "max_inflight_events", s.max_inflight_events, 1, 100000000);
+  s.max_batch_events = json_number(o, "max_batch_events", s.max_batch_events, 1, 1000000);
+  s.max_json_depth = static_cast<unsigned>(json_number(o, "max_json_depth", s.max_json_depth, 8, 1024));
+  s.max_connections = json_number(o, "max_connections", s.max_connections, 1, 1000000);
   s.retry_after_seconds = static_cast<int>(json_number(o, "retry_after_seconds", s.retry_after_seconds, 1, 3600));
   if (auto const* v = o.if_contains("trusted_proxies")) {
     if (!v->is_array()) fail("$.serve.trusted_proxies", "must be an array of IP addresses");
@@ -213,6 +216,8 @@ ServeSettings ServeSettings::from(const ServerConfig& config, const Environment&
   if (auto v = env("MAX_BODY_BYTES")) s.max_body_bytes = number(*v, "MAX_BODY_BYTES", 1024, std::uint64_t(1) << 32);
   if (auto v = env("MAX_DECODED_BYTES")) s.max_decoded_bytes = number(*v, "MAX_DECODED_BYTES", 1024, std::uint64_t(1) << 32);
   if (auto v = env("MAX_INFLIGHT_EVENTS")) s.max_inflight_events = number(*v, "MAX_INFLIGHT_EVENTS", 1, 100000000);
+  if (auto v = env("MAX_BATCH_EVENTS")) s.max_batch_events = number(*v, "MAX_BATCH_EVENTS", 1, 1000000);
+  if (auto v = env("MAX_CONNECTIONS")) s.max_connections = number(*v, "MAX_CONNECTIONS", 1, 1000000);
   if (auto v = env("RETRY_AFTER_SECONDS")) s.retry_after_seconds = static_cast<int>(number(*v, "RETRY_AFTER_SECONDS", 1, 3600));
   if (auto v = env("TRUSTED_PROXIES")) s.trusted_proxies = split_list(*v);
   if (auto v = env("SINK_TYPE")) s.sink_type = *v;

@@ -4,6 +4,7 @@
 //
 //   "serve": {"listen": "127.0.0.1:8000", "io_threads": 2, "max_body_bytes": 20971520,
 //             "max_decoded_bytes": 20971520, "max_inflight_events": 20000,
+//             "max_batch_events": 10000, "max_json_depth": 128, "max_connections": 10000,
 //             "retry_after_seconds": 5, "trusted_proxies": ["127.0.0.1"],
 //             "sink": {"type": "jsonl", "path": "events.jsonl", "fsync": "interval"},
 //             // or {"type": "posthog", "url": "https://eu.i.posthog.com", "api_key": "phc_...",
@@ -12,7 +13,7 @@
 //             "admin": {"listen": "127.0.0.1:8001", "token": "..."}}
 //
 //   WEB_HOST, WEB_PORT, IO_THREADS, WORKER_CONCURRENCY, MAX_BODY_BYTES,
-//   MAX_DECODED_BYTES, MAX_INFLIGHT_EVENTS, RETRY_AFTER_SECONDS,
+//   MAX_DECODED_BYTES, MAX_INFLIGHT_EVENTS, MAX_BATCH_EVENTS, MAX_CONNECTIONS, RETRY_AFTER_SECONDS,
 //   TRUSTED_PROXIES (comma-separated), SINK_TYPE, SINK_PATH, SINK_FSYNC,
 //   SINK_URL, SINK_API_KEY, STORE_PATH, CACHE_MAX_BYTES, LOG_LEVEL,
 //   ADMIN_HOST, ADMIN_PORT, ADMIN_TOKEN
@@ -39,6 +40,11 @@ struct ServeSettings {
   std::size_t max_body_bytes = 20 << 20;     // PostHog's /batch limit
   std::size_t max_decoded_bytes = 20 << 20;  // after gzip / lz64 / base64
   std::size_t max_inflight_events = 20000;  // accepted, not yet in the sink: over it, 503
+  // Events one request may carry: over it (or over max_inflight_events, which
+  // such a request could never fit), 413 naming the limit.
+  std::size_t max_batch_events = 10000;
+  unsigned max_json_depth = 128;          // nesting of a request's JSON: deeper is a 400
+  std::size_t max_connections = 10000;    // capture connections open at once (lowered to fit the fd limit)
   int retry_after_seconds = 5;
   std::vector<std::string> trusted_proxies;  // peers whose X-Forwarded-For is believed
   std::string sink_type = "jsonl";  // "jsonl" or "posthog"

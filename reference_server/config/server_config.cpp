@@ -5,6 +5,8 @@
 #include <set>
 #include <sstream>
 
+#include "team_rules.hpp"
+
 namespace posthog::server {
 namespace {
 
@@ -133,8 +135,11 @@ ServerConfig ServerConfig::parse(std::string_view json_text, const std::filesyst
     auto const& t = r.object(teams[i], path);
     TeamSpec team;
     team.id = r.integer(t, "id", path, true);
+    if (auto why = team_id_problem(team.id)) r.fail(path + ".id", *why);
     if (!team_ids.insert(team.id).second) r.fail(path + ".id", "team " + std::to_string(team.id) + " is listed twice");
     team.token = r.string(t, "token", path, false);
+    if (!team.token.empty())
+      if (auto why = project_token_problem(team.token)) r.fail(path + ".token", *why + ": capture could never match it");
     if (!team.token.empty() && !tokens.insert(team.token).second)
       r.fail(path + ".token", "token '" + team.token + "' belongs to another team too");
     auto const& chain = r.array(t, "plugins", path);
@@ -150,6 +155,8 @@ ServerConfig ServerConfig::parse(std::string_view json_text, const std::filesyst
         spec.enabled = e->get_bool();
       }
       spec.config = r.sub_object(p, "config", ppath);
+      if (auto why = plugin_config_problem(spec.config))
+        r.fail(ppath + ".config" + (why->field.empty() ? "" : "." + why->field), why->message);
       team.plugins.push_back(std::move(spec));
     }
     c.teams.push_back(std::move(team));

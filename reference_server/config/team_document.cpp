@@ -1,5 +1,7 @@
 #include "team_document.hpp"
 
+#include "team_rules.hpp"
+
 namespace posthog::server {
 
 boost::json::object team_to_json(const TeamSpec& team) {
@@ -17,6 +19,7 @@ TeamSpec team_from_json(const boost::json::value& document, std::int64_t id) {
     if (kv.key() != "id" && kv.key() != "token" && kv.key() != "plugins")
       throw E(std::string(kv.key()), "unknown field (a team has id, token and plugins)");
   TeamSpec team;
+  if (auto why = team_id_problem(id)) throw E("id", *why);
   team.id = id;
   if (auto const* v = o.if_contains("id")) {
     if (!v->is_int64() || v->get_int64() != id)
@@ -25,6 +28,7 @@ TeamSpec team_from_json(const boost::json::value& document, std::int64_t id) {
   auto const* token = o.if_contains("token");
   if (!token || !token->is_string() || token->get_string().empty())
     throw E("token", "must be the team's project token, a non-empty string");
+  if (auto why = project_token_problem(token->get_string())) throw E("token", *why + ": capture could never match it");
   team.token = std::string(token->get_string());
   auto const* plugins = o.if_contains("plugins");
   if (!plugins || !plugins->is_array()) throw E("plugins", "must be an array (the chain, in order)");
@@ -48,6 +52,8 @@ TeamSpec team_from_json(const boost::json::value& document, std::int64_t id) {
     }
     if (auto const* c = p.if_contains("config"); c && !c->is_null()) {
       if (!c->is_object()) throw E(at + ".config", "must be an object");
+      if (auto why = plugin_config_problem(c->get_object()))
+        throw E(at + ".config" + (why->field.empty() ? "" : "." + why->field), why->message);
       spec.config = c->get_object();
     }
     team.plugins.push_back(std::move(spec));

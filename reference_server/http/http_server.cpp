@@ -4,6 +4,8 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <sys/socket.h>
+
 #include <atomic>
 #include <stdexcept>
 #include <thread>
@@ -90,10 +92,12 @@ class Session : public std::enable_shared_from_this<Session> {
     } catch (const std::exception& e) {
       response = plain_error(500, "internal error");
     }
-    respond(std::move(response), message.keep_alive(), message.version());
+    respond(std::move(response), message.keep_alive(), message.version(), message.method() == http::verb::head);
   }
 
-  void respond(HttpResponse r, bool keep_alive, unsigned version) {
+  // A HEAD answer has the headers its GET would have, Content-Length
+  // included, and no body: a keep-alive client would read one as the next response.
+  void respond(HttpResponse r, bool keep_alive, unsigned version, bool head = false) {
     auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(r.status), version);
     res->set(http::field::server, "posthog-plugin-server");
     res->set(http::field::content_type, r.content_type);
@@ -101,6 +105,7 @@ class Session : public std::enable_shared_from_this<Session> {
     res->body() = std::move(r.body);
     res->keep_alive(keep_alive && !stopping_.load());  // a stopping server closes after answering
     res->prepare_payload();
+    if (head) res->body().clear();
     http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
       if (ec || !res->keep_alive()) return self->close();
       self->read();
@@ -134,6 +139,7 @@ struct HttpServer::Impl {
   HttpServerOptions options;
   Handler handler;
   std::atomic<int> live_sessions{0};
+  std::atomic<std::uint64_t> refused_connections{0}, accept_errors{0};
   std::atomic<bool> stopping{false};
   std::atomic<bool> waited{false};
   std::vector<std::unique_ptr<asio::io_context>> loops;
@@ -143,6 +149,8 @@ struct HttpServer::Impl {
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::optional<asio::steady_timer> grace;
   std::chrono::steady_clock::time_point grace_deadline;
+  std::optional<asio::steady_timer> accept_pause;  // between failed accepts
+  std::chrono::milliseconds accept_backoff{0};     // 0: the last accept worked
 
   asio::io_context& first() { return *loops.front(); }
 
@@ -161,16 +169,60 @@ struct HttpServer::Impl {
     auto& loop = *loops[next_loop];
     next_loop = (next_loop + 1) % loops.size();
     acceptor->async_accept(loop, [this](beast::error_code ec, tcp::socket socket) {
-      if (ec) {
-        if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
+      if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
+      if (ec) return pause_accepting(ec);
+      if (accept_backoff.count() != 0) {
+        accept_backoff = std::chrono::milliseconds(0);
+        if (options.on_accept_trouble) options.on_accept_trouble("accepting connections again");
+      }
+      if (static_cast<std::size_t>(live_sessions.load()) >= options.max_connections) {
+        refuse(socket);
       } else {
         socket.set_option(tcp::no_delay(true));
         // Started on the connection's own loop, where all its handlers run.
         auto session = std::make_shared<Session>(std::move(socket), handler, options, live_sessions, stopping);
         asio::post(session->executor(), [session] { session->start(); });
       }
-      if (acceptor->is_open()) accept();
+      accept();
     });
+  }
+
+  // accept() failed: out of descriptors or buffers, or the peer gave up
+  // before it was taken. Retrying at once would spin a core on EMFILE while
+  // the backlog waits; a pause lets connections close and descriptors free up.
+  void pause_accepting(const beast::error_code& ec) {
+    ++accept_errors;
+    bool const starting = accept_backoff.count() == 0;
+    accept_backoff = starting ? std::chrono::milliseconds(10) : std::min(accept_backoff * 2, std::chrono::milliseconds(1000));
+    if (starting && options.on_accept_trouble)
+      options.on_accept_trouble("accept failed (" + ec.message() + "); trying again after a pause, up to 1 s");
+    accept_pause->expires_after(accept_backoff);
+    accept_pause->async_wait([this](boost::system::error_code wait_ec) {
+      if (!wait_ec && acceptor->is_open()) accept();
+    });
+  }
+
+  // Over the connection cap: a short 503 written straight into the new
+  // socket's empty send buffer (it cannot block), then closed. What the client
+  // already sent is read first, so that closing does not turn into a reset
+  // that could discard the answer.
+  void refuse(tcp::socket& socket) {
+    ++refused_connections;
+    static std::string const answer = [] {
+      std::string const body =
+          R"({"status":0,"code":"too_many_connections","error":"the server is at its connection limit; retry later"})";
+      return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+             "Connection: close\r\nContent-Length: " +
+             std::to_string(body.size()) + "\r\n\r\n" + body;
+    }();
+    int const fd = socket.native_handle();
+    char drain[4096];
+    for (int i = 0; i < 16 && ::recv(fd, drain, sizeof drain, MSG_DONTWAIT) > 0; ++i) {
+    }
+    [[maybe_unused]] auto const sent = ::send(fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    beast::error_code ignored;  // a client already gone: nothing to tell it
+    socket.shutdown(tcp::socket::shutdown_send, ignored);
+    socket.close(ignored);
   }
 };
 
@@ -181,6 +233,7 @@ HttpServer::HttpServer(HttpServerOptions options, Handler handler) : impl_(std::
   for (unsigned i = 0; i < n; ++i) impl_->loops.push_back(std::make_unique<asio::io_context>(1));
   impl_->acceptor.emplace(impl_->first());
   impl_->grace.emplace(impl_->first());
+  impl_->accept_pause.emplace(impl_->first());
   auto& a = *impl_->acceptor;
   boost::system::error_code ec;
   auto const address = asio::ip::make_address(impl_->options.host, ec);
@@ -209,11 +262,17 @@ std::uint16_t HttpServer::port() const noexcept {
   return ec ? 0 : endpoint.port();
 }
 
+HttpServerStats HttpServer::stats() const noexcept {
+  return {static_cast<std::uint64_t>(std::max(0, impl_->live_sessions.load())), impl_->refused_connections.load(),
+          impl_->accept_errors.load()};
+}
+
 void HttpServer::stop() {
   if (impl_->stopping.exchange(true)) return;
   asio::post(impl_->first(), [this] {
     boost::system::error_code ec;
     impl_->acceptor->close(ec);
+    impl_->accept_pause->cancel();
     // Requests already read are answered (and their connections closed);
     // connections idling in keep-alive get a moment, then the loop stops.
     impl_->grace_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);

@@ -15,7 +15,9 @@
 
 #include "../admin/admin_api.hpp"
 #include "../capture/capture_endpoint.hpp"
+#include "../http/descriptor_limit.hpp"
 #include "../http/http_server.hpp"
+#include "../metrics/prometheus_text.hpp"
 #include "../metrics/pipeline_metrics.hpp"
 #include "../pipeline/chain_worker.hpp"
 #include "../pipeline/partitioned_workers.hpp"
@@ -298,7 +300,7 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
     runners.back()->export_to(&exports);
   }
   std::atomic<std::size_t> inflight{0};
-  std::atomic<std::uint64_t> accepted{0}, refused_busy{0}, events_lost{0}, sink_failures{0};
+  std::atomic<std::uint64_t> accepted{0}, events_lost{0}, sink_failures{0};
   std::atomic<bool> draining{false};
 
   bool const capturing = settings.role != "worker", working = settings.role != "capture";
@@ -439,10 +441,7 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
     std::size_t const n = captured.events.size();
     if (stream) {
       try {
-        if (!stream->append(captured.team_id, 0, captured.events)) {
-          ++refused_busy;
-          return false;
-        }
+        if (!stream->append(captured.team_id, 0, captured.events)) return false;
       } catch (const std::runtime_error& e) {
         // Unreachable, or answering with an error (LOADING after a restart,
         // OOM, READONLY after a failover): either way nothing was taken.
@@ -457,10 +456,7 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
     }
     std::size_t current = inflight.load();
     do {
-      if (current + n > settings.max_inflight_events) {
-        ++refused_busy;
-        return false;
-      }
+      if (current + n > settings.max_inflight_events) return false;
     } while (!inflight.compare_exchange_weak(current, current + n));
     std::vector<Batch> parts(workers);
     for (auto& e : captured.events) {
@@ -473,6 +469,23 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
     accepted += n;
     return true;
   };
+
+  CaptureLimits limits;
+  limits.max_decoded_bytes = settings.max_decoded_bytes;
+  // A request with more events than the pipeline holds could never be taken:
+  // it gets the same 413 as one over the batch limit, never a 503 forever.
+  limits.payload.max_events =
+      stream ? settings.max_batch_events : std::min(settings.max_batch_events, settings.max_inflight_events);
+  limits.payload.max_depth = settings.max_json_depth;
+  limits.retry_after_seconds = settings.retry_after_seconds;
+  limits.trusted_proxies = settings.trusted_proxies;
+  CaptureEndpoint capture_api(
+      limits, [&](std::string_view token) { return chains.current()->team_for_token(token); }, submit);
+  // With the stream, what bounds capture is the stream's length, not this server's pipeline.
+  if (!stream)
+    capture_api.refuse_early_when([&] { return inflight.load(std::memory_order_relaxed) >= settings.max_inflight_events; });
+  std::unique_ptr<AdminApi> admin;  // before its server: outlives the threads that call it
+  std::unique_ptr<HttpServer> server, admin_server;
 
   // Ready: the store answers, the sink is reachable, not shutting down.
   auto readiness = [&]() -> boost::json::object {
@@ -536,7 +549,29 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
     for (std::size_t w = 0; w < pool.size(); ++w)
       text += "posthog_worker_queue_batches{worker=\"" + std::to_string(w) + "\"} " + std::to_string(pool.depth(w)) + "\n";
     counter("posthog_requests_refused_busy_total", "Capture requests answered 503 (pipeline full).",
-            static_cast<double>(refused_busy.load()));
+            static_cast<double>(capture_api.refused_busy()));
+    // Both ports, one metric each with a port label.
+    std::pair<const char*, HttpServer*> const ports[] = {{"capture", server.get()}, {"admin", admin_server.get()}};
+    auto per_port = [&](const char* name, const char* type, const char* help,
+                        std::uint64_t HttpServerStats::*field) {
+      prometheus_header(text, name, type, help);
+      for (auto const& [which, http_server] : ports) {
+        if (!http_server) continue;
+        text += name;
+        text += "{port=\"";
+        text += which;
+        text += "\"} ";
+        append_number(text, static_cast<double>(http_server->stats().*field));
+        text += '\n';
+      }
+    };
+    per_port("posthog_http_connections_open", "gauge", "Connections open.", &HttpServerStats::open_connections);
+    per_port("posthog_http_connections_refused_total", "counter",
+             "Connections over the port's connection cap, answered 503 and closed.",
+             &HttpServerStats::refused_connections);
+    per_port("posthog_http_accept_errors_total", "counter",
+             "accept() failures (out of file descriptors ...), each followed by a pause.",
+             &HttpServerStats::accept_errors);
     counter("posthog_sink_write_failures_total", "Batches the sink refused (retried).",
             static_cast<double>(sink_failures.load()));
     if (file_sink)
@@ -583,20 +618,30 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
     gauge("posthog_resident_memory_bytes", "Resident set size.", static_cast<double>(resident_kib()) * 1024);
   };
 
-  CaptureLimits limits{settings.max_decoded_bytes, settings.retry_after_seconds, settings.trusted_proxies};
-  CaptureEndpoint capture_api(
-      limits, [&](std::string_view token) { return chains.current()->team_for_token(token); }, submit);
-  // With the stream, what bounds capture is the stream's length, not this server's pipeline.
-  if (!stream)
-    capture_api.refuse_early_when([&] { return inflight.load(std::memory_order_relaxed) >= settings.max_inflight_events; });
-
   HttpServerOptions http;
   http.host = settings.host;
   http.port = settings.port;
   http.io_threads = settings.io_threads;
   http.max_body_bytes = settings.max_body_bytes;
-  std::unique_ptr<AdminApi> admin;  // before its server: outlives the threads that call it
-  std::unique_ptr<HttpServer> server, admin_server;
+  // Descriptors kept for everything that is not a capture connection: the
+  // admin port's, the store's, the sink's, Redis's and the plugins'.
+  std::size_t const admin_connections = 64;
+  std::size_t const descriptors = raise_descriptor_limit();
+  std::size_t const reserve = 192 + admin_connections + settings.redis_pool_size;
+  http.max_connections = connection_cap(settings.max_connections, descriptors, reserve);
+  if (http.max_connections < settings.max_connections)
+    err.write(diagnostic_line({{"type", "connection_cap"},
+                               {"max_connections", http.max_connections},
+                               {"message", "serve.max_connections lowered to fit the file descriptor limit (" +
+                                               std::to_string(descriptors) + ", " + std::to_string(reserve) +
+                                               " kept for the admin port, the store, the sink, Redis and plugins); "
+                                               "raise it with ulimit -n"}}));
+  auto accept_trouble = [&err](const char* port) {
+    return [&err, port](const std::string& message) {
+      err.write(diagnostic_line({{"type", "accept_error"}, {"port", port}, {"message", message}}));
+    };
+  };
+  http.on_accept_trouble = accept_trouble("capture");
   try {
     server = std::make_unique<HttpServer>(http, [&](HttpRequest& request) -> HttpResponse {
       if (CaptureEndpoint::serves(request.path)) {
@@ -623,6 +668,8 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
       admin_http.host = settings.admin_host;
       admin_http.port = settings.admin_port;
       admin_http.io_threads = 1;
+      admin_http.max_connections = admin_connections;
+      admin_http.on_accept_trouble = accept_trouble("admin");
       admin_http.max_body_bytes = PluginAttachments::max_bytes + (64 << 10);  // an attachment upload
       admin_server = std::make_unique<HttpServer>(admin_http, [&](HttpRequest& r) { return admin->handle(r); });
     }
@@ -709,7 +756,7 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
                               {"dropped", dropped},
                               {"errors", errors},
                               {"captured", captured_total},
-                              {"refused_busy_requests", refused_busy.load()},
+                              {"refused_busy_requests", capture_api.refused_busy()},
                               {"events_lost_by_the_sink", events_lost.load()},
                               {"load_errors", refusals.size()},
                               {"seconds", seconds},

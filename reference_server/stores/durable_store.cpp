@@ -1,5 +1,8 @@
 #include "durable_store.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "sqlite_db.hpp"
 
 #include <boost/json/parse.hpp>
@@ -114,6 +117,10 @@ struct DurableStore::Db : SqliteDb {
 DurableStore::DurableStore(const std::filesystem::path& file, std::size_t keep_per_plugin)
     : file_(file), keep_(keep_per_plugin), db_(std::make_unique<Db>()) {
   db_->file = file.string();
+  // Plugin configs, secrets included, are kept here as plain text: a new
+  // store is created readable by this user only (SQLite gives its -wal and
+  // -shm files the same mode). An existing file keeps the mode its owner chose.
+  if (int const fd = ::open(db_->file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600); fd >= 0) ::close(fd);
   if (sqlite3_open_v2(db_->file.c_str(), &db_->handle, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK) {
     std::string why = db_->handle ? sqlite3_errmsg(db_->handle) : "out of memory";
