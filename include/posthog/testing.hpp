@@ -554,9 +554,11 @@ namespace detail {
 inline std::vector<boost::json::object> parse_lines(const std::string& text) {
   std::vector<boost::json::object> out;
   std::istringstream in(text);
+  boost::json::parse_options options;
+  options.max_depth = 1024;  // as deep as the server may let events be (Boost's default is 32)
   for (std::string line; std::getline(in, line);) {
     std::error_code ec;
-    auto v = boost::json::parse(line, ec);
+    auto v = boost::json::parse(line, ec, {}, options);
     if (!ec && v.is_object()) out.push_back(std::move(v.get_object()));
   }
   return out;

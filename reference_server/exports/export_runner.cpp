@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/json/parse.hpp>
 
+#include "../pipeline/json_lines.hpp"
 #include "../stores/durable_store.hpp"
 
 namespace posthog::server {
@@ -162,7 +163,7 @@ void ExportRunner::hand_over(const ExportBatch& batch, std::int64_t now) {
   events.reserve(n);
   for (auto const& text : batch.events) {
     boost::system::error_code ec;
-    auto v = boost::json::parse(text, ec);
+    auto v = boost::json::parse(text, ec, {}, event_parse_options());
     if (!ec && v.is_object()) {
       events.push_back(std::move(v.as_object()));
       continue;

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "../health/hook_calls.hpp"
+#include "../pipeline/json_lines.hpp"
 #include "../health/team_plugin_states.hpp"
 #include "../pipeline/event_ids.hpp"
 #include "../stores/plugin_log.hpp"
@@ -178,7 +179,7 @@ const posthog_capture_api capture_api = {
         if (!c->services->capture) throw std::runtime_error("capture is not available in this mode");
         boost::json::object properties;
         if (props_size) {
-          auto v = boost::json::parse(std::string_view(props, props_size));
+          auto v = boost::json::parse(std::string_view(props, props_size), {}, event_parse_options(default_max_json_depth));
           if (!v.is_object()) throw std::invalid_argument("capture: properties must be an object");
           properties = std::move(v.get_object());
         }

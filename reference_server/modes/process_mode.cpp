@@ -144,7 +144,7 @@ int run_process_mode(const ServerConfig& config, const ProcessOptions& options, 
   struct Worker {
     Worker(const LiveChains& chains, PluginLog& log) : runner(chains, log) {}
     ChainWorker runner;
-    boost::json::parser parser;
+    boost::json::parser parser{boost::json::storage_ptr(), event_parse_options(default_max_json_depth)};
     std::uint64_t in = 0, malformed = 0;
   };
   std::vector<std::unique_ptr<Worker>> states;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../admin/admin_api.hpp"
+#include "../pipeline/json_lines.hpp"
 #include "../capture/capture_endpoint.hpp"
 #include "../http/descriptor_limit.hpp"
 #include "../http/http_server.hpp"
@@ -324,7 +325,7 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
         rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
         if (line.empty()) continue;
         boost::system::error_code ec;
-        auto v = boost::json::parse(line, ec, w.batch_storage());
+        auto v = boost::json::parse(line, ec, w.batch_storage(), event_parse_options());
         if (ec || !v.is_object()) {  // not written by a capture server of ours
           ++stream_bad_lines;
           err.write(diagnostic_line({{"type", "stream_error"}, {"entry", entry.id},

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <boost/json/object.hpp>
+#include <boost/json/parse_options.hpp>
 #include <boost/json/value.hpp>
 #include <cstddef>
 #include <memory>
@@ -16,6 +17,19 @@
 #include <string_view>
 
 namespace posthog::server {
+
+// How deep an event's JSON may nest. Capture takes serve.max_json_depth (128
+// by default; PostHog's own capture reads 128), and events are read back from
+// text the server wrote (the event stream, the store's queues, a sink's
+// backlog) as deep as any configuration may have let in: Boost's default of 32
+// would refuse events capture took.
+constexpr unsigned default_max_json_depth = 128;
+constexpr unsigned max_event_depth = 1024;
+inline boost::json::parse_options event_parse_options(unsigned max_depth = max_event_depth) noexcept {
+  boost::json::parse_options options;
+  options.max_depth = max_depth;
+  return options;
+}
 
 // A growable byte buffer that, unlike std::string in C++20, grows without
 // zero-filling: the writer reserves room, writes through a pointer, commits.

@@ -23,7 +23,7 @@ void append_event(std::string& body, std::string_view line) {
     unsigned char buffer[8192];
     boost::json::monotonic_resource arena(buffer, sizeof buffer);
     boost::system::error_code ec;
-    auto v = boost::json::parse(boost::json::string_view(line.data(), line.size()), ec, &arena);
+    auto v = boost::json::parse(boost::json::string_view(line.data(), line.size()), ec, &arena, event_parse_options());
     if (!ec && v.is_object()) {
       auto& event = v.get_object();
       auto const* ip = event.if_contains("ip");

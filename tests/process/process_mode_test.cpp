@@ -172,3 +172,22 @@ TEST_CASE("process: an invalid config file is a clear error, not a crash", "[pro
   REQUIRE(run.of_type("config_error").size() == 1);
   CHECK(run.of_type("config_error")[0].at("message").as_string().ends_with("$.teams: must be an array"));
 }
+
+TEST_CASE("process: events nest as deep as capture takes them (128 levels), no deeper", "[process]") {
+  auto nested = [](int levels) {
+    std::string v = "1";
+    for (int i = 0; i < levels; ++i) v = "{\"a\":" + v + "}";
+    return v;
+  };
+  // The event object is one of the levels, its properties the next.
+  auto run = run_process_mode(
+      POSTHOG_SERVER_BINARY, testkit_config(),
+      {R"({"uuid":"deep","event":"e","distinct_id":"d","team_id":2,"properties":)" + nested(127) + "}",
+       R"({"uuid":"deeper","event":"e","distinct_id":"d","team_id":2,"properties":)" + nested(128) + "}"});
+  REQUIRE(run.exit_code == 0);
+  REQUIRE(run.events.size() == 1);
+  CHECK(run.events[0].at("uuid") == "deep");
+  auto const errors = run.of_type("input_error");
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].at("line") == 2);
+}
