@@ -22,9 +22,11 @@
  *    posthog_plugin_descriptor the module was built with; a reader takes the
  *    fields that fit and reads the others as zero. Every 1.x descriptor has
  *    the fields up to manifest_size (POSTHOG_DESCRIPTOR_MIN_HEADER_SIZE);
- *  - a slot is never removed, moved or reused: a retired one keeps its place
- *    and type and is always NULL, which rule one already told every caller to
- *    check (posthog_host_api.retired_find_service, 1.4);
+ *  - a slot is never removed, moved or reused: a retired slot of a table the
+ *    host fills keeps its place and type and is always NULL, which rule one
+ *    already told every caller to check (posthog_host_api.retired_find_service,
+ *    1.4). A module's hook the server stopped calling would break the modules
+ *    that rely on it: that is not a retirement but a major change;
  *  - optional host services are nullable pointers in posthog_meta, NULL where
  *    the host does not offer them: one mechanism, no lookup by name;
  *  - the capability bits and the hook table say the same thing: a bit with a
@@ -46,9 +48,9 @@
  * recomputes it) and needs one of:
  *  - POSTHOG_ABI_MINOR: every change a module built against an older minor
  *    cannot notice: fields, hooks, capability bits and enum values added at
- *    the end; a slot retired to NULL; comments. A server loads the modules of
- *    its major whose minor is not above its own, and compares the hash only
- *    for its own minor;
+ *    the end; a host slot retired to NULL; comments. A server loads the
+ *    modules of its major whose minor is not above its own, and compares the
+ *    hash only for its own minor;
  *  - POSTHOG_ABI_MAJOR: anything else (a field moved, resized, retyped or
  *    given another meaning). A server refuses every module of another major.
  */
@@ -66,7 +68,7 @@ extern "C" {
 #define POSTHOG_ABI_MAJOR 1
 #define POSTHOG_ABI_MINOR 4
 /* FNV-1a 64 of this file with this one line removed; tests/sdk/abi_hash_test.cpp */
-#define POSTHOG_ABI_HEADER_HASH UINT64_C(0x73b2f6bafa1a2e04)
+#define POSTHOG_ABI_HEADER_HASH UINT64_C(0x139f94cec82363a6)
 
 #define POSTHOG_DESCRIPTOR_SECTION ".posthog_plugin"
 #define POSTHOG_DESCRIPTOR_SYMBOL "posthog_plugin_descriptor_v1"
