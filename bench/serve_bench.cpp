@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
 
   // /batch/ ingestion: two keep-alive clients, until everything is in the sink.
   Server server = start(dir / "serve.json", dir);
-  perf_hook(server.pid);  // SERVE_BENCH_ATTACH="perf record -o FILE -p" profiles this run
+  perf_hook(server.process.pid());  // SERVE_BENCH_ATTACH="perf record -o FILE -p" profiles this run
   // The requests are built before the clock starts, and sent by a raw
   // keep-alive client: on two cores, every cycle the load generator spends is
   // taken from the server.

@@ -3,9 +3,8 @@
 // (summary, listening) from them.
 #pragma once
 
-#include <sys/types.h>
-
 #include <boost/json/object.hpp>
+#include <posthog/child_process.hpp>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -13,14 +12,11 @@
 
 namespace posthog::bench {
 
-// Starts args[0] with args; stdin, stdout and stderr from/to the given files.
-pid_t spawn(const std::vector<std::string>& args, const std::filesystem::path& in, const std::filesystem::path& out,
-            const std::filesystem::path& err);
-// Waits for the child; its exit code, or 128 + the signal that ended it.
-int wait_for(pid_t pid);
-inline int run(const std::vector<std::string>& args, const std::filesystem::path& in,
-               const std::filesystem::path& out, const std::filesystem::path& err) {
-  return wait_for(spawn(args, in, out, err));
+// Runs args[0] with args to its end; stdin, stdout and stderr from/to the
+// given files. Its exit code, or 128 + the signal that ended it.
+inline int run(std::vector<std::string> args, const std::filesystem::path& in, const std::filesystem::path& out,
+               const std::filesystem::path& err) {
+  return posthog::testing::ChildProcess(std::move(args), {.input = in, .output = out, .errors = err}).wait();
 }
 
 // The last JSON line of `file` whose "type" is `type`; empty when none.
@@ -29,8 +25,9 @@ boost::json::object last_json_line(const std::filesystem::path& file, std::strin
 // `posthog-plugin-server serve` with `config`, its output in dir/serve.out and
 // dir/serve.err; returns once it listens (exits the benchmark if it does not).
 struct ServeRun {
-  pid_t pid = -1;
+  posthog::testing::ChildProcess process;
   int port = 0;
+  int admin_port = 0;  // 0: no admin API
 };
 ServeRun start_serve(const std::filesystem::path& binary, const std::filesystem::path& config,
                      const std::filesystem::path& dir);

@@ -83,26 +83,8 @@ int main(int argc, char** argv) {
                  {"sink", {{"path", (dir / "sink.jsonl").string()}, {"fsync", "interval"}}},
                  {"admin", {{"listen", "127.0.0.1:0"}, {"token", admin_token}}}}}};
   std::ofstream(dir / "config.json") << boost::json::serialize(config);
-  pid_t const pid = posthog::bench::spawn({POSTHOG_SERVER_BINARY, "serve", "--config", (dir / "config.json").string()},
-                                          "/dev/null", dir / "serve.out", dir / "serve.err");
-  int port = 0, admin_port = 0;
-  for (int i = 0; i < 2000 && !port; ++i) {
-    auto const listening = posthog::bench::last_json_line(dir / "serve.out", "listening");
-    if (listening.empty()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      continue;
-    }
-    auto port_of = [](const boost::json::value& url) {
-      std::string const u(url.as_string());
-      return std::stoi(u.substr(u.rfind(':') + 1));
-    };
-    port = port_of(listening.at("url"));
-    admin_port = port_of(listening.at("admin_url"));
-  }
-  if (!port) {
-    std::fprintf(stderr, "the server did not start; see %s\n", (dir / "serve.err").c_str());
-    return 1;
-  }
+  auto server = posthog::bench::start_serve(POSTHOG_SERVER_BINARY, dir / "config.json", dir);
+  int const port = server.port, admin_port = server.admin_port;
 
   // Phase 0: no swaps; phase 1: swaps. Events carry their phase and send time.
   std::atomic<int> phase{0};
@@ -197,8 +179,7 @@ int main(int argc, char** argv) {
   }
   stop = true;
   client.join();
-  kill(pid, SIGTERM);
-  int const code = posthog::bench::wait_for(pid);
+  int const code = server.process.stop(SIGTERM);
   tail_done = true;
   tail.join();
 

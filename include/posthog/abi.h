@@ -17,17 +17,42 @@
  *
  * Rules that keep this interface stable:
  *  - every table starts with its own size; tables only grow at the end; a hook
- *    exists when it fits in the declared size and is non-null;
+ *    or service exists when it fits in the declared size and is non-null;
+ *  - the descriptor grows the same way: header_size says how many bytes of
+ *    posthog_plugin_descriptor the module was built with; a reader takes the
+ *    fields that fit and reads the others as zero. Every 1.x descriptor has
+ *    the fields up to manifest_size (POSTHOG_DESCRIPTOR_MIN_HEADER_SIZE);
+ *  - a slot is never removed, moved or reused: a retired slot of a table the
+ *    host fills keeps its place and type and is always NULL, which rule one
+ *    already told every caller to check (posthog_host_api.retired_find_service,
+ *    1.4). A module's hook the server stopped calling would break the modules
+ *    that rely on it: that is not a retirement but a major change;
+ *  - optional host services are nullable pointers in posthog_meta, NULL where
+ *    the host does not offer them: one mechanism, no lookup by name;
+ *  - the capability bits and the hook table say the same thing: a bit with a
+ *    hook slot (process_event, on_event, export_events, run_every_*, jobs) is
+ *    set exactly when the slot is, PROCESS_EVENT_NOEXCEPT only with a
+ *    process_event hook, METRICS exactly when declared_metrics names one. The
+ *    server refuses a module where they disagree, naming the hook;
  *  - no C++ type, exception or heap allocation crosses a table: strings are
  *    (pointer, length) pairs valid for the duration of the call, and data
  *    flowing back to the caller goes through a caller-supplied sink callback;
  *  - the one exception is the event itself (a boost::json::object passed by
  *    pointer, see plugin.hpp), which is sound only because the build
- *    fingerprint below matched.
+ *    fingerprint below matched: compiler, libstdc++ ABI and Boost version.
+ *    The SDK version in it is shown, never compared: no type of the SDK's own
+ *    crosses the line, so what an SDK release may change without touching
+ *    this file (the ABI version) or Boost (its version) is private to each side.
  *
- * Changing this file changes POSTHOG_ABI_HEADER_HASH (a unit test recomputes
- * it): bump POSTHOG_ABI_MINOR for additions at the end of a table, and
- * POSTHOG_ABI_MAJOR for anything else.
+ * Versions. Changing this file changes POSTHOG_ABI_HEADER_HASH (a unit test
+ * recomputes it) and needs one of:
+ *  - POSTHOG_ABI_MINOR: every change a module built against an older minor
+ *    cannot notice: fields, hooks, capability bits and enum values added at
+ *    the end; a host slot retired to NULL; comments. A server loads the
+ *    modules of its major whose minor is not above its own, and compares the
+ *    hash only for its own minor;
+ *  - POSTHOG_ABI_MAJOR: anything else (a field moved, resized, retyped or
+ *    given another meaning). A server refuses every module of another major.
  */
 #ifndef POSTHOG_ABI_H
 #define POSTHOG_ABI_H
@@ -41,9 +66,9 @@ extern "C" {
 
 #define POSTHOG_ABI_MAGIC UINT64_C(0x31474c5047484f50) /* "POHGPLG1" read little-endian */
 #define POSTHOG_ABI_MAJOR 1
-#define POSTHOG_ABI_MINOR 3
+#define POSTHOG_ABI_MINOR 4
 /* FNV-1a 64 of this file with this one line removed; tests/sdk/abi_hash_test.cpp */
-#define POSTHOG_ABI_HEADER_HASH UINT64_C(0x53eafd58283917e3)
+#define POSTHOG_ABI_HEADER_HASH UINT64_C(0x139f94cec82363a6)
 
 #define POSTHOG_DESCRIPTOR_SECTION ".posthog_plugin"
 #define POSTHOG_DESCRIPTOR_SYMBOL "posthog_plugin_descriptor_v1"
@@ -93,7 +118,8 @@ typedef struct posthog_build_fingerprint {
  * strings are NUL-terminated and their length excludes the NUL. */
 typedef struct posthog_plugin_descriptor {
   uint32_t size; /* sizeof the whole blob: this struct plus its strings */
-  uint32_t header_size; /* sizeof(posthog_plugin_descriptor) the module was built with */
+  uint32_t header_size; /* sizeof(posthog_plugin_descriptor) the module was built with; fields
+                           added by later minors go at the end, after manifest_size */
   uint64_t magic;       /* POSTHOG_ABI_MAGIC */
   uint16_t abi_major;
   uint16_t abi_minor;
@@ -106,6 +132,9 @@ typedef struct posthog_plugin_descriptor {
   uint32_t manifest_offset, manifest_size; /* plugin.json, verbatim */
 } posthog_plugin_descriptor;
 
+/* The header every 1.x descriptor has: up to and with manifest_size. */
+#define POSTHOG_DESCRIPTOR_MIN_HEADER_SIZE (offsetof(posthog_plugin_descriptor, manifest_size) + sizeof(uint32_t))
+
 /* ---- status and errors ------------------------------------------------------ */
 
 typedef enum posthog_status {
@@ -113,7 +142,7 @@ typedef enum posthog_status {
   POSTHOG_ERROR = 1,       /* any exception: logged, not retried */
   POSTHOG_RETRY_ERROR = 2, /* posthog::RetryError: retried later */
   POSTHOG_DROP = 3,        /* process_event dropped the event */
-  POSTHOG_NOT_FOUND = 4,   /* a service lookup found no value */
+  POSTHOG_NOT_FOUND = 4,   /* nothing under that key or name: cache, storage, job, metric, attachment */
   POSTHOG_CONFIG_ERROR = 5 /* team config rejected by the plugin */
 } posthog_status;
 
@@ -239,8 +268,11 @@ typedef struct posthog_host_api {
   uint32_t size;
   uint16_t abi_major;
   uint16_t abi_minor;
-  /* Optional services by name ("jobs", "metrics", ...); NULL when absent. */
-  const void* (*find_service)(const char* name, uint32_t min_size);
+  /* Retired in 1.4, always NULL: a lookup of optional services by name that
+     no host ever answered and no SDK ever called (1.0 to 1.3 hosts returned
+     NULL for every name). Optional services are posthog_meta's nullable
+     fields. The slot stays so that the table keeps its layout. */
+  const void* (*retired_find_service)(const char* name, uint32_t min_size);
 } posthog_host_api;
 
 /* ---- hooks the module implements -------------------------------------------- */

@@ -27,11 +27,12 @@
 //   auto run = posthog::testing::run_process_mode(server, config_json, {event1, event2});
 //   REQUIRE(run.exit_code == 0);
 //   REQUIRE(run.events.size() == 2);
+//
+// It starts the binary with ChildProcess (child_process.hpp), which a test can
+// use directly for anything else it runs.
 #pragma once
 
-#include <fcntl.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include <stdlib.h>
 
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
@@ -51,6 +52,7 @@
 #include <string_view>
 #include <vector>
 
+#include "child_process.hpp"
 #include "plugin.hpp"
 
 namespace posthog::testing {
@@ -583,29 +585,12 @@ inline ProcessRun run_process_mode(const std::filesystem::path& server, const bo
     std::ofstream in(dir / "in.jsonl");
     for (auto const& line : input) in << line << "\n";
   }
-  pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error("run_process_mode: fork failed");
-  if (pid == 0) {
-    int in = ::open((dir / "in.jsonl").c_str(), O_RDONLY);
-    int out = ::open((dir / "out.jsonl").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = ::open((dir / "err.jsonl").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (in < 0 || out < 0 || err < 0) ::_exit(126);
-    ::dup2(in, 0);
-    ::dup2(out, 1);
-    ::dup2(err, 2);
-    std::string const config_path = (dir / "config.json").string();
-    std::vector<std::string> args{server.string(), "process", "--config", config_path};
-    args.insert(args.end(), extra_args.begin(), extra_args.end());
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
+  std::vector<std::string> args{server.string(), "process", "--config", (dir / "config.json").string()};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
   ProcessRun run;
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  run.exit_code =
+      ChildProcess(std::move(args), {.input = dir / "in.jsonl", .output = dir / "out.jsonl", .errors = dir / "err.jsonl"})
+          .wait();
   run.raw_stdout = detail::slurp(dir / "out.jsonl");
   run.raw_stderr = detail::slurp(dir / "err.jsonl");
   run.events = detail::parse_lines(run.raw_stdout);

@@ -10,6 +10,7 @@ const char* to_string(LoadStep step) noexcept {
     case LoadStep::dlopen: return "dlopen";
     case LoadStep::entry_symbol: return "entry_symbol";
     case LoadStep::manifest: return "manifest";
+    case LoadStep::capabilities: return "capabilities";
     case LoadStep::setup_instance: return "setup_instance";
     case LoadStep::team_config: return "team_config";
     case LoadStep::setup_team: return "setup_team";

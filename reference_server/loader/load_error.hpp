@@ -18,6 +18,7 @@ enum class LoadStep {
   dlopen,          // the dynamic loader refused it (missing library, undefined symbol)
   entry_symbol,    // an exported entry point is missing
   manifest,        // plugin.json embedded in the module is invalid
+  capabilities,    // the descriptor's capability bits and the hook table name different hooks
   setup_instance,  // the plugin's instance setup threw
   team_config,     // a team's config does not satisfy the manifest's schema
   setup_team,      // the plugin's per-team setup threw

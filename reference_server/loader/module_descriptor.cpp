@@ -2,6 +2,7 @@
 
 #include <posthog/version.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
@@ -66,7 +67,8 @@ std::vector<std::string> capability_list(std::uint64_t caps) {
       {POSTHOG_CAP_RUN_EVERY_MINUTE, "run_every_minute"}, {POSTHOG_CAP_RUN_EVERY_HOUR, "run_every_hour"},
       {POSTHOG_CAP_RUN_EVERY_DAY, "run_every_day"},   {POSTHOG_CAP_TEARDOWN, "teardown"},
       {POSTHOG_CAP_JOBS, "jobs"},
-      {POSTHOG_CAP_PROCESS_EVENT_NOEXCEPT, "process_event_noexcept"}};
+      {POSTHOG_CAP_PROCESS_EVENT_NOEXCEPT, "process_event_noexcept"},
+      {POSTHOG_CAP_METRICS, "metrics"}};
   std::vector<std::string> out;
   for (auto [bit, name] : names)
     if (caps & bit) out.emplace_back(name);
@@ -110,14 +112,18 @@ ModuleDescriptor decode_descriptor(const std::string& file, std::span<const unsi
     throw refuse("abi_minor: server has " + std::to_string(POSTHOG_ABI_MAJOR) + "." +
                  std::to_string(POSTHOG_ABI_MINOR) + ", plugin needs " + std::to_string(major) + "." +
                  std::to_string(minor) + ": upgrade the server, or rebuild the plugin with an older SDK");
+  // The header grows at its end like the tables: the fields a module's header
+  // has are read, later ones stay zero; a header larger than this server's
+  // (only a newer minor's, refused above) would have its tail ignored.
   auto const header_size = load<std::uint32_t>(blob, offsetof(posthog_plugin_descriptor, header_size));
-  if (header_size < sizeof(posthog_plugin_descriptor) || header_size > size)
-    throw refuse("header_size: server expects at least " + std::to_string(sizeof(posthog_plugin_descriptor)) +
-                 " bytes for ABI " + std::to_string(major) + "." + std::to_string(minor) + ", plugin has " +
-                 std::to_string(header_size));
+  if (header_size < POSTHOG_DESCRIPTOR_MIN_HEADER_SIZE || header_size > size)
+    throw refuse("header_size: the plugin's descriptor header has " + std::to_string(header_size) +
+                 " bytes; every ABI " + std::to_string(POSTHOG_ABI_MAJOR) + ".x header has at least " +
+                 std::to_string(POSTHOG_DESCRIPTOR_MIN_HEADER_SIZE) + " (through manifest_size), within the " +
+                 std::to_string(size) + "-byte descriptor: the file is corrupt or was not built with the SDK");
 
-  ModuleDescriptor d;
-  std::memcpy(&d.header, blob.data(), sizeof d.header);
+  ModuleDescriptor d;  // value-initialised: fields past the module's header read as zero
+  std::memcpy(&d.header, blob.data(), std::min<std::size_t>(header_size, sizeof d.header));
   auto const& h = d.header;
   std::vector<std::string> mismatches;
   auto const layout = layout_fingerprint();
@@ -140,10 +146,10 @@ ModuleDescriptor decode_descriptor(const std::string& file, std::span<const unsi
     check("abi_header_hash", POSTHOG_ABI_HEADER_HASH, h.abi_header_hash, hex(POSTHOG_ABI_HEADER_HASH),
           hex(h.abi_header_hash), "the plugin was built with a modified posthog/abi.h; rebuild it with the released SDK");
 
+  // build.sdk_version is not compared: no type of the SDK's own crosses the
+  // line (abi.h); the ABI version and the fields below cover what does.
   auto const b = build_fingerprint();
   const char* same_toolchain = "rebuild the plugin with the server's toolchain (see `posthog-plugin-server --version`)";
-  check("build.sdk_version", b.sdk_version / 100, h.build.sdk_version / 100, sdk_version(b.sdk_version),
-        sdk_version(h.build.sdk_version), "rebuild the plugin against the server's SDK major.minor");
   check("build.compiler", b.compiler_family * 1000 + b.compiler_major,
         h.build.compiler_family * 1000 + h.build.compiler_major, compiler(b.compiler_family, b.compiler_major),
         compiler(h.build.compiler_family, h.build.compiler_major), same_toolchain);

@@ -130,6 +130,8 @@ void PluginModule::load_code(const std::string& copy, const std::vector<unsigned
         &declared);
     if (!declared.refusals.empty()) throw LoadError(file, LoadStep::manifest, declared.refusals, "metrics");
   }
+  if (auto disagreements = capability_disagreements(capabilities(), *vtable_, metrics_.size()); !disagreements.empty())
+    throw LoadError(file, LoadStep::capabilities, std::move(disagreements));
 }
 
 std::shared_ptr<PluginModule> ModuleRegistry::load(const std::filesystem::path& file) {

@@ -9,7 +9,9 @@
 //   3. find both entry symbols and check that the descriptor the code returns is
 //      the one the file carries;
 //   4. parse the embedded plugin.json;
-//   5. call the entry function for the hook table and check its size.
+//   5. call the entry function for the hook table and check its size;
+//   6. check that the descriptor's capability bits and the table name the
+//      same hooks (hook_capabilities.hpp).
 //
 // Modules are never unmapped (RTLD_NODELETE, and the handle is kept): C++ plugins
 // leave thread-locals, static destructors and atexit handlers behind, which make
@@ -30,6 +32,7 @@
 #include <vector>
 
 #include "../metrics/declared_metrics.hpp"
+#include "hook_capabilities.hpp"
 #include "module_descriptor.hpp"
 #include "module_image.hpp"
 
@@ -65,11 +68,11 @@ class PluginModule {
   const std::string& content_hash() const noexcept { return content_hash_; }
   std::chrono::system_clock::time_point loaded_at() const noexcept { return loaded_at_; }
 
-  // True when the hook at `member` fits in the module's table and is set.
+  // True when the hook at `member` fits in the module's table and is set. The
+  // loader refused the module unless its capability bits say the same.
   template <class Fn>
   bool has_hook(Fn posthog_plugin_vtable::*member) const noexcept {
-    auto const offset = reinterpret_cast<std::size_t>(&(static_cast<posthog_plugin_vtable*>(nullptr)->*member));
-    return offset + sizeof(Fn) <= vtable_->size && vtable_->*member != nullptr;
+    return hook_present(*vtable_, member);
   }
 
  private:

@@ -284,13 +284,9 @@ const posthog_attachments_api attachments_api = {
     },
 };
 
-const void* find_service(const char* name, uint32_t min_size) {
-  (void)name;
-  (void)min_size;
-  return nullptr;  // no optional service yet (jobs are in posthog_meta since 1.2)
-}
-
-const posthog_host_api the_host_api = {sizeof(posthog_host_api), POSTHOG_ABI_MAJOR, POSTHOG_ABI_MINOR, &find_service};
+// Optional services are posthog_meta's nullable fields; the retired lookup by
+// name stays NULL (abi.h).
+const posthog_host_api the_host_api = {sizeof(posthog_host_api), POSTHOG_ABI_MAJOR, POSTHOG_ABI_MINOR, nullptr};
 
 }  // namespace
 

@@ -4,12 +4,14 @@
 #include <catch2/catch.hpp>
 
 #include <boost/json.hpp>
+#include <posthog/version.hpp>
 #include <filesystem>
 #include <fstream>
 
 #include "loader/load_error.hpp"
 #include "loader/plugin_instance.hpp"
 #include "loader/plugin_module.hpp"
+#include "loader/plugin_scope.hpp"
 #include "stores/memory_cache.hpp"
 #include "stores/plugin_log.hpp"
 #include "stores/plugin_storage.hpp"
@@ -104,7 +106,7 @@ TEST_CASE("Refusal: ABI major mismatch", "[loader][refusal]") {
 TEST_CASE("Refusal: plugin needs a newer ABI minor", "[loader][refusal]") {
   auto e = refusal_of(module_path("bad_abi_minor"));
   CHECK(e.step() == LoadStep::descriptor);
-  CHECK(mentions(e, "abi_minor: server has 1.3, plugin needs 1.4"));
+  CHECK(mentions(e, "abi_minor: server has 1.4, plugin needs 1.5"));
 }
 
 TEST_CASE("Refusal: build fingerprint mismatch shows both fingerprints, field by field", "[loader][refusal]") {
@@ -113,6 +115,48 @@ TEST_CASE("Refusal: build fingerprint mismatch shows both fingerprints, field by
   REQUIRE(e.details().size() == 2);
   CHECK(e.details()[0].rfind("build.compiler: server has gcc 12, plugin has gcc 99", 0) == 0);
   CHECK(e.details()[1].rfind("build.boost_version: server has 1.81.0, plugin has 1.74.0", 0) == 0);
+}
+
+TEST_CASE("Refusal: a descriptor header shorter than every 1.x header", "[loader][refusal]") {
+  auto e = refusal_of(module_path("bad_header_size"));
+  CHECK(e.step() == LoadStep::descriptor);
+  CHECK(mentions(e, "header_size: the plugin's descriptor header has 40 bytes; every ABI 1.x header has at least 88"));
+}
+
+TEST_CASE("Refusal: capability bits and hook table disagree, one line per hook", "[loader][refusal]") {
+  auto e = refusal_of(module_path("disagreeing_capabilities"));
+  CHECK(e.step() == LoadStep::capabilities);
+  REQUIRE(e.details().size() == 3);
+  CHECK(e.details()[0].rfind(
+            "process_event: the hook table has process_event, the descriptor's capabilities do not list it", 0) == 0);
+  CHECK(e.details()[1].rfind("on_event: the descriptor's capabilities list it, the hook table has no on_event", 0) ==
+        0);
+  CHECK(e.details()[2].rfind("metrics: the descriptor's capabilities list it, declared_metrics names none", 0) == 0);
+  CHECK(mentions(e, "rebuild the module with POSTHOG_PLUGIN(Class)"));
+}
+
+TEST_CASE("A module built at ABI 1.3 (SDK 0.1.0) loads on this server and runs", "[loader][abi]") {
+  auto m = PluginModule::load(module_path("built_for_abi_1_3"));
+  auto const& header = m->descriptor().header;
+  CHECK(header.abi_minor == 3);
+  CHECK(header.abi_header_hash != POSTHOG_ABI_HEADER_HASH);  // an older minor's abi.h: not compared
+  CHECK(header.header_size == 88);
+  CHECK(m->vtable().size == 112);
+  CHECK(m->has_hook(&posthog_plugin_vtable::process_event));
+  CHECK(host_api()->retired_find_service == nullptr);  // what it is handed instead of 1.3's lookup
+
+  Services s;
+  auto team = TeamPlugin::create(PluginInstance::create(m, {}), 5, {}, s.host);
+  boost::json::object event{{"event", "e"}, {"team_id", 5}, {"properties", boost::json::object{}}};
+  posthog_error error{};
+  REQUIRE(team->process_event(event, error) == POSTHOG_OK);
+  CHECK(event.at("properties").at("processed_by") == "built_for_abi_1_3");
+}
+
+TEST_CASE("The SDK version is shown, not compared: a module of another SDK minor loads", "[loader][abi]") {
+  auto m = PluginModule::load(module_path("other_sdk_minor"));
+  CHECK(m->descriptor().header.build.sdk_version == posthog::sdk_version + 100);
+  CHECK(describe(m->descriptor().header.build).rfind("sdk 0.2.0, ", 0) == 0);
 }
 
 TEST_CASE("Refusal: no entry symbol", "[loader][refusal]") {

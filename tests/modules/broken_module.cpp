@@ -1,8 +1,16 @@
 // A module built wrong on purpose, one way per BREAK_* definition, to test each
 // refusal of the loader. It uses abi.h and the SDK's adapters directly instead of
 // POSTHOG_PLUGIN() so that any field of its descriptor can be falsified.
+//
+// BUILT_FOR_ABI_1_3 is not broken: it is the module today's SDK built before
+// ABI 1.4, with the descriptor and hook table of 1.3 (frozen below), which a
+// 1.4 server must still load. OTHER_SDK_MINOR is built by an SDK of another
+// minor release with the same ABI, which loads too (the SDK version gates
+// nothing).
 #include <posthog/plugin.hpp>
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 
@@ -27,7 +35,10 @@ struct Broken {
     throw std::invalid_argument("team " + std::to_string(team.team_id) + " has no API key");
   }
 #endif
-  bool process_event(posthog::Event&, posthog::Meta&) { return true; }
+  bool process_event(posthog::Event& e, posthog::Meta&) {
+    e.properties()["processed_by"] = MODULE_NAME;
+    return true;
+  }
 #if defined(BREAK_JOB_NAME)
   void job(const boost::json::value&, posthog::Meta&) {}
   static constexpr posthog::Job<Broken> jobs[] = {{"$run_every_minute", &Broken::job}};
@@ -45,6 +56,26 @@ struct Broken {
 #define MANIFEST "{\"name\": \"" MODULE_NAME "\", \"version\": \"1.0.0\"}"
 #endif
 
+#if defined(BUILT_FOR_ABI_1_3)
+// The 1.3 layout, frozen: later minors may grow the descriptor and the hook
+// table at their ends; this module keeps the sizes it had, so it goes on
+// testing what a 1.3 module is.
+namespace abi_1_3 {
+constexpr std::uint32_t descriptor_header_size = 88;  // through manifest_size
+static_assert(offsetof(posthog_plugin_descriptor, capabilities) == 56 &&
+                  offsetof(posthog_plugin_descriptor, manifest_size) == 84,
+              "the 1.3 descriptor's fields moved: that is an ABI major change");
+constexpr std::uint32_t vtable_size = 112;  // through declared_metrics
+static_assert(offsetof(posthog_plugin_vtable, declared_metrics) == 104,
+              "the 1.3 hook table's slots moved: that is an ABI major change");
+constexpr posthog_plugin_vtable vtable = [] {
+  auto v = posthog::detail::Module<Broken>::vtable;
+  v.size = vtable_size;
+  return v;
+}();
+}  // namespace abi_1_3
+#endif
+
 consteval auto make() {
   auto d = posthog::detail::make_descriptor<Broken>(MODULE_NAME, "1.0.0", MANIFEST);
 #if defined(BREAK_MAGIC)
@@ -60,6 +91,23 @@ consteval auto make() {
   d.header.build.boost_version = 107400;
   d.header.build.compiler_major = 99;
 #endif
+#if defined(BREAK_HEADER_SIZE)
+  d.header.header_size = 40;  // cuts the header before the build fingerprint
+#endif
+#if defined(BREAK_CAPABILITIES)
+  // Says on_event and metrics, which the class does not have; leaves out its process_event.
+  d.header.capabilities = (d.header.capabilities | POSTHOG_CAP_ON_EVENT | POSTHOG_CAP_METRICS) &
+                          ~std::uint64_t(POSTHOG_CAP_PROCESS_EVENT);
+#endif
+#if defined(BUILT_FOR_ABI_1_3)
+  d.header.abi_minor = 3;
+  d.header.abi_header_hash = 0x53eafd58283917e3ull;  // abi.h as released at 1.3
+  d.header.header_size = abi_1_3::descriptor_header_size;
+  d.header.build.sdk_version = 100;  // SDK 0.1.0
+#endif
+#if defined(OTHER_SDK_MINOR)
+  d.header.build.sdk_version = posthog::sdk_version + 100;
+#endif
   return d;
 }
 
@@ -71,7 +119,12 @@ extern "C" [[gnu::visibility("default")]] const posthog_plugin_descriptor* posth
   return &descriptor.header;
 }
 
-#if !defined(BREAK_NO_ENTRY)
+#if defined(BUILT_FOR_ABI_1_3)
+extern "C" [[gnu::visibility("default")]] const posthog_plugin_vtable* posthog_plugin_entry_v1(
+    const posthog_host_api* host) {
+  return host && host->abi_major == 1 ? &abi_1_3::vtable : nullptr;
+}
+#elif !defined(BREAK_NO_ENTRY)
 extern "C" [[gnu::visibility("default")]] const posthog_plugin_vtable* posthog_plugin_entry_v1(
     const posthog_host_api*) {
   return &posthog::detail::Module<Broken>::vtable;

@@ -8,6 +8,8 @@
 
 namespace admin_test {
 
+using posthog::testing::capture_status;
+using posthog::testing::post_event;
 using posthog::testing::ServeProcess;
 
 namespace {
@@ -42,16 +44,6 @@ struct Admin {
     return client.Put(path.c_str(), boost::json::serialize(body), "application/json");
   }
 };
-
-boost::json::object send(const ServeProcess& s, boost::json::object properties, const char* token = "phc_one") {
-  httplib::Client c("127.0.0.1", s.port());
-  auto r = c.Post("/e/",
-                  boost::json::serialize(boost::json::object{
-                      {"api_key", token}, {"event", "e"}, {"distinct_id", "d"}, {"properties", std::move(properties)}}),
-                  "application/json");
-  REQUIRE(r);
-  return {{"status", r->status}};
-}
 
 // The server's sink after it stopped (events in order of arrival).
 boost::json::object last_event(ServeProcess& s) {
@@ -144,7 +136,7 @@ TEST_CASE("admin: a team's config is validated by field, secrets never shown, ap
   REQUIRE(ok);
   REQUIRE(ok->status == 200);
   CHECK(boost::json::parse(ok->body).at("plugins").at(0).at("config").at("api_key") == "********");
-  CHECK(send(server, {})["status"] == 200);
+  post_event(server, {});
   auto const event = last_event(server);
   CHECK(event.at("properties").at("testkit_label") == "changed");
   CHECK(event.at("properties").at("testkit_api_key_length") == 6);  // still "sekrit"
@@ -154,8 +146,8 @@ TEST_CASE("admin: a team's config is validated by field, secrets never shown, ap
 TEST_CASE("admin: plugin logs and errors per team, each error with its event", "[serve][admin]") {
   ServeProcess server(admin_config());
   Admin admin(server);
-  send(server, {{"log", "hello from the plugin"}});
-  send(server, {{"throw", true}, {"marker", 42}});
+  post_event(server, {.properties = {{"log", "hello from the plugin"}}});
+  post_event(server, {.properties = {{"throw", true}, {"marker", 42}}});
   // The log is written by the workers; the API reads through the store, which
   // sees every entry appended before the read. Wait for the pipeline to run it.
   boost::json::array errors;
@@ -179,8 +171,8 @@ TEST_CASE("admin: plugin logs and errors per team, each error with its event", "
 TEST_CASE("admin: /metrics in Prometheus text format", "[serve][admin][metrics]") {
   ServeProcess server(admin_config());
   Admin admin(server);
-  send(server, {});
-  send(server, {{"drop", true}});
+  post_event(server, {});
+  post_event(server, {.properties = {{"drop", true}}});
   std::string text;
   for (int i = 0; i < 500; ++i) {
     auto r = admin.client.Get("/metrics");
@@ -217,14 +209,14 @@ TEST_CASE("admin: configs and plugin storage survive a restart; a deleted team i
     r = admin.put("/api/teams/4", {{"token", "phc_four"}, {"plugins", boost::json::array{}}});
     REQUIRE(r->status == 200);
     CHECK(admin.client.Delete("/api/teams/4")->status == 200);
-    CHECK(send(server, {{"remember", "kept across restarts"}})["status"] == 200);
+    post_event(server, {.properties = {{"remember", "kept across restarts"}}});
     REQUIRE(server.stop() == 0);
   }
   {
     ServeProcess server(admin_config(), {}, dir);
-    CHECK(send(server, {{"recall", true}})["status"] == 200);
-    CHECK(send(server, {}, "phc_three")["status"] == 200);
-    CHECK(send(server, {}, "phc_four")["status"] == 401);
+    post_event(server, {.properties = {{"recall", true}}});
+    CHECK(capture_status(server, {.api_key = "phc_three"}) == 200);
+    CHECK(capture_status(server, {.api_key = "phc_four"}) == 401);
     REQUIRE(server.stop() == 0);
     auto events = server.sink_events();
     REQUIRE(events.size() == 3);  // the first run's event, then this run's two
@@ -256,8 +248,8 @@ TEST_CASE("admin: deleting a team from the config file lasts across a restart; i
     ServeProcess server(admin_config(), {}, dir);
     Admin admin(server);
     admin.get("/api/teams/1", 404);
-    CHECK(send(server, {}, "phc_one")["status"] == 200);
-    CHECK(send(server, {}, "phc_six")["status"] == 200);
+    CHECK(capture_status(server, {.api_key = "phc_one"}) == 200);
+    CHECK(capture_status(server, {.api_key = "phc_six"}) == 200);
     REQUIRE(server.stop() == 0);
     auto events = server.sink_events();
     REQUIRE(events.size() == 2);

@@ -13,6 +13,8 @@
 
 namespace export_test {
 
+using posthog::testing::post_batch;
+using posthog::testing::post_event;
 using posthog::testing::ServeProcess;
 using posthog::testing::wait_until;
 
@@ -65,15 +67,11 @@ TEST_CASE("exports: retried batches and pending events survive SIGKILL and reach
   constexpr int events = 400;
   {
     ServeProcess server(export_config("exports down"), {}, dir);
-    httplib::Client capture("127.0.0.1", server.port());
-    auto send = [&](int b) {
+    auto send = [&](int b) {  // a batch of 100: seq b * 100 ...
       boost::json::array batch;
       for (int i = 0; i < 100; ++i)
         batch.push_back(boost::json::object{{"event", "e"}, {"distinct_id", "d"}, {"properties", {{"seq", b * 100 + i}}}});
-      auto r = capture.Post("/batch/", boost::json::serialize(boost::json::object{{"api_key", "phc_one"}, {"batch", batch}}),
-                            "application/json");
-      REQUIRE(r);
-      REQUIRE(r->status == 200);
+      post_batch(server, std::move(batch));
     };
     for (int b = 0; b < 3; ++b) send(b);
     // Those three batches queued, cut and refused with RetryError: waiting for a retry.
@@ -109,11 +107,7 @@ TEST_CASE("exports: a dead letter is listed and replayed through the admin API",
   auto config = export_config("exports down");
   config["serve"].as_object()["exports"].as_object()["max_retries"] = 0;  // the first RetryError is the last
   ServeProcess server(config);
-  httplib::Client capture("127.0.0.1", server.port());
-  auto r = capture.Post("/e/", R"({"api_key": "phc_one", "event": "e", "distinct_id": "d", "properties": {"seq": 1}})",
-                        "application/json");
-  REQUIRE(r);
-  REQUIRE(r->status == 200);
+  post_event(server, {.properties = {{"seq", 1}}});
   wait_until([&] {
     return admin_get(server, "/api/teams/1/plugins/testkit/exports").at("dead_batches").to_number<int>() == 1;
   }, "the batch became a dead letter");
@@ -156,14 +150,10 @@ TEST_CASE("exports: webhook-export through the real server reaches a failing rec
                                                                       {"config", {{"url", receiver.url("/hook")}}}}}}}}},
       {"serve", {{"exports", {{"buffer_seconds", 1}, {"retry_base_seconds", 1}}}}}};
   ServeProcess server(config);
-  httplib::Client capture("127.0.0.1", server.port());
   boost::json::array batch;
   for (int i = 0; i < 50; ++i)
     batch.push_back(boost::json::object{{"event", "e"}, {"distinct_id", "d"}, {"properties", {{"seq", i}}}});
-  auto r = capture.Post("/batch/", boost::json::serialize(boost::json::object{{"api_key", "phc_one"}, {"batch", batch}}),
-                        "application/json");
-  REQUIRE(r);
-  REQUIRE(r->status == 200);
+  post_batch(server, std::move(batch));
   std::map<std::int64_t, int> delivered;
   auto count_delivered = [&] {
     delivered.clear();
@@ -196,14 +186,10 @@ TEST_CASE("exports: a team's exportEventsToIgnore and buffer bounds (export-even
   team_config["exportEventsBufferSeconds"] = "1";
   config["serve"].as_object()["exports"].as_object()["buffer_seconds"] = 600;  // the server's would wait 10 minutes
   ServeProcess server(config);
-  httplib::Client capture("127.0.0.1", server.port());
   boost::json::array batch;
   for (auto const& [seq, name] : {std::pair{1, "e"}, std::pair{2, "$pageleave"}, std::pair{3, "skip me"}, std::pair{4, "e"}})
     batch.push_back(boost::json::object{{"event", name}, {"distinct_id", "d"}, {"properties", {{"seq", seq}}}});
-  auto r = capture.Post("/batch/", boost::json::serialize(boost::json::object{{"api_key", "phc_one"}, {"batch", batch}}),
-                        "application/json");
-  REQUIRE(r);
-  REQUIRE(r->status == 200);
+  post_batch(server, std::move(batch));
   wait_until([&] { return exported(server).size() == 2; }, "the two events not ignored were exported");
   CHECK(exported(server) == std::map<std::int64_t, int>{{1, 1}, {4, 1}});
   auto const status = admin_get(server, "/api/teams/1/plugins/testkit/exports");

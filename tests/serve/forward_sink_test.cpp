@@ -115,7 +115,6 @@ boost::json::object forward_config(int port, boost::json::object extra_sink = {}
 
 // Sends `n` events in batches of 20 as `token`; returns their distinct ids.
 std::set<std::string> send_batches(const ServeProcess& s, int n, const char* token = "phc_one", int first = 0) {
-  httplib::Client c("127.0.0.1", s.port());
   std::set<std::string> ids;
   for (int at = first; at < first + n; at += 20) {
     boost::json::array batch;
@@ -123,11 +122,7 @@ std::set<std::string> send_batches(const ServeProcess& s, int n, const char* tok
       batch.push_back({{"event", "e"}, {"distinct_id", "user-" + std::to_string(i)}});
       ids.insert("user-" + std::to_string(i));
     }
-    auto r = c.Post("/batch/", boost::json::serialize(boost::json::object{{"api_key", token}, {"batch", batch}}),
-                    "application/json");
-    INFO("sending to the server: " << httplib::to_string(r.error()) << "; server stderr: " << s.stderr_text());
-    REQUIRE(r);
-    REQUIRE(r->status == 200);
+    posthog::testing::post_batch(s, std::move(batch), token);
   }
   return ids;
 }

@@ -17,9 +17,7 @@
 #include <httplib.h>
 
 #include <boost/json.hpp>
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -297,31 +295,10 @@ TEST_CASE("hot swap: process mode swaps on the folder watch and SIGHUP while rea
       {"plugins", {boost::json::object{{"name", "swapkit"}}}},
       {"teams", {boost::json::object{{"id", 1}, {"plugins", {boost::json::object{{"name", "swapkit"}}}}}}}});
 
-  int input[2];
-  REQUIRE(::pipe(input) == 0);
   std::string const config_path = (dir / "config.json").string(), out_path = (dir / "out.jsonl").string(),
                     err_path = (dir / "err.log").string();
-  char const* argv[] = {POSTHOG_SERVER_BINARY, "process", "--config", config_path.c_str(), nullptr};
-  pid_t const pid = ::fork();
-  if (pid == 0) {
-    int const out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int const err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (out < 0 || err < 0 || ::dup2(input[0], 0) < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) ::_exit(126);
-    ::close(input[1]);
-    ::execv(POSTHOG_SERVER_BINARY, const_cast<char* const*>(argv));
-    ::_exit(127);
-  }
-  ::close(input[0]);
-  struct Child {  // killed if the test ends early
-    pid_t pid;
-    int input;
-    ~Child() {
-      if (pid <= 0) return;
-      ::close(input);
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-  } child{pid, input[1]};
+  posthog::testing::ChildProcess server({POSTHOG_SERVER_BINARY, "process", "--config", config_path},
+                                        {.pipe_input = true, .output = out_path, .errors = err_path});
 
   // The swaps the server reported as done, from its stderr.
   auto swaps_reported = [&](const char* outcome) {
@@ -351,7 +328,7 @@ TEST_CASE("hot swap: process mode swaps on the folder watch and SIGHUP while rea
       std::string line = boost::json::serialize(boost::json::object{
           {"event", "e"}, {"distinct_id", "d"}, {"team_id", 1},
           {"properties", {{"seq", written}, {"sent_after", ledger.confirmed.load()}}}}) + "\n";
-      if (::write(input[1], line.data(), line.size()) != static_cast<ssize_t>(line.size())) break;
+      if (::write(server.input_fd(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) break;
       if (written % 8 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   });
@@ -374,19 +351,15 @@ TEST_CASE("hot swap: process mode swaps on the folder watch and SIGHUP while rea
     std::string const next = serving == "1.0.0" ? "2.0.0" : "1.0.0";
     auto const began = monotonic_ns();
     place(dir / "plugins", next == "1.0.0" ? "v1" : "v2");
-    if (i % 2) ::kill(pid, SIGHUP);
+    if (i % 2) server.signal(SIGHUP);
     wait_for("swapped", i + 1);
     ledger.confirm(began, next);
     serving = next;
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   writer.finish();
-  ::close(input[1]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  child.pid = -1;
-  REQUIRE(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
+  server.close_input();
+  CHECK(server.wait() == 0);
 
   auto seen = checked_output(out_path, ledger);
   INFO(written << " lines written");

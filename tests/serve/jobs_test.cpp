@@ -33,17 +33,11 @@ boost::json::object admin_get(const ServeProcess& s, const std::string& path) {
   return posthog::testing::admin_get(s, admin_token, path);
 }
 
+// An event whose testkit plugin queues `job` with `payload` (in `in_seconds`).
 void send_job_event(const ServeProcess& s, const std::string& job, boost::json::object payload, int in_seconds = 0) {
   boost::json::object properties{{"job", job}, {"job_payload", std::move(payload)}};
   if (in_seconds) properties["job_in_seconds"] = in_seconds;
-  httplib::Client capture("127.0.0.1", s.port());
-  auto r = capture.Post("/e/",
-                        boost::json::serialize(boost::json::object{
-                            {"api_key", "phc_one"}, {"event", "queue a job"}, {"distinct_id", "d"},
-                            {"properties", std::move(properties)}}),
-                        "application/json");
-  REQUIRE(r);
-  REQUIRE(r->status == 200);
+  posthog::testing::post_event(s, {.event = "queue a job", .properties = std::move(properties)});
 }
 
 // Events "captured by job" in the sink, by origin.

@@ -12,15 +12,12 @@
 namespace plugin_health_test {
 
 using posthog::testing::admin_get;
+using posthog::testing::post_event;
 using posthog::testing::ServeProcess;
 
 namespace {
 
 constexpr const char* token = "test-admin-token-0123456789";
-
-void send(const ServeProcess& s, boost::json::object properties) {
-  posthog::testing::post_event(s, "phc_one", std::move(properties));
-}
 
 std::vector<std::string> list(const boost::json::object& event, const char* key) {
   std::vector<std::string> out;
@@ -51,13 +48,13 @@ TEST_CASE("A failing plugin is paused and skipped without losing events, then en
   // Three errors empty the bucket; nothing refills it while the test runs.
   ServeProcess server(testkit_then_helloworld("k", {{"health", {{"bucket_tokens", 300}, {"refill_per_second", 0}}}}));
 
-  for (int i = 0; i < 3; ++i) send(server, {{"throw", true}, {"n", i}});
+  for (int i = 0; i < 3; ++i) post_event(server, {.properties = {{"throw", true}, {"n", i}}});
   posthog::testing::wait_until(
       [&] {
         return admin_get(server, token, "/api/teams/1/plugins/testkit").at("health").at("state") == "paused";
       },
       "testkit paused after three errors");
-  for (int i = 3; i < 8; ++i) send(server, {{"n", i}});
+  for (int i = 3; i < 8; ++i) post_event(server, {.properties = {{"n", i}}});
 
   auto status = admin_get(server, token, "/api/teams/1/plugins/testkit");
   CHECK(status.at("identifier") == "testkit (1)");
@@ -88,7 +85,7 @@ TEST_CASE("A failing plugin is paused and skipped without losing events, then en
   REQUIRE(enabled);
   CHECK(enabled->status == 200);
   CHECK(boost::json::parse(enabled->body).at("health").at("state") == "healthy");
-  send(server, {{"n", 8}});
+  post_event(server, {.properties = {{"n", 8}}});
   // The team's log, every plugin merged, warnings and worse: the way down, not the way back.
   auto const team_log = admin_get(server, token, "/api/teams/1/logs?level=warn").at("logs").as_array();
   std::vector<std::string> health_lines;
@@ -128,7 +125,7 @@ TEST_CASE("A plugin whose set-up keeps failing is disabled with the reason, and 
   ServeProcess server(
       testkit_then_helloworld("refuse", {{"setup_retries", {{"max_attempts", 2}, {"retry_base_ms", 50}}}}));
 
-  send(server, {{"n", 0}});
+  post_event(server, {.properties = {{"n", 0}}});
   posthog::testing::wait_until(
       [&] { return admin_get(server, token, "/api/teams/1/plugins/testkit").at("setup").at("state") == "failed"; },
       "the set-up given up after two attempts");
@@ -139,7 +136,7 @@ TEST_CASE("A plugin whose set-up keeps failing is disabled with the reason, and 
         std::string::npos);
   CHECK(admin_get(server, token, "/api/teams/1").at("plugins").at(0).at("status").at("setup") == "failed");
   CHECK(admin_get(server, token, "/api/modules").at("load_errors").as_array().empty());  // not a refusal
-  send(server, {{"n", 1}});
+  post_event(server, {.properties = {{"n", 1}}});
 
   httplib::Client admin("127.0.0.1", server.admin_port());
   admin.set_bearer_token_auth(token);

@@ -13,6 +13,7 @@
 namespace plugin_meta_test {
 
 using posthog::testing::admin_get;
+using posthog::testing::post_event;
 using posthog::testing::ServeProcess;
 
 namespace {
@@ -29,10 +30,6 @@ boost::json::object config() {
           {"serve", {{"admin", {{"listen", "127.0.0.1:0"}, {"token", token}}}, {"store", "store.db"}}}};
 }
 
-void send(const ServeProcess& s, boost::json::object properties) {
-  posthog::testing::post_event(s, "phc_one", std::move(properties));
-}
-
 }  // namespace
 
 TEST_CASE("Declared metrics are kept per team and shown in the admin API and /metrics (metrics.ts)",
@@ -42,7 +39,7 @@ TEST_CASE("Declared metrics are kept per team and shown in the admin API and /me
                             boost::json::object{{"metric_max", 10}}, boost::json::object{{"metric_max", 4}},
                             boost::json::object{{"metric_min", 5}}, boost::json::object{{"metric_min", 7}},
                             boost::json::object{{"wrong_metric", true}}})
-    send(server, props);
+    post_event(server, {.properties = props});
   posthog::testing::wait_until(
       [&] {
         auto const m = admin_get(server, token, "/api/teams/1/plugins/testkit").at("metrics").as_object();
@@ -99,18 +96,18 @@ TEST_CASE("An attachment uploaded through the admin API reaches the plugin, and 
     auto no_team = admin.Put("/api/teams/2/plugins/testkit/attachments/file", "x", "text/plain");
     REQUIRE(no_team);
     CHECK(no_team->status == 404);
-    send(server, {{"n", 1}});
+    post_event(server, {.properties = {{"n", 1}}});
     REQUIRE(server.stop() == 0);
   }
   {
     ServeProcess server(config(), {}, dir);  // a restart: the store still has it
-    send(server, {{"n", 2}});
+    post_event(server, {.properties = {{"n", 2}}});
     httplib::Client admin("127.0.0.1", server.admin_port());
     admin.set_bearer_token_auth(token);
     auto removed = admin.Delete("/api/teams/1/plugins/testkit/attachments/file");
     REQUIRE(removed);
     CHECK(removed->status == 200);
-    send(server, {{"n", 3}});
+    post_event(server, {.properties = {{"n", 3}}});
     REQUIRE(server.stop() == 0);
     auto const events = server.sink_events();
     REQUIRE(events.size() == 3);

@@ -12,6 +12,8 @@
 
 namespace redis_test {
 
+using posthog::testing::capture_status;
+using posthog::testing::post_event;
 using posthog::testing::RedisServer;
 using posthog::testing::ServeProcess;
 using posthog::testing::wait_until;
@@ -25,16 +27,6 @@ boost::json::object two_teams() {
   };
   return {{"plugins", {posthog::testing::testkit_plugin()}},
           {"teams", {team(1, "phc_one"), team(2, "phc_two")}}};
-}
-
-void send(const ServeProcess& s, const char* token, boost::json::object properties) {
-  httplib::Client c("127.0.0.1", s.port());
-  auto r = c.Post("/e/",
-                  boost::json::serialize(boost::json::object{{"api_key", token}, {"event", "e"}, {"distinct_id", "d"},
-                                                             {"properties", std::move(properties)}}),
-                  "application/json");
-  REQUIRE(r);
-  REQUIRE(r->status == 200);
 }
 
 // The `recalled` property of the sink's events, sorted (the two teams' events
@@ -54,7 +46,7 @@ TEST_CASE("redis: storage and cache live in Redis, scoped by team, and two serve
   RedisServer redis;
   // One server at a time, so that the one that recalls is not the one that remembered.
   auto a = std::make_unique<ServeProcess>(two_teams(), std::vector<std::string>{"REDIS_URL=" + redis.url()});
-  send(*a, "phc_one", {{"remember", "from server a"}, {"seq", 1}});
+  post_event(*a, {.api_key = "phc_one", .properties = {{"remember", "from server a"}, {"seq", 1}}});
   posthog::server::RedisConnection raw(redis.endpoint(), std::chrono::milliseconds(1000));
   wait_until([&] { return !raw.command({"GET", "posthog-plugin-server:storage:@plugin/testkit/1/remembered"}).is_nil(); },
              "team 1's storage value is in Redis");
@@ -65,8 +57,8 @@ TEST_CASE("redis: storage and cache live in Redis, scoped by team, and two serve
   CHECK(a->stop() == 0);
   a.reset();
   ServeProcess b(two_teams(), {"REDIS_URL=" + redis.url()});  // another server: its own store, the same Redis
-  send(b, "phc_one", {{"recall", true}});  // server b sees what server a stored
-  send(b, "phc_two", {{"recall", true}});  // team 2 does not
+  post_event(b, {.api_key = "phc_one", .properties = {{"recall", true}}});  // server b sees what server a stored
+  post_event(b, {.api_key = "phc_two", .properties = {{"recall", true}}});  // team 2 does not
   wait_until([&] { return recalled(b).size() == 2; }, "recalled twice");
   CHECK(recalled(b) == std::vector<std::string>{"\"from server a\"", "null"});
   CHECK(b.stop() == 0);
@@ -125,14 +117,6 @@ boost::json::object with_admin(boost::json::object config) {
   return config;
 }
 
-int capture_status(const ServeProcess& s, const char* token) {
-  httplib::Client c("127.0.0.1", s.port());
-  auto r = c.Post("/e/",
-                  boost::json::serialize(boost::json::object{{"api_key", token}, {"event", "e"}, {"distinct_id", "d"}}),
-                  "application/json");
-  return r ? r->status : 0;
-}
-
 httplib::Result admin_call(const ServeProcess& s, const std::string& method, const std::string& path,
                            const std::string& body = "") {
   httplib::Client c("127.0.0.1", s.admin_port());
@@ -157,22 +141,25 @@ TEST_CASE("redis: a team set or deleted through one server's admin API reaches t
   std::vector<std::string> env{"REDIS_URL=" + redis.url()};
   ServeProcess a(with_admin(two_teams()), env);
   ServeProcess b(with_admin(two_teams()), env);
-  CHECK(capture_status(b, "phc_three") == 401);
+  CHECK(capture_status(b, {.api_key = "phc_three"}) == 401);
 
   auto put = admin_call(a, "PUT", "/api/teams/3",
                         R"({"token": "phc_three", "plugins": [{"name": "testkit", "config": {"label": "three"}}]})");
   REQUIRE(put);
   REQUIRE(put->status == 200);
   CHECK(boost::json::parse(put->body).at("cluster") == "announced");
-  CHECK(capture_status(a, "phc_three") == 200);
-  wait_until([&] { return capture_status(b, "phc_three") == 200; }, "server b serves the team set on server a");
+  CHECK(capture_status(a, {.api_key = "phc_three"}) == 200);
+  wait_until([&] { return capture_status(b, {.api_key = "phc_three"}) == 200; },
+             "server b serves the team set on server a");
   ServeProcess c(with_admin(two_teams()), env);  // started later: reads the team from Redis
-  CHECK(capture_status(c, "phc_three") == 200);
+  CHECK(capture_status(c, {.api_key = "phc_three"}) == 200);
 
   auto del = admin_call(b, "DELETE", "/api/teams/3");
   REQUIRE(del);
   REQUIRE(del->status == 200);
-  wait_until([&] { return capture_status(a, "phc_three") == 401 && capture_status(c, "phc_three") == 401; },
+  wait_until([&] {
+    return capture_status(a, {.api_key = "phc_three"}) == 401 && capture_status(c, {.api_key = "phc_three"}) == 401;
+  },
              "servers a and c dropped the team deleted on server b");
   CHECK(a.stop() == 0);
   CHECK(b.stop() == 0);

@@ -2,19 +2,18 @@
 // loopback port with a config written for the test, stopped with SIGTERM.
 #pragma once
 
-#include <fcntl.h>
-#include <sys/prctl.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 #include <httplib.h>
+#include <posthog/child_process.hpp>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -43,32 +42,10 @@ class ServeProcess {
     if (!s.contains("listen")) s["listen"] = "127.0.0.1:0";
     if (!s.contains("sink")) s["sink"] = boost::json::object{{"path", "events.jsonl"}};
     std::ofstream(dir_ / "config.json") << boost::json::serialize(config);
-
-    // Everything the child needs is prepared here: between fork and exec it
-    // may only make async-signal-safe calls, since other threads of the test
-    // (a receiver, a client) may hold locks at the moment of the fork.
-    std::vector<std::string> environment = std::move(env);
-    for (char** e = environ; *e; ++e) environment.emplace_back(*e);  // the test's own come first and win
-    std::vector<char*> envp;
-    for (auto& e : environment) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    std::string const config_path = (dir_ / "config.json").string(), out_path = (dir_ / "stdout.log").string(),
-                      err_path = (dir_ / "stderr.log").string();
-    char const* argv[] = {POSTHOG_SERVER_BINARY, "serve", "--config", config_path.c_str(), nullptr};
-    std::filesystem::remove(out_path);  // a restart must not read the last run's "listening" line
-    pid_t const parent = ::getpid();
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      // A test process that dies without running destructors (an abort, a
-      // sanitizer report) takes its servers with it instead of orphaning them.
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(125);
-      int const out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int const err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (out < 0 || err < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0) ::_exit(126);
-      ::execve(POSTHOG_SERVER_BINARY, const_cast<char* const*>(argv), envp.data());
-      ::_exit(127);
-    }
+    std::filesystem::remove(dir_ / "stdout.log");  // a restart must not read the last run's "listening" line
+    process_.emplace(std::vector<std::string>{POSTHOG_SERVER_BINARY, "serve", "--config", (dir_ / "config.json").string()},
+                     ChildProcess::Streams{.output = dir_ / "stdout.log", .errors = dir_ / "stderr.log"},
+                     std::move(env));
     // Wait for the "listening" line (the server binds before it prints it).
     for (int i = 0; i < 1000 && url_.empty(); ++i) {
       std::ifstream in(dir_ / "stdout.log");
@@ -85,11 +62,7 @@ class ServeProcess {
           }
         }
       }
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        throw std::runtime_error("the server exited at start-up: " + stderr_text());
-      }
+      if (!process_->running()) throw std::runtime_error("the server exited at start-up: " + stderr_text());
       if (url_.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     if (url_.empty()) throw std::runtime_error("the server did not start listening: " + stderr_text());
@@ -97,7 +70,7 @@ class ServeProcess {
   }
 
   ~ServeProcess() {
-    if (pid_ > 0) stop();
+    if (process_ && process_->pid() > 0) stop();
     std::error_code ec;
     if (owns_dir_) std::filesystem::remove_all(dir_, ec);
   }
@@ -106,27 +79,13 @@ class ServeProcess {
   int port() const noexcept { return port_; }
   int admin_port() const noexcept { return admin_port_; }  // 0: the admin API is off
   const std::filesystem::path& dir() const noexcept { return dir_; }
-  pid_t pid() const noexcept { return pid_; }
+  pid_t pid() const noexcept { return process_->pid(); }
 
   // SIGKILL: a crash, nothing drained or flushed.
-  void kill_hard() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-    exit_code_ = 128 + SIGKILL;
-  }
+  void kill_hard() { process_->stop(SIGKILL); }
 
   // SIGTERM, then the exit code (the server drains first).
-  int stop() {
-    if (pid_ <= 0) return exit_code_;
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    return exit_code_;
-  }
+  int stop() { return process_->stop(SIGTERM); }
 
   // The sink's events (complete lines only).
   std::vector<boost::json::object> sink_events() const {
@@ -153,11 +112,10 @@ class ServeProcess {
 
  private:
   std::filesystem::path dir_;
-  pid_t pid_ = -1;
+  std::optional<ChildProcess> process_;
   std::string url_;
   int port_ = 0;
   int admin_port_ = 0;
-  int exit_code_ = -1;
   bool owns_dir_ = true;
 };
 
@@ -176,19 +134,46 @@ inline boost::json::object admin_get(const ServeProcess& s, const std::string& t
   return boost::json::parse(r->body).as_object();
 }
 
-// POST /e/ of one event "e" of `distinct_id` with `properties` for the team
-// whose token is `api_key`; requires a 200.
-inline void post_event(const ServeProcess& s, const char* api_key, boost::json::object properties,
-                       const char* distinct_id = "d") {
+// One event as a PostHog client sends it; the defaults are what most tests send.
+struct CaptureEvent {
+  std::string api_key = "phc_one";
+  std::string event = "e";
+  std::string distinct_id = "d";
+  boost::json::object properties;
+};
+
+namespace detail {
+inline int post_capture(const ServeProcess& s, const char* path, const boost::json::object& body) {
   httplib::Client c("127.0.0.1", s.port());
-  auto r = c.Post("/e/",
-                  boost::json::serialize(boost::json::object{{"api_key", api_key},
-                                                             {"event", "e"},
-                                                             {"distinct_id", distinct_id},
-                                                             {"properties", std::move(properties)}}),
-                  "application/json");
-  REQUIRE(r);
-  REQUIRE(r->status == 200);
+  auto r = c.Post(path, boost::json::serialize(body), "application/json");
+  return r ? r->status : 0;
+}
+inline void require_taken(const ServeProcess& s, const char* path, int status) {
+  if (status != 200)
+    FAIL("POST " << path << " answered " << status << " (0: no answer), not 200; the server's stderr:\n"
+                 << s.stderr_text());
+}
+}  // namespace detail
+
+// POST /e/ of `event`: the HTTP status, 0 when the server did not answer.
+inline int capture_status(const ServeProcess& s, const CaptureEvent& event) {
+  return detail::post_capture(s, "/e/",
+                              {{"api_key", event.api_key},
+                               {"event", event.event},
+                               {"distinct_id", event.distinct_id},
+                               {"properties", event.properties}});
+}
+
+// POST /e/ of `event`, requiring a 200.
+inline void post_event(const ServeProcess& s, const CaptureEvent& event) {
+  detail::require_taken(s, "/e/", capture_status(s, event));
+}
+
+// POST /batch/ of `events` (objects with event, distinct_id, properties) for
+// the team whose token is `api_key`, requiring a 200.
+inline void post_batch(const ServeProcess& s, boost::json::array events, const std::string& api_key = "phc_one") {
+  detail::require_taken(s, "/batch/",
+                        detail::post_capture(s, "/batch/", {{"api_key", api_key}, {"batch", std::move(events)}}));
 }
 
 // Polls `done` every 10 ms for up to 30 s, then requires it (with `what` in the report).

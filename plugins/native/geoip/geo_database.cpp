@@ -1,10 +1,12 @@
 #include "geo_database.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <stdexcept>
 
 #include "country_names.hpp"
@@ -12,13 +14,15 @@
 namespace posthog::plugins::geoip {
 namespace {
 
+// The string at `path`, including an empty one; nullopt when there is none (or
+// it is not a string, which no valid database has).
 template <class... Path>
-std::string_view string_at(MMDB_entry_s entry, Path... path) noexcept {
+std::optional<std::string_view> string_at(MMDB_entry_s entry, Path... path) noexcept {
   MMDB_entry_data_s data{};
   if (MMDB_get_value(&entry, &data, path..., nullptr) != MMDB_SUCCESS || !data.has_data ||
       data.type != MMDB_DATA_TYPE_UTF8_STRING)
-    return {};
-  return {data.utf8_string, data.data_size};
+    return std::nullopt;
+  return std::string_view(data.utf8_string, data.data_size);
 }
 
 // A float stored by the database, as the shortest decimal that reads back to it
@@ -39,43 +43,77 @@ std::optional<double> number_at(MMDB_entry_s entry, Path... path) noexcept {
   return std::nullopt;
 }
 
+bool has_record(MMDB_entry_s entry, const char* key) noexcept {
+  MMDB_entry_data_s data{};
+  return MMDB_get_value(&entry, &data, key, nullptr) == MMDB_SUCCESS && data.has_data;
+}
+
+// A field of a record: no_record when the record is not in the answer, else
+// the value, or no_value when the record lacks it.
+template <class T>
+Field<T> field_of(bool record, std::optional<T> value) noexcept {
+  if (!record) return {};
+  return value ? Field<T>::of(*value) : Field<T>::missing_from_record();
+}
+
 Location read_maxmind(const MMDB_entry_s& e) noexcept {
   Location l;
-  l.city_name = string_at(e, "city", "names", "en");
-  l.country_name = string_at(e, "country", "names", "en");
-  l.country_code = string_at(e, "country", "iso_code");
-  l.continent_name = string_at(e, "continent", "names", "en");
-  l.continent_code = string_at(e, "continent", "code");
-  l.postal_code = string_at(e, "postal", "code");
-  l.latitude = number_at(e, "location", "latitude");
-  l.longitude = number_at(e, "location", "longitude");
-  l.time_zone = string_at(e, "location", "time_zone");
-  static constexpr const char* index[] = {"0", "1", "2", "3"};
-  for (auto const* i : index) {
-    Subdivision s{string_at(e, "subdivisions", i, "iso_code"), string_at(e, "subdivisions", i, "names", "en")};
-    if (s.code.empty() && s.name.empty()) break;
-    l.subdivisions[l.subdivision_count++] = s;
+  bool const city = has_record(e, "city"), country = has_record(e, "country"),
+             continent = has_record(e, "continent"), postal = has_record(e, "postal"),
+             location = has_record(e, "location");
+  l.city_name = field_of(city, string_at(e, "city", "names", "en"));
+  l.country_name = field_of(country, string_at(e, "country", "names", "en"));
+  l.country_code = field_of(country, string_at(e, "country", "iso_code"));
+  l.continent_name = field_of(continent, string_at(e, "continent", "names", "en"));
+  l.continent_code = field_of(continent, string_at(e, "continent", "code"));
+  l.postal_code = field_of(postal, string_at(e, "postal", "code"));
+  l.latitude = field_of(location, number_at(e, "location", "latitude"));
+  l.longitude = field_of(location, number_at(e, "location", "longitude"));
+  l.time_zone = field_of(location, string_at(e, "location", "time_zone"));
+  MMDB_entry_data_s list{};
+  MMDB_entry_s entry = e;
+  if (MMDB_get_value(&entry, &list, "subdivisions", nullptr) == MMDB_SUCCESS && list.has_data &&
+      list.type == MMDB_DATA_TYPE_ARRAY) {
+    static constexpr const char* index[] = {"0", "1", "2", "3"};
+    l.subdivision_count = std::min<std::size_t>(list.data_size, std::size(index));
+    for (std::size_t i = 0; i < l.subdivision_count; ++i)
+      l.subdivisions[i] = {field_of(true, string_at(e, "subdivisions", index[i], "iso_code")),
+                           field_of(true, string_at(e, "subdivisions", index[i], "names", "en"))};
   }
   return l;
 }
 
+// ip-location-db's rows are GeoIP2 City records flattened, with "" for what the
+// source did not have; read back as the record they came from, so that the
+// rule of PostHog's plugin applies to them the same way: a country code stands
+// for the country and continent records, a coordinate or time zone for the
+// location record, a state for a subdivision (whose code the layout never has).
 Location read_flat(const MMDB_entry_s& e) noexcept {
+  auto text = [&](const char* key) -> std::optional<std::string_view> {
+    auto v = string_at(e, key);
+    return v && !v->empty() ? v : std::nullopt;
+  };
   Location l;
-  l.country_code = string_at(e, "country_code");
-  if (auto const* c = find_country(l.country_code)) {
-    l.country_name = c->name;
-    l.continent_code = c->continent_code;
-    l.continent_name = continent_name(c->continent_code);
+  if (auto const code = text("country_code")) {
+    l.country_code = Field<std::string_view>::of(*code);
+    auto const* c = find_country(*code);
+    l.country_name = field_of(true, c ? std::optional(c->name) : std::nullopt);
+    l.continent_code = field_of(true, c ? std::optional(c->continent_code) : std::nullopt);
+    l.continent_name = field_of(true, c ? std::optional(continent_name(c->continent_code)) : std::nullopt);
   }
-  l.city_name = string_at(e, "city");
-  l.postal_code = string_at(e, "postcode");
-  l.latitude = number_at(e, "latitude");
-  l.longitude = number_at(e, "longitude");
-  l.time_zone = string_at(e, "timezone");
+  if (auto const city = text("city")) l.city_name = Field<std::string_view>::of(*city);
+  if (auto const postcode = text("postcode")) l.postal_code = Field<std::string_view>::of(*postcode);
+  auto const latitude = number_at(e, "latitude"), longitude = number_at(e, "longitude");
+  auto const time_zone = text("timezone");
+  bool const location = latitude || longitude || time_zone;
+  l.latitude = field_of(location, latitude);
+  l.longitude = field_of(location, longitude);
+  l.time_zone = field_of(location, time_zone);
   for (auto const* key : {"state1", "state2"}) {
-    auto name = string_at(e, key);
-    if (name.empty()) break;
-    l.subdivisions[l.subdivision_count++] = {{}, name};
+    auto const name = text(key);
+    if (!name) break;
+    l.subdivisions[l.subdivision_count++] = {Field<std::string_view>::missing_from_record(),
+                                             Field<std::string_view>::of(*name)};
   }
   return l;
 }

@@ -26,14 +26,35 @@
 
 namespace posthog::plugins::geoip {
 
-struct Subdivision {
-  std::string_view code;  // empty when the database has none
-  std::string_view name;
+// One location field as PostHog's plugin sees it. The plugin assigns a field
+// only when the record that holds it (city, country, continent, postal,
+// location, a subdivision) is in the answer, and then assigns whatever the
+// record has, JavaScript's `undefined` when it has no such value; serialising
+// the event drops a key whose value is undefined. So three states, not two:
+//   - no_record: nothing is written; a person's field keeps its null default;
+//   - no_value:  the key is removed from properties, $set and $set_once;
+//   - value:     the value is written.
+enum class Presence : std::uint8_t { no_record, no_value, value };
+
+template <class T>
+struct Field {
+  Presence presence = Presence::no_record;
+  T value{};
+
+  static Field missing_from_record() noexcept { return {Presence::no_value, {}}; }
+  static Field of(T v) noexcept { return {Presence::value, v}; }
+};
+
+struct Subdivision {  // a listed subdivision is a record: its fields are no_value or value
+  Field<std::string_view> code;
+  Field<std::string_view> name;
 };
 
 struct Location {
-  std::string_view city_name, country_name, country_code, continent_name, continent_code, postal_code, time_zone;
-  std::optional<double> latitude, longitude;
+  Field<std::string_view> city_name, country_name, country_code, continent_name, continent_code, postal_code,
+      time_zone;
+  Field<double> latitude, longitude;
+  // GeoIP2 lists two subdivisions at most; further ones are not read.
   std::array<Subdivision, 4> subdivisions{};
   std::size_t subdivision_count = 0;
 };

@@ -1,6 +1,8 @@
 #include "geoip.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
@@ -12,12 +14,17 @@
 namespace posthog::plugins {
 namespace {
 
+using geoip::Field;
 using geoip::Location;
+using geoip::Presence;
 
 constexpr auto one_day = std::chrono::hours(24);
-constexpr std::string_view person_fields[] = {"city_name",      "country_name", "country_code",
-                                              "continent_name", "continent_code", "postal_code",
-                                              "latitude",       "longitude",    "time_zone"};
+// The person fields PostHog's plugin defaults to null in $set and $set_once
+// before writing what the lookup found (its defaultLocationSetProps).
+constexpr std::string_view person_fields[] = {
+    "city_name",    "subdivision_2_name", "subdivision_2_code", "subdivision_1_name", "subdivision_1_code",
+    "country_name", "country_code",       "continent_name",     "continent_code",     "postal_code",
+    "latitude",     "longitude",          "time_zone"};
 
 // JavaScript truthiness, which PostHog's plugin applies to $ip and $geoip_disable.
 bool truthy(const boost::json::value* v) noexcept {
@@ -62,18 +69,27 @@ class LocationWriter {
     }
   }
 
-  template <class Value>
-  void put(std::string_view field, Value value) {
-    props_[key("$geoip_", field)] = value;
+  // A field whose record the answer lacks is left as it is; one whose record
+  // lacks the value was `undefined` in PostHog's plugin, a key its event's
+  // serialisation dropped: removed here, whatever the event or the default had.
+  template <class T>
+  void put(std::string_view field, const Field<T>& f) {
+    if (f.presence == Presence::no_record) return;
+    if (f.presence == Presence::no_value) return remove(field);
+    props_[key("$geoip_", field)] = f.value;
     if (!set_) return;
-    (*set_)[key("$geoip_", field)] = value;
-    (*set_once_)[key("$initial_geoip_", field)] = value;
-  }
-  void put_if(std::string_view field, std::string_view value) {
-    if (!value.empty()) put(field, value);
+    (*set_)[key("$geoip_", field)] = f.value;
+    (*set_once_)[key("$initial_geoip_", field)] = f.value;
   }
 
  private:
+  void remove(std::string_view field) {
+    props_.stable_erase(key("$geoip_", field));
+    if (!set_) return;
+    set_->stable_erase(key("$geoip_", field));
+    set_once_->stable_erase(key("$initial_geoip_", field));
+  }
+
   std::string_view key(std::string_view prefix, std::string_view field) {
     std::size_t const n = std::min(prefix.size() + field.size(), sizeof buf_);
     std::memcpy(buf_, prefix.data(), prefix.size());
@@ -87,24 +103,25 @@ class LocationWriter {
   char buf_[64];
 };
 
+// In the order PostHog's plugin assigns them.
 void write_location(Event& event, const Location& l, bool person) {
   LocationWriter w(event, person);
-  w.put_if("city_name", l.city_name);
-  w.put_if("country_name", l.country_name);
-  w.put_if("country_code", l.country_code);
-  w.put_if("continent_name", l.continent_name);
-  w.put_if("continent_code", l.continent_code);
-  w.put_if("postal_code", l.postal_code);
-  if (l.latitude) w.put("latitude", *l.latitude);
-  if (l.longitude) w.put("longitude", *l.longitude);
-  w.put_if("time_zone", l.time_zone);
+  w.put("city_name", l.city_name);
+  w.put("country_name", l.country_name);
+  w.put("country_code", l.country_code);
+  w.put("continent_name", l.continent_name);
+  w.put("continent_code", l.continent_code);
+  w.put("postal_code", l.postal_code);
+  w.put("latitude", l.latitude);
+  w.put("longitude", l.longitude);
+  w.put("time_zone", l.time_zone);
   for (std::size_t i = 0; i < l.subdivision_count; ++i) {
     char field[32];
     auto const& s = l.subdivisions[i];
     int n = std::snprintf(field, sizeof field, "subdivision_%zu_code", i + 1);
-    w.put_if({field, static_cast<std::size_t>(n)}, s.code);
+    w.put({field, static_cast<std::size_t>(n)}, s.code);
     n = std::snprintf(field, sizeof field, "subdivision_%zu_name", i + 1);
-    w.put_if({field, static_cast<std::size_t>(n)}, s.name);
+    w.put({field, static_cast<std::size_t>(n)}, s.name);
   }
 }
 

@@ -7,7 +7,10 @@
 // properties. It mirrors them into $set (and $initial_geoip_* into $set_once),
 // with every person field defaulting to null, unless the team's cache says this
 // distinct_id was last located from the same address, or this event is older
-// than the one that did; that cache entry lives one day.
+// than the one that did; that cache entry lives one day. As in PostHog's plugin,
+// a field whose record the database has without the value (a location without
+// a time zone) is absent from all three, not null: an absent key leaves the
+// person's earlier value, a null would erase it.
 //
 // The database is opened once per process (setup_instance) and shared by every
 // team: a team's copy of this plugin is one reference. Invalid, private and
