@@ -113,7 +113,7 @@ TEST_CASE("hostile: connections over the cap are answered 503 and counted; the a
   posthog::testing::wait_until(
       [&] { return metric(server, R"(posthog_http_connections_open{port="capture"})") == 0; },
       "the idle connections to close");
-  posthog::testing::post_event(server, "phc_one", {});
+  posthog::testing::post_event(server, {});
   REQUIRE(server.stop() == 0);
   CHECK(server.sink_events().size() == 1);
 }
@@ -358,7 +358,7 @@ TEST_CASE("hostile: the worst request of each kind costs under 10x the body limi
   // The idle server's memory, after a first request has set its pools up.
   // Each request's peak is measured against it, not against the memory the
   // requests before it left in the allocator: an upper bound on its own cost.
-  posthog::testing::post_event(server, "phc_one", {});
+  posthog::testing::post_event(server, {});
   auto const before = status_kib(server.pid(), "VmRSS");
   std::size_t worst_kib = 0;
   for (auto const& c : cases) {
