@@ -66,18 +66,18 @@ HttpResponse CaptureEndpoint::handle(const HttpRequest& request) const {
     add_cors(request, response);
     return response;
   }
-  auto saturated = [&] {
-    refused_busy_.fetch_add(1, std::memory_order_relaxed);
-    HttpResponse r = json_error(503, "saturated",
-                                "the server is at capacity; nothing was taken, retry after " +
-                                    std::to_string(limits_.retry_after_seconds) + " s");
+  auto unavailable = [&](std::atomic<std::uint64_t>& counter, std::string_view code, const std::string& why) {
+    counter.fetch_add(1, std::memory_order_relaxed);
+    HttpResponse r = json_error(503, code,
+                                why + "; nothing was taken, retry after " + std::to_string(limits_.retry_after_seconds) +
+                                    " s");
     r.headers.emplace_back("Retry-After", std::to_string(limits_.retry_after_seconds));
     return r;
   };
-  // Full already: answer before spending a decode and a parse on events that
+  // Full already: answer before spending a decode and a scan on events that
   // could not be taken anyway (what keeps an overloaded server's CPU for work).
-  if (full_ && full_()) {
-    response = saturated();
+  if (log_.refusing()) {
+    response = unavailable(refused_busy_, "saturated", "the server is at capacity (its event log is full)");
     add_cors(request, response);
     return response;
   }
@@ -87,31 +87,32 @@ HttpResponse CaptureEndpoint::handle(const HttpRequest& request) const {
                                              limits_.max_decoded_bytes);
     CaptureContext context;
     context.limits = limits_.payload;
+    context.partitions = log_.partitions();
     context.ip = client_ip(request);
     auto const host = request.header("host");
     context.site_url = host.empty() ? std::string() : "http://" + std::string(host);
     context.query = request.query;
     auto captured = read_capture_payload(decoded.text(), context, resolve_);
-    if (!submit_(captured)) {
-      response = saturated();
-    } else {
-      boost::json::object ok{{"status", 1}};
-      if (!captured.rejected.empty()) {
-        // Listed up to a bound: the answer to a batch of bad elements stays
-        // small whatever the batch (each element is counted, not echoed).
-        boost::json::array rejected;
-        auto const listed = std::min(captured.rejected.size(), listed_rejections);
-        for (std::size_t i = 0; i < listed; ++i)
-          rejected.push_back(boost::json::object{{"index", captured.rejected[i].index},
-                                                 {"error", captured.rejected[i].message}});
-        ok["rejected"] = std::move(rejected);
-        if (captured.rejected.size() > listed) ok["rejected_not_listed"] = captured.rejected.size() - listed;
-      }
-      response.body = boost::json::serialize(ok);
+    log_.append(captured.records);
+    boost::json::object ok{{"status", 1}};
+    if (!captured.rejected.empty()) {
+      // Listed up to a bound: the answer to a batch of bad elements stays
+      // small whatever the batch (each element is counted, not echoed).
+      boost::json::array rejected;
+      auto const listed = std::min(captured.rejected.size(), listed_rejections);
+      for (std::size_t i = 0; i < listed; ++i)
+        rejected.push_back(boost::json::object{{"index", captured.rejected[i].index},
+                                               {"error", captured.rejected[i].message}});
+      ok["rejected"] = std::move(rejected);
+      if (captured.rejected.size() > listed) ok["rejected_not_listed"] = captured.rejected.size() - listed;
     }
+    response.body = boost::json::serialize(ok);
   } catch (const CaptureError& e) {
     response = json_error(e.status(), e.code(), e.what());
-    if (e.status() == 503) response.headers.emplace_back("Retry-After", std::to_string(limits_.retry_after_seconds));
+  } catch (const LogFull& e) {
+    response = unavailable(refused_busy_, "saturated", std::string("the server is at capacity: ") + e.what());
+  } catch (const LogUnavailable& e) {
+    response = unavailable(refused_unavailable_, "log_unavailable", std::string("events cannot be kept now: ") + e.what());
   }
   add_cors(request, response);
   return response;

@@ -2,9 +2,10 @@
 //
 // Paths /e, /capture, /batch, /i/v0/e, /track and /engage, with or without the
 // trailing slash; POST, GET (?data=) and OPTIONS (CORS preflight). A request's
-// body is decoded (body_decoder.hpp), its events read and normalised
-// (capture_payload.hpp) and handed to `submit`, which either takes them all or
-// refuses them all because the pipeline is full: then 503 with Retry-After, so
+// body is decoded (body_decoder.hpp), its events checked and split into event
+// log records (capture_payload.hpp) and appended to the log, which takes them
+// all or none: 200 only once the log has them (as durable as serve.log.fsync
+// says); 503 with Retry-After when the log is full or cannot be written, so
 // clients retry (posthog-js drops events on 429, never use it). Success is
 // PostHog's `200 {"status": 1}`, plus the events rejected one by one, if any
 // (the first `listed_rejections`, and how many more there were).
@@ -34,32 +35,26 @@ struct CaptureLimits {
 
 class CaptureEndpoint {
  public:
-  // false: the pipeline cannot take these events now (nothing was taken).
-  // May throw CaptureError, 503 for a store that cannot be reached (Retry-After is added).
-  using Submit = std::function<bool(CapturedEvents&)>;
-
-  CaptureEndpoint(CaptureLimits limits, TokenResolver resolve, Submit submit)
-      : limits_(std::move(limits)), resolve_(std::move(resolve)), submit_(std::move(submit)) {}
-
-  // True when the pipeline is full: requests then get 503 before being read.
-  void refuse_early_when(std::function<bool()> full) { full_ = std::move(full); }
+  CaptureEndpoint(CaptureLimits limits, TokenResolver resolve, EventLog& log)
+      : limits_(std::move(limits)), resolve_(std::move(resolve)), log_(log) {}
 
   static constexpr std::size_t listed_rejections = 100;
 
   static bool serves(std::string_view path) noexcept;
   HttpResponse handle(const HttpRequest& request) const;
 
-  // Requests answered 503 because the pipeline was full, before or after parsing.
+  // Requests answered 503 because the log was full (before reading the body,
+  // or after), or could not be written.
   std::uint64_t refused_busy() const noexcept { return refused_busy_.load(std::memory_order_relaxed); }
+  std::uint64_t refused_unavailable() const noexcept { return refused_unavailable_.load(std::memory_order_relaxed); }
 
  private:
   std::string client_ip(const HttpRequest& request) const;
 
   CaptureLimits limits_;
   TokenResolver resolve_;
-  Submit submit_;
-  std::function<bool()> full_;
-  mutable std::atomic<std::uint64_t> refused_busy_{0};
+  EventLog& log_;
+  mutable std::atomic<std::uint64_t> refused_busy_{0}, refused_unavailable_{0};
 };
 
 // The JSON error body every endpoint uses.

@@ -1,6 +1,8 @@
-// The events of a capture request: PostHog's payload shapes read, the project
-// token resolved to a team, each event checked and normalised as PostHog's
-// capture did.
+// The events of a capture request, made into event log records without
+// parsing them: PostHog's payload shapes read, the project token resolved to
+// a team, each event checked as PostHog's capture checked it, and grouped by
+// partition (a record per partition the request touches, and per
+// `max_record_events` of one partition).
 //
 // Shapes: a single event; a JSON array of events; {"api_key" | "token",
 // "batch": [...], "sent_at"}. The token comes from the batch (api_key, token),
@@ -9,15 +11,17 @@
 // a 401. A bad event inside a batch is rejected on its own (reported with its
 // index), not the batch; a request whose events are all bad is a 400.
 //
-// Normalisation: uuid (the client's when it is a UUID, else a new UUIDv7),
-// distinct_id (top level, $distinct_id or properties.distinct_id; numbers as
-// text; at most 200 characters), ip (the address the HTTP layer trusts), now,
-// sent_at (the body's, else the `_` query parameter in ms), timestamp corrected
-// for the client's clock skew (now + (timestamp − sent_at); a timestamp alone is
-// kept; `offset` ms alone gives now − offset; else now), site_url, team_id.
+// Checked per event: a JSON object, a name ("event", a non-empty string), a
+// distinct_id (top level, $distinct_id or properties.distinct_id; numbers
+// taken as their text; at most 200 characters, cut on a character boundary),
+// no number the event type would change (payload_scan.hpp), and a parse that
+// costs at most `parse_budget_factor` times its text plus 4 KiB (16 bytes a
+// value, 32 more a member: JSON of tiny values is refused here, before it is
+// acknowledged, rather than in the worker that would have to parse it). A uuid is assigned
+// where the client's is not a UUID. The rest of PostHog's normalisation is the
+// worker's, after its parse (event_normalisation.hpp).
 #pragma once
 
-#include <boost/json/object.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -26,6 +30,7 @@
 #include <string_view>
 #include <vector>
 
+#include "../log/event_log.hpp"
 #include "capture_error.hpp"
 #include "payload_scan.hpp"
 
@@ -37,6 +42,7 @@ struct CaptureContext {
   std::string_view query;
   std::chrono::system_clock::time_point now = std::chrono::system_clock::now();
   PayloadLimits limits;  // events per request, nesting
+  std::size_t partitions = 1;  // of the event log
 };
 
 struct RejectedEvent {
@@ -44,24 +50,22 @@ struct RejectedEvent {
   std::string message;
 };
 
-struct CapturedEvents {
+struct CapturedRequest {
   std::int64_t team_id = 0;
-  std::vector<boost::json::object> events;  // normalised, in request order
+  std::vector<LogAppend> records;  // per partition, in request order within each
+  std::size_t events = 0;          // taken
   std::vector<RejectedEvent> rejected;
 };
 
 using TokenResolver = std::function<std::optional<std::int64_t>(std::string_view token)>;
 
-// The body is scanned first (payload_scan.hpp): its limits hold before any
-// value is allocated, and its parse may take at most `parse_budget_factor`
-// times its text (plus 1 MiB) in memory. An event holding a number it would
-// change (beyond 64 bits, beyond a double) is rejected alone.
-//
-// Throws CaptureError (400 malformed or too deep JSON with its line and
-// column, no events, every event bad; 401 token problems; 413 too many events,
-// or a parse over its memory budget).
 constexpr std::size_t parse_budget_factor = 5;
-CapturedEvents read_capture_payload(std::string_view json, const CaptureContext& context,
-                                    const TokenResolver& resolve_token);
+constexpr std::uint32_t max_record_events = 500;  // a log record's, at most
+constexpr std::size_t max_distinct_id_bytes = 200;
+
+// Throws CaptureError (400 malformed or too deep JSON with its line and
+// column, no events, every event bad; 401 token problems; 413 too many events).
+CapturedRequest read_capture_payload(std::string_view json, const CaptureContext& context,
+                                     const TokenResolver& resolve_token);
 
 }  // namespace posthog::server

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstring>
+#include <utility>
 
 #include "capture_error.hpp"
 
@@ -81,8 +82,10 @@ class Scanner {
       throw CaptureError(413, "too_many_events",
                          "the request has more than " + std::to_string(limits_.max_events) +
                              " events, the limit per request (serve.max_batch_events): send them in smaller batches");
-    scan_.events.push_back(ScannedEvent{offset(), offset(), {}});
+    scan_.events.push_back(ScannedEvent{offset(), offset(), {}, {}});
     in_event_ = true;
+    event_depth_ = containers_.size() + 1;  // the depth of its members, when it is an object
+    properties_depth_ = 0;
   }
   void note_problem(std::string why) {
     if (in_event_ && scan_.events.back().problem.empty()) scan_.events.back().problem = std::move(why);
@@ -97,13 +100,23 @@ class Scanner {
       if (p_ == end_) fail("the text ends early");
       bool const at_events = events_depth_ != 0 && containers_.size() == events_depth_ && events_open_;
       if (at_events) begin_event();
+      if (in_event_) ++scan_.events.back().fields.values;
+      // The member this value belongs to, when capture reads it.
+      JsonValueRef* const root_field = std::exchange(pending_root_, nullptr);
+      JsonValueRef* const event_field = std::exchange(pending_event_, nullptr);
+      bool const properties = std::exchange(pending_properties_, false);
       char const c = *p_;
       if (c == '{' || c == '[') {
         if (containers_.size() == limits_.max_depth)
           throw CaptureError(400, "too_deep",
                              "the JSON is nested deeper than " + std::to_string(limits_.max_depth) + " levels at " +
                                  text_position(text_, offset()) + " (serve.max_json_depth)");
+        for (auto* field : {root_field, event_field})
+          if (field) *field = JsonValueRef{JsonValueRef::Kind::other, {}, false};
+        if (at_events || (scan_.shape == PayloadShape::single_event && containers_.empty()))
+          scan_.events.back().fields.object = c == '{';
         containers_.push_back(c == '{');
+        if (properties && c == '{') properties_depth_ = containers_.size();
         if (pending_batch_) {  // the value of the root's "batch"
           if (c == '{') throw CaptureError(400, "invalid_payload", "\"batch\" must be an array of events");
           events_depth_ = 2;
@@ -126,9 +139,21 @@ class Scanner {
       }
       if (pending_batch_)
         throw CaptureError(400, "invalid_payload", "\"batch\" must be an array of events");
-      if (c == '"') scan_string();
-      else if (c == '-' || is_digit(c)) scan_number();
-      else scan_literal();
+      JsonValueRef value;
+      const char* const value_begin = p_;
+      if (c == '"') {
+        scan_string();
+        value = {JsonValueRef::Kind::string, std::string_view(value_begin + 1, static_cast<std::size_t>(p_ - value_begin - 2)),
+                 last_string_escaped_};
+      } else if (c == '-' || is_digit(c)) {
+        scan_number();
+        value = {JsonValueRef::Kind::number, std::string_view(value_begin, static_cast<std::size_t>(p_ - value_begin)), false};
+      } else {
+        scan_literal();
+        value.kind = c == 'n' ? JsonValueRef::Kind::null : JsonValueRef::Kind::other;
+      }
+      for (auto* field : {root_field, event_field})
+        if (field) *field = value;
       if (at_events) end_event();
       continue_after_value();
       if (done_) return;
@@ -165,6 +190,7 @@ class Scanner {
 
   // Pops the container just closed; false when it was the root.
   bool close_container() {
+    if (containers_.size() == properties_depth_) properties_depth_ = 0;
     bool const was_events = events_open_ && containers_.size() == events_depth_;
     containers_.pop_back();
     if (was_events) events_open_ = false;
@@ -182,25 +208,52 @@ class Scanner {
     in_event_ = false;
   }
 
-  // A member's key and its colon; the root's "batch" makes the request a batch.
+  // A member's key and its colon; the root's "batch" makes the request a
+  // batch, and the members capture reads are noted for their values.
   void read_key() {
     skip_space();
     if (p_ == end_ || *p_ != '"') fail("expected a string key");
     const char* const key_begin = p_ + 1;
     scan_string();
-    std::string_view const key(key_begin, static_cast<std::size_t>(p_ - 1 - key_begin));
+    std::string_view key(key_begin, static_cast<std::size_t>(p_ - 1 - key_begin));
+    std::string unescaped;
+    if (last_string_escaped_) key = unescaped = json_unescape(key);
     expect(':', "expected ':' after a key");
-    if (containers_.size() == 1 && key == "batch") {
+    std::size_t const depth = containers_.size();
+    if (in_event_) ++scan_.events.back().fields.members;
+    if (depth == 1) {
+      if (key == "api_key") pending_root_ = &scan_.api_key;
+      else if (key == "token") pending_root_ = &scan_.token;
+      else if (key == "sent_at") pending_root_ = &scan_.sent_at;
+    }
+    if (in_event_ && depth == event_depth_) {
+      auto& f = scan_.events.back().fields;
+      if (key == "event") pending_event_ = &f.event;
+      else if (key == "distinct_id") pending_event_ = &f.distinct_id;
+      else if (key == "$distinct_id") pending_event_ = &f.dollar_distinct_id;
+      else if (key == "uuid") pending_event_ = &f.uuid;
+      else if (key == "token") pending_event_ = &f.token;
+      else if (key == "$token") pending_event_ = &f.dollar_token;
+      else if (key == "api_key") pending_event_ = &f.api_key;
+      else if (key == "properties") pending_properties_ = true;
+    } else if (in_event_ && depth == properties_depth_) {
+      auto& f = scan_.events.back().fields;
+      if (key == "distinct_id") pending_event_ = &f.properties_distinct_id;
+      else if (key == "token") pending_event_ = &f.properties_token;
+    }
+    if (depth == 1 && key == "batch") {
       if (saw_batch_) throw CaptureError(400, "invalid_payload", "the body has \"batch\" twice");
       saw_batch_ = true;
       scan_.shape = PayloadShape::batch;
       scan_.events.clear();  // the root is not an event after all
       in_event_ = false;
+      pending_event_ = nullptr;
       pending_batch_ = true;
     }
   }
 
   void scan_string() {
+    last_string_escaped_ = false;
     ++p_;  // the opening quote
     for (;;) {
       while (end_ - p_ >= 8) {
@@ -240,6 +293,7 @@ class Scanner {
   }
 
   void scan_escape() {
+    last_string_escaped_ = true;
     ++p_;
     if (p_ == end_) fail("a string is not closed");
     char const e = *p_++;
@@ -374,10 +428,70 @@ class Scanner {
   bool pending_batch_ = false;     // the next value is the root's "batch"
   bool saw_batch_ = false;
   bool done_ = false;
+  bool last_string_escaped_ = false;
+  std::size_t event_depth_ = 0;       // the depth of the current event's members
+  std::size_t properties_depth_ = 0;  // of its "properties" members, 0 when not inside
+  JsonValueRef* pending_root_ = nullptr;   // the next value is this root member's
+  JsonValueRef* pending_event_ = nullptr;  // ... or this event member's
+  bool pending_properties_ = false;        // ... or the event's "properties"
   std::size_t root_end_ = 0;
 };
 
 }  // namespace
+
+std::string json_unescape(std::string_view raw) {
+  std::string out;
+  out.reserve(raw.size());
+  auto hex4 = [&](std::size_t at) {
+    unsigned v = 0;
+    for (std::size_t i = at; i < at + 4 && i < raw.size(); ++i) v = v << 4 | static_cast<unsigned>(hex_digit(raw[i]) & 0xf);
+    return v;
+  };
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] != '\\' || i + 1 >= raw.size()) {
+      out += raw[i];
+      continue;
+    }
+    char const e = raw[++i];
+    switch (e) {
+      case 'b': out += '\b'; break;
+      case 'f': out += '\f'; break;
+      case 'n': out += '\n'; break;
+      case 'r': out += '\r'; break;
+      case 't': out += '\t'; break;
+      case 'u': {
+        std::uint32_t cp = hex4(i + 1);
+        i += 4;
+        if (cp >= 0xd800 && cp <= 0xdbff && i + 6 < raw.size() && raw.substr(i + 1, 2) == "\\u") {
+          cp = 0x10000 + ((cp - 0xd800) << 10) + (hex4(i + 3) - 0xdc00);
+          i += 6;
+        }
+        if (cp < 0x80) {
+          out += static_cast<char>(cp);
+        } else if (cp < 0x800) {
+          out += static_cast<char>(0xc0 | cp >> 6);
+          out += static_cast<char>(0x80 | (cp & 0x3f));
+        } else if (cp < 0x10000) {
+          out += static_cast<char>(0xe0 | cp >> 12);
+          out += static_cast<char>(0x80 | (cp >> 6 & 0x3f));
+          out += static_cast<char>(0x80 | (cp & 0x3f));
+        } else {
+          out += static_cast<char>(0xf0 | cp >> 18);
+          out += static_cast<char>(0x80 | (cp >> 12 & 0x3f));
+          out += static_cast<char>(0x80 | (cp >> 6 & 0x3f));
+          out += static_cast<char>(0x80 | (cp & 0x3f));
+        }
+        break;
+      }
+      default: out += e;  // '"', '\\', '/'
+    }
+  }
+  return out;
+}
+
+std::string JsonValueRef::text() const {
+  return kind == Kind::string && escaped ? json_unescape(raw) : std::string(raw);
+}
 
 std::string text_position(std::string_view text, std::size_t offset) {
   std::size_t line = 1, column = 1;

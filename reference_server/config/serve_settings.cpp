@@ -111,6 +111,18 @@ ServeSettings ServeSettings::from(const ServerConfig& config, const Environment&
         static_cast<unsigned>(json_number(sink, "drain_seconds", s.sink_drain_seconds, 0, 3600, "$.serve.sink."));
   }
   s.store_path = string(o, "store", "$.serve.store", s.store_path.string());
+  if (auto const* v = o.if_contains("log")) {
+    if (!v->is_object()) fail("$.serve.log", "must be an object like {\"dir\": \"event-log\", \"fsync\": \"batch\"}");
+    auto const& l = v->get_object();
+    s.log_dir = string(l, "dir", "$.serve.log.dir", s.log_dir.string());
+    s.log_fsync = string(l, "fsync", "$.serve.log.fsync", s.log_fsync);
+    s.log_fsync_interval_ms =
+        static_cast<unsigned>(json_number(l, "fsync_interval_ms", s.log_fsync_interval_ms, 1, 60'000, "$.serve.log."));
+    s.log_max_bytes = json_number(l, "max_bytes", s.log_max_bytes, 4096, std::uint64_t(1) << 44, "$.serve.log.");
+    s.log_segment_bytes =
+        json_number(l, "segment_bytes", s.log_segment_bytes, 4096, std::uint64_t(1) << 32, "$.serve.log.");
+    s.log_partitions = static_cast<unsigned>(json_number(l, "partitions", s.log_partitions, 1, 1024, "$.serve.log."));
+  }
   if (auto const* v = o.if_contains("exports")) {
     if (!v->is_object()) fail("$.serve.exports", "must be an object like {\"buffer_bytes\": 1048576}");
     auto const& e = v->get_object();
@@ -228,6 +240,9 @@ ServeSettings ServeSettings::from(const ServerConfig& config, const Environment&
   if (auto v = env("STORE_PATH")) s.store_path = *v;
   if (auto v = env("CACHE_MAX_BYTES")) s.cache_max_bytes = number(*v, "CACHE_MAX_BYTES", 1 << 20, std::uint64_t(1) << 40);
   if (auto v = env("LOG_LEVEL")) s.log_level = *v;
+  if (auto v = env("LOG_DIR")) s.log_dir = *v;
+  if (auto v = env("LOG_FSYNC")) s.log_fsync = *v;
+  if (auto v = env("LOG_MAX_BYTES")) s.log_max_bytes = number(*v, "LOG_MAX_BYTES", 4096, std::uint64_t(1) << 44);
   if (auto v = env("REDIS_URL")) s.redis_url = *v;
   if (auto v = env("POSTHOG_ROLE")) s.role = *v;
   if (auto v = env("ADMIN_HOST")) s.admin_host = *v;
@@ -241,6 +256,8 @@ ServeSettings ServeSettings::from(const ServerConfig& config, const Environment&
   if (s.sink_type == "posthog" && s.sink_url.rfind("http://", 0) != 0 && s.sink_url.rfind("https://", 0) != 0)
     fail("sink url", "the posthog sink needs the URL of a PostHog instance, like https://eu.i.posthog.com, not '" +
                          s.sink_url + "'");
+  if (s.log_fsync != "batch" && s.log_fsync != "interval" && s.log_fsync != "never")
+    fail("log fsync", "must be batch, interval or never, not '" + s.log_fsync + "'");
   if (s.log_level != "debug" && s.log_level != "info" && s.log_level != "warn" && s.log_level != "error")
     fail("log level", "must be debug, info, warn or error, not '" + s.log_level + "'");
   if (!s.admin_token.empty() && s.admin_token.size() < 16)
@@ -259,6 +276,7 @@ ServeSettings ServeSettings::from(const ServerConfig& config, const Environment&
                  "capture servers to workers");
   if (s.sink_path.is_relative()) s.sink_path = (config.base_dir / s.sink_path).lexically_normal();
   if (s.store_path.is_relative()) s.store_path = (config.base_dir / s.store_path).lexically_normal();
+  if (s.log_dir.is_relative()) s.log_dir = (config.base_dir / s.log_dir).lexically_normal();
   return s;
 }
 

@@ -10,12 +10,13 @@
 //             // or {"type": "posthog", "url": "https://eu.i.posthog.com", "api_key": "phc_...",
 //             //     "batch_events": 500, "max_backlog_events": 1000000, "drain_seconds": 5},
 //             "store": "plugin-server.db", "cache_max_bytes": 268435456, "log_level": "info",
+//             "log": {"dir": "event-log", "fsync": "batch", "max_bytes": 1073741824},
 //             "admin": {"listen": "127.0.0.1:8001", "token": "..."}}
 //
 //   WEB_HOST, WEB_PORT, IO_THREADS, WORKER_CONCURRENCY, MAX_BODY_BYTES,
 //   MAX_DECODED_BYTES, MAX_INFLIGHT_EVENTS, MAX_BATCH_EVENTS, MAX_CONNECTIONS, RETRY_AFTER_SECONDS,
 //   TRUSTED_PROXIES (comma-separated), SINK_TYPE, SINK_PATH, SINK_FSYNC,
-//   SINK_URL, SINK_API_KEY, STORE_PATH, CACHE_MAX_BYTES, LOG_LEVEL,
+//   SINK_URL, SINK_API_KEY, STORE_PATH, CACHE_MAX_BYTES, LOG_LEVEL, LOG_DIR, LOG_FSYNC, LOG_MAX_BYTES,
 //   ADMIN_HOST, ADMIN_PORT, ADMIN_TOKEN
 #pragma once
 
@@ -56,6 +57,14 @@ struct ServeSettings {
   std::size_t sink_max_backlog_events = 1000000;  // over it the sink refuses, and capture answers 503
   unsigned sink_drain_seconds = 5;  // at shutdown, how long to keep delivering before leaving the rest in the store
   std::filesystem::path store_path = "plugin-server.db";
+  // The embedded event log (serve.log): where capture puts events before it
+  // answers 200 (log/segment_log.hpp). With Redis, the stream is the log.
+  std::filesystem::path log_dir = "event-log";
+  std::string log_fsync = "batch";                       // batch, interval or never
+  unsigned log_fsync_interval_ms = 1000;                 // interval: at most one fsync per this
+  std::uint64_t log_max_bytes = std::uint64_t(1) << 30;  // on disk; over it capture answers 503
+  std::uint64_t log_segment_bytes = std::uint64_t(64) << 20;
+  unsigned log_partitions = 8;
   std::size_t cache_max_bytes = 256 << 20;
   // export_events (serve.exports): PostHog's buffer bounds and retry schedule.
   std::uint64_t export_buffer_bytes = 1024 * 1024;  // 1 B .. 100 MiB

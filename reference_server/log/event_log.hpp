@@ -76,6 +76,9 @@ class EventLog {
   // returns. Throws LogFull or LogUnavailable.
   virtual void append(std::span<LogAppend> records) = 0;
   virtual LogStatus status() const = 0;
+  // True when an append would be refused now (cheap: asked before a
+  // request's body is even decoded).
+  virtual bool refusing() const noexcept { return false; }
   // Adds backend-specific facts to the /_ready answer.
   virtual void describe(boost::json::object& ready) const { (void)ready; }
 };
@@ -117,10 +120,15 @@ class LogReader {
   // and the caller retries the step that failed instead.
   virtual bool redeliver(LogBatch& batch) = 0;
   // Shutdown, once nothing is appended any more. The embedded log delivers
-  // everything still in it first (a restart finds it empty); a stream stops
-  // reading at once (the other workers take the rest). Then it waits until
-  // what was delivered is committed, at most `deadline`.
-  virtual void stop(std::chrono::milliseconds deadline) = 0;
+  // everything still in it and waits until the pipeline is idle again, at
+  // most `deadline` (a restart finds it empty, unless the sink gave up on
+  // some: they stay for the next start); a stream stops reading at once (the
+  // other workers take the rest).
+  virtual void stop(std::chrono::milliseconds deadline, std::function<bool()> pipeline_idle) = 0;
+  // After the pipeline has drained: the last commits written (the embedded
+  // log's final checkpoint; a stream's last acknowledgements, for up to
+  // `patience`, and its leases given back so that others take over now).
+  virtual void finish(std::chrono::milliseconds patience) = 0;
 };
 
 }  // namespace posthog::server

@@ -55,6 +55,7 @@ LogRecordWriter::LogRecordWriter(RecordKind kind, std::int64_t team_id, int dept
   put<std::int64_t>(out_, team_id);
   put<std::int64_t>(out_, stamp.now_ms);
   put<std::int64_t>(out_, stamp.sent_at_ms.value_or(no_time));
+  put<std::int64_t>(out_, stamp.query_sent_at_ms.value_or(no_time));
   put_text(out_, stamp.ip);
   put_text(out_, stamp.site_url);
   put_text(out_, stamp.token);
@@ -89,6 +90,8 @@ LogRecordView::LogRecordView(std::string_view payload) {
   now_ms_ = r.get<std::int64_t>();
   auto const sent_at = r.get<std::int64_t>();
   if (sent_at != no_time) sent_at_ms_ = sent_at;
+  auto const query_sent_at = r.get<std::int64_t>();
+  if (query_sent_at != no_time) query_sent_at_ms_ = query_sent_at;
   ip_ = r.text();
   site_url_ = r.text();
   token_ = r.text();

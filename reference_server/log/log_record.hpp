@@ -40,9 +40,10 @@ enum class RecordKind : std::uint8_t {
 };
 
 struct CaptureStamp {
-  std::int64_t now_ms = 0;                // when capture took the request
-  std::optional<std::int64_t> sent_at_ms;  // the batch's sent_at, or the `_` query parameter
-  std::string ip;                          // the client, after trusted-proxy handling
+  std::int64_t now_ms = 0;                       // when capture took the request
+  std::optional<std::int64_t> sent_at_ms;        // the batch's sent_at: every event's
+  std::optional<std::int64_t> query_sent_at_ms;  // the `_` query parameter: an event's own sent_at wins
+  std::string ip;                                // the client, after trusted-proxy handling
   std::string site_url;
   std::string token;
 };
@@ -77,6 +78,7 @@ class LogRecordView {
   std::int64_t team_id() const noexcept { return team_id_; }
   std::int64_t now_ms() const noexcept { return now_ms_; }
   std::optional<std::int64_t> sent_at_ms() const noexcept { return sent_at_ms_; }
+  std::optional<std::int64_t> query_sent_at_ms() const noexcept { return query_sent_at_ms_; }
   std::string_view ip() const noexcept { return ip_; }
   std::string_view site_url() const noexcept { return site_url_; }
   std::string_view token() const noexcept { return token_; }
@@ -98,7 +100,7 @@ class LogRecordView {
   RecordKind kind_;
   int depth_;
   std::int64_t team_id_, now_ms_;
-  std::optional<std::int64_t> sent_at_ms_;
+  std::optional<std::int64_t> sent_at_ms_, query_sent_at_ms_;
   std::string_view ip_, site_url_, token_, events_;
   std::uint32_t count_;
 };

@@ -128,7 +128,10 @@ SegmentLog::SegmentLog(SegmentLogOptions options, std::function<void()> sync_sin
 }
 
 SegmentLog::~SegmentLog() {
-  if (!stopped_) stop(std::chrono::milliseconds(0));
+  if (!finished_) {
+    stop(std::chrono::milliseconds(0), nullptr);
+    finish(std::chrono::milliseconds(0));
+  }
 }
 
 // ---- start ---------------------------------------------------------------
@@ -316,7 +319,10 @@ void SegmentLog::append(std::span<LogAppend> records) {
       }
     }
     if (bytes_ + total > options_.max_bytes) {
+      // Full until a checkpoint frees segments: requests are refused before
+      // their bodies are read meanwhile (refusing()).
       ++refused_full_;
+      refusing_ = true;
       throw LogFull("the event log is full (" + std::to_string(bytes_) + " of " + std::to_string(options_.max_bytes) +
                     " bytes, serve.log.max_bytes): its events are not yet through the pipeline");
     }
@@ -408,6 +414,7 @@ void SegmentLog::wait_durable(std::uint64_t end) {
       std::erase_if(unsynced_, [&](auto const& s) { return s->base + s->size <= target; });
     } else {
       sync_failure_ = failed + " (nothing is acknowledged until a restart checks the log)";
+      refusing_ = true;
     }
     synced_.notify_all();
     if (!failed.empty()) {
@@ -442,7 +449,8 @@ void SegmentLog::start(Deliver deliver, std::function<bool()> has_room) {
       },
       [this](const std::exception& e) {
         std::lock_guard lock(mutex_);
-        problem_ = std::string("event log checkpoint: ") + e.what();
+        checkpoint_problem_ = std::string("commits cannot be made durable (") + e.what() +
+                              "): segments are kept until they can";
       });
   if (options_.fsync == FsyncPolicy::interval)
     interval_syncs_.start(
@@ -562,32 +570,41 @@ void SegmentLog::checkpoint() {
   std::vector<std::shared_ptr<Segment>> gone;
   {
     std::lock_guard lock(mutex_);
+    checkpoint_problem_.clear();
     durable_low_water_ = low;
     while (segments_.size() > 1 && segments_.front()->base + segments_.front()->size <= low) {
       bytes_ -= segments_.front()->size;
       gone.push_back(std::move(segments_.front()));
       segments_.erase(segments_.begin());
     }
+    std::lock_guard sync_lock(sync_mutex_);
+    refusing_ = bytes_ >= options_.max_bytes || !sync_failure_.empty();
   }
   for (auto const& s : gone) std::filesystem::remove(s->path);
 }
 
-void SegmentLog::stop(std::chrono::milliseconds deadline) {
-  stopped_ = true;
+void SegmentLog::stop(std::chrono::milliseconds deadline, std::function<bool()> pipeline_idle) {
   auto const until = std::chrono::steady_clock::now() + deadline;
   {
     std::unique_lock lock(mutex_);
     readable_.notify_all();
+    // Everything delivered, and the pipeline done with it: committed, or given
+    // up on (then it stays pending, for the next start).
     if (reader_.joinable())
-      readable_.wait_until(lock, until, [&] {
-        for (auto const& part : index_)
-          if (!part.pending.empty()) return false;
-        return true;
-      });
+      while (std::chrono::steady_clock::now() < until) {
+        bool const delivered = std::all_of(index_.begin(), index_.end(),
+                                           [](auto const& p) { return p.delivered == p.pending.size(); });
+        if (delivered && (pipeline_idle ? pipeline_idle() : true)) break;
+        readable_.wait_for(lock, std::chrono::milliseconds(20));
+      }
     stopping_ = true;
   }
   readable_.notify_all();
   if (reader_.joinable()) reader_.join();
+}
+
+void SegmentLog::finish(std::chrono::milliseconds) {
+  finished_ = true;
   checkpoints_.stop();
   interval_syncs_.stop();
   try {
@@ -621,11 +638,13 @@ LogStatus SegmentLog::status() const {
   }
   LogStatus s;
   s.backend = "segments";
-  s.writable = problem_.empty() && sync_failure.empty() && bytes_ < options_.max_bytes;
-  s.problem = !sync_failure.empty() ? sync_failure
-              : !problem_.empty()     ? problem_
-              : bytes_ >= options_.max_bytes ? "the event log is full (serve.log.max_bytes)"
-                                              : std::string();
+  s.writable = problem_.empty() && sync_failure.empty() && !refusing_.load();
+  // Every problem there is, the one that stops capture first.
+  for (const std::string* p : std::initializer_list<const std::string*>{&sync_failure, &problem_})
+    if (!p->empty()) s.problem += (s.problem.empty() ? "" : "; ") + *p;
+  if (refusing_.load() && sync_failure.empty())
+    s.problem += std::string(s.problem.empty() ? "" : "; ") + "the event log is full (serve.log.max_bytes)";
+  if (!checkpoint_problem_.empty()) s.problem += (s.problem.empty() ? "" : "; ") + checkpoint_problem_;
   s.bytes = bytes_;
   s.max_bytes = options_.max_bytes;
   s.segments = segments_.size();

@@ -83,6 +83,7 @@ class SegmentLog final : public EventLog, public LogReader {
   std::size_t partitions() const noexcept override { return options_.partitions; }
   void append(std::span<LogAppend> records) override;
   LogStatus status() const override;
+  bool refusing() const noexcept override { return refusing_.load(std::memory_order_relaxed); }
   void describe(boost::json::object& ready) const override;
 
   // LogReader
@@ -91,7 +92,8 @@ class SegmentLog final : public EventLog, public LogReader {
   void about_to_sink(const LogBatch& batch) override;
   void commit(LogBatch& batch) override;
   bool redeliver(LogBatch&) override { return false; }
-  void stop(std::chrono::milliseconds deadline) override;
+  void stop(std::chrono::milliseconds deadline, std::function<bool()> pipeline_idle = nullptr) override;
+  void finish(std::chrono::milliseconds patience) override;
 
   // Writes durable commits now and deletes the segments every partition is
   // past (what the checkpoint thread does every checkpoint_interval).
@@ -129,10 +131,12 @@ class SegmentLog final : public EventLog, public LogReader {
   std::uint64_t written_end_ = 0;
   std::uint64_t bytes_ = 0;
   std::uint64_t pending_events_ = 0;
-  std::string problem_;  // the last write error, until a write succeeds
+  std::string problem_;             // the last write error, until a write succeeds
+  std::string checkpoint_problem_;  // the last checkpoint's failure, until one succeeds
   std::uint64_t appended_records_ = 0, appended_events_ = 0, refused_full_ = 0, refused_unavailable_ = 0;
   std::uint64_t redelivered_events_ = 0, torn_bytes_ = 0;
-  std::uint64_t durable_low_water_ = 0;  // no partition has a record not durably committed before it
+  std::uint64_t durable_low_water_ = 0;
+  std::atomic<bool> refusing_{false};  // refused for room until a checkpoint freed some, or an fsync failed  // no partition has a record not durably committed before it
 
   // Group commit. Lock order: sync_mutex_ may be taken while mutex_ is held,
   // never the other way round.
@@ -151,7 +155,7 @@ class SegmentLog final : public EventLog, public LogReader {
   Deliver deliver_;
   std::function<bool()> has_room_;
   std::thread reader_;
-  bool stopping_ = false, stopped_ = false;
+  bool stopping_ = false, finished_ = false;
   std::size_t next_partition_ = 0;
 
   PeriodicTask checkpoints_, interval_syncs_;

@@ -21,11 +21,11 @@
 #include <thread>
 #include <vector>
 
-#include "../pipeline/chain_worker.hpp"
+#include "../log/partitioner.hpp"
 #include "../pipeline/json_lines.hpp"
-#include "../pipeline/partitioned_workers.hpp"
+#include "../pipeline/pipeline_runner.hpp"
 #include "../pipeline/route_key.hpp"
-#include "../sinks/fd_writer.hpp"
+#include "../sinks/fd_sink.hpp"
 #include "diagnostics.hpp"
 #include "embedded_plugin_host.hpp"
 #include "hot_swap.hpp"
@@ -37,7 +37,6 @@ namespace {
 
 constexpr std::size_t batch_size = 256;
 constexpr std::size_t batch_bytes = 1 << 20;  // bounds memory when lines are large
-constexpr std::size_t queue_batches = 8;
 constexpr std::size_t read_chunk = 1 << 20;
 
 std::optional<std::int64_t> resolve_team(boost::json::object& event, const ChainSet& set) {
@@ -57,30 +56,15 @@ std::optional<std::int64_t> resolve_team(boost::json::object& event, const Chain
   return team;
 }
 
-// Input lines travel to the workers unparsed, in blocks that share one buffer.
-struct LineRef {
-  std::uint32_t offset, size;
-  std::uint64_t number;
-};
-struct LineBatch {
-  std::string text;
-  std::vector<LineRef> lines;
-  void add(std::string_view line, std::uint64_t number) {
-    lines.push_back({static_cast<std::uint32_t>(text.size()), static_cast<std::uint32_t>(line.size()), number});
-    text.append(line);
-  }
-  std::string_view line(const LineRef& r) const { return std::string_view(text).substr(r.offset, r.size); }
-};
-
-// The worker that owns a line's person, found without parsing the line.
-// Partitioning by distinct_id alone (not team and distinct_id) is coarser than
-// the ordering PostHog promises and so keeps it; a line without a distinct_id
-// has no person to keep in order and goes round robin.
+// The partition of a line's person, found without parsing the line (the
+// one partitioner; process mode knows no team before the parse, so the key is
+// the distinct_id alone: coarser than PostHog's (team, distinct_id) ordering,
+// and so keeping it). A line without a distinct_id has no person to keep in
+// order and goes round robin.
 std::size_t partition(std::string_view line, std::uint64_t number, std::size_t workers) {
   auto key = top_level_value(line, "distinct_id");
   if (!key) return number % workers;
-  std::size_t h = std::hash<std::string_view>{}(*key) * 0x9e3779b97f4a7c15ull;
-  return (h ^ (h >> 29)) % workers;
+  return partition_of(0, *key, workers);
 }
 
 // SIGHUP swaps every plugin whose file changed, on a thread of its own, until
@@ -140,53 +124,19 @@ int run_process_mode(const ServerConfig& config, const ProcessOptions& options, 
   if (options.reload_on_sighup) hangup_reloads.emplace(hot_swap);
 
   unsigned const workers = worker_count(options.workers ? options.workers : config.workers);
-  // Per worker: its chain runner, its parser, its counts.
-  struct Worker {
-    Worker(const LiveChains& chains, PluginLog& log) : runner(chains, log) {}
-    ChainWorker runner;
-    boost::json::parser parser{boost::json::storage_ptr(), event_parse_options(default_max_json_depth)};
-    std::uint64_t in = 0, malformed = 0;
-  };
-  std::vector<std::unique_ptr<Worker>> states;
-  for (unsigned i = 0; i < workers; ++i) states.push_back(std::make_unique<Worker>(host.chains, log));
   ProcessSummary summary;
   summary.load_errors = host.refusals.size();
-
-  // Parses one input line into a work item, or reports why it cannot be one.
-  auto parse_line = [&](Worker& w, std::string_view line, std::uint64_t number) -> std::optional<WorkItem> {
-    auto reject = [&](const std::string& why, std::size_t column) -> std::optional<WorkItem> {
-      ++w.malformed;
-      boost::json::object o{{"type", "input_error"}, {"line", number}, {"message", why}};
-      if (column) o["column"] = column;
-      err.write(diagnostic_line(o));
-      return std::nullopt;
-    };
-    w.parser.reset(w.runner.batch_storage());
-    boost::system::error_code ec;
-    std::size_t const consumed = w.parser.write(line.data(), line.size(), ec);
-    if (ec) return reject("malformed JSON: " + ec.message(), consumed + 1);
-    boost::json::value v = w.parser.release();
-    if (!v.is_object()) return reject("an event must be a JSON object", 0);
-    auto team = resolve_team(v.get_object(), w.runner.chains());
-    if (!team)
-      return reject("no team: the event has no integer team_id and no known project token "
-                    "(token, api_key, $token or properties.token)",
-                    0);
-    ++w.in;
-    return WorkItem{std::move(v.get_object()), *team, 0};
-  };
-
-  PartitionedWorkers<LineBatch> pool(workers, queue_batches, [&](std::size_t i, LineBatch& batch) {
-    Worker& w = *states[i];
-    w.runner.begin_batch();
-    for (auto const& ref : batch.lines)
-      if (auto item = parse_line(w, batch.line(ref), ref.number)) w.runner.run(std::move(*item));
-    out.write(w.runner.output().view());  // process mode: stdout is the sink
-    w.runner.after_sink();
-  });
+  FdSink sink(out);
+  RunnerPolicy policy;
+  policy.workers = workers;
+  policy.drop_teams_without_chain = false;  // events of teams without a chain pass through untouched
+  RunnerHooks hooks;
+  hooks.team_of_line = resolve_team;
+  hooks.report = [&err](boost::json::object o) { err.write(diagnostic_line(o)); };
+  PipelineRunner runner(host.chains, log, sink, policy, std::move(hooks));
 
   // The reader only splits lines and routes them; parsing happens in the workers.
-  std::vector<LineBatch> pending(workers);
+  std::vector<RunnerBatch> pending(workers);
   std::string buffer;
   std::vector<char> chunk(read_chunk);
   std::uint64_t line_number = 0;
@@ -194,11 +144,13 @@ int run_process_mode(const ServerConfig& config, const ProcessOptions& options, 
     ++line_number;
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) return;
     auto const w = partition(line, line_number, workers);
-    pending[w].add(line, line_number);
-    if (pending[w].lines.size() >= batch_size || pending[w].text.size() >= batch_bytes) {
-      pool.push(w, std::move(pending[w]));
-      pending[w] = LineBatch{};
-      pending[w].lines.reserve(batch_size);
+    auto& lines = pending[w].lines;
+    lines.add(line, line_number);
+    if (lines.lines.size() >= batch_size || lines.text.size() >= batch_bytes) {
+      pending[w].partition = w;
+      runner.push(std::move(pending[w]));
+      pending[w] = RunnerBatch{};
+      pending[w].lines.lines.reserve(batch_size);
     }
   };
 
@@ -227,18 +179,20 @@ int run_process_mode(const ServerConfig& config, const ProcessOptions& options, 
   }
   if (!buffer.empty()) handle_line(buffer);
   for (std::size_t w = 0; w < workers; ++w)
-    if (!pending[w].lines.empty()) pool.push(w, std::move(pending[w]));
-  pool.close_and_join();
+    if (!pending[w].lines.lines.empty()) {
+      pending[w].partition = w;
+      runner.push(std::move(pending[w]));
+    }
+  runner.close_and_join();
   hangup_reloads.reset();
 
-  for (auto const& w : states) {
-    summary.in += w->in;
-    summary.malformed += w->malformed;
-    summary.out += w->runner.written();
-    summary.dropped += w->runner.stats().dropped;
-    summary.plugin_errors += w->runner.stats().plugin_errors + w->runner.stats().illegal_team_changes;
-    summary.captured += w->runner.captured();
-  }
+  auto const stats = runner.stats();
+  summary.in = stats.in;
+  summary.malformed = stats.malformed;
+  summary.out = stats.out;
+  summary.dropped = stats.dropped;
+  summary.plugin_errors = stats.plugin_errors;
+  summary.captured = stats.captured;
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   err.write(diagnostic_line({{"type", "summary"},
                         {"in", summary.in},

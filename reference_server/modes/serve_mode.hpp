@@ -4,14 +4,14 @@
 //
 // Prints {"type": "listening", "url": ...} on stdout once it accepts requests,
 // diagnostics (load errors, plugin logs and errors, a summary at exit) as JSON
-// lines on stderr. An event answered 200 has been taken by the pipeline: it is
-// in a bounded queue, and goes through its chain to the sink. When
-// `max_inflight_events` are taken and not yet in the sink, requests get 503
-// with Retry-After and nothing is taken, so memory stays bounded whatever
-// clients send. SIGTERM or SIGINT: stop accepting connections, answer what was
-// read, run everything taken through the chains into the sink, fsync, exit 0.
-// With Redis, capture appends to the event stream instead and workers read it
-// (serve.role: capture, worker or all); see stores/redis/event_stream.hpp.
+// lines on stderr. An event answered 200 is in the event log (on disk, as
+// serve.log.fsync says; in Redis with Redis), and goes from there through its
+// chain to the sink; a crash loses none of it (serve_topology.hpp has the
+// graph). When the log is full, requests get 503 with Retry-After and nothing
+// is taken. SIGTERM or SIGINT: stop accepting connections, answer what was
+// read, run everything in the log through the chains into the sink, exit 0.
+// With Redis, capture servers append to the event stream and workers read it
+// (serve.role: capture, worker or all).
 #pragma once
 
 #include "../config/serve_settings.hpp"

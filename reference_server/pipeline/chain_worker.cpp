@@ -84,35 +84,38 @@ void ChainWorker::tally_for(TeamCounters* team) noexcept {
   tally_ = {team, 0, 0, 0};
 }
 
-bool ChainWorker::after_sink(bool sunk) {
-  current_worker = nullptr;
-  tally_for(nullptr);
-  bool queued = true;
-  if (!sunk) {
-    export_rows_.clear();
-    survivors_.clear();
-  }
+bool ChainWorker::after_sink() {
   if (!export_rows_.empty()) {
     // Not retried here: an append whose answer was lost may have been applied,
     // and a second one would export the events twice. The caller decides.
     try {
       exports_->enqueue(export_rows_);
     } catch (const std::exception& e) {
-      queued = false;
       log_.error({export_rows_.front().team_id, export_rows_.front().plugin, "export_events", "StoreError",
                   std::to_string(export_rows_.size()) + " events could not be queued for export: " + e.what(), {}, {},
                   {}});
+      return false;
     }
     export_rows_.clear();
   }
-  // on_event runs once the events were handed to the sink.
+  // on_event runs once the events were handed to the sink; what it captures
+  // goes the way a job's captures go (not into this finished batch).
+  current_worker = nullptr;
   for (auto& s : survivors_) s.chain->on_event(s.event, log_, stats_, scratch_.timings);
+  survivors_.clear();
+  abandon_batch();
+  return true;
+}
+
+void ChainWorker::abandon_batch() {
+  current_worker = nullptr;
+  tally_for(nullptr);
+  export_rows_.clear();
   survivors_.clear();
   out_.clear();
   runs_.clear();
   arena_.reset();  // every event of the batch is gone by now
   chains_.reset();  // a replaced set is torn down by its last user
-  return queued;
 }
 
 void WorkerCapture::capture(std::int64_t team_id, boost::json::object event) {

@@ -61,12 +61,15 @@ class ChainWorker {
   JsonBuffer& output() noexcept { return out_; }
   // output() as the sink takes it: the lines, and which team each run of them is.
   SinkBatch sink_batch() const noexcept { return {out_.view(), runs_}; }
-  // `sunk`: the sink took the batch. When it did not (it gave up at shutdown),
-  // nothing is queued for export and no on_event runs: the events are not out.
-  // Returns false when the export queue could not take the batch's events
-  // (recorded as an error): a caller that can run the batch again (the
-  // stream) does not acknowledge it then.
-  bool after_sink(bool sunk = true);
+  // The sink took the batch: its events go to the export queue, then
+  // on_event runs, and everything is emptied for the next batch. Returns false
+  // when the export queue could not take them (recorded as an error): the
+  // batch is then not finished, and the caller calls after_sink() again (a
+  // retry) or abandon_batch() (when the batch will run again from the log).
+  bool after_sink();
+  // The batch's events are not out (the sink gave up, or the batch will run
+  // again): nothing is exported, no on_event runs, everything is emptied.
+  void abandon_batch();
 
   // Where a batch's events may be parsed: emptied by after_sink().
   boost::json::storage_ptr batch_storage() noexcept { return arena_.storage(); }

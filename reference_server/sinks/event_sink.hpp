@@ -31,6 +31,11 @@ class EventSink {
   virtual void write(const SinkBatch& batch) = 0;
   // Makes everything written so far durable, or delivered (called at shutdown).
   virtual void flush() = 0;
+  // Makes everything written so far durable, now, as the sink's own policy
+  // allows; throws std::runtime_error when it cannot. The event log writes a
+  // commit durably only after this returned (a machine crash must not leave
+  // commits on disk for events that are not). Default: nothing to do.
+  virtual void sync() {}
 };
 
 }  // namespace posthog::server

@@ -73,6 +73,15 @@ void JsonlFileSink::write(const SinkBatch& batch) {
   else if (policy_ == Fsync::interval) dirty_.store(true, std::memory_order_relaxed);
 }
 
+void JsonlFileSink::sync() {
+  if (policy_ == Fsync::never) return;
+  // EINVAL: a special file (a pipe, /dev/null) that has nothing to sync.
+  if (::fdatasync(fd_) != 0 && errno != EINVAL) {
+    ++sync_failures_;
+    throw std::runtime_error("fsync of the sink file " + path_.string() + " failed: " + std::strerror(errno));
+  }
+}
+
 void JsonlFileSink::flush() {
   std::lock_guard lock(mutex_);
   ::fsync(fd_);

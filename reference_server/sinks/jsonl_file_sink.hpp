@@ -32,6 +32,7 @@ class JsonlFileSink final : public EventSink {
 
   void write(const SinkBatch& batch) override;
   void flush() override;
+  void sync() override;  // fdatasync, unless the policy is never
 
   static Fsync parse_policy(std::string_view name);  // throws std::invalid_argument
   // Interval fsyncs that failed (the kernel said the data may not be on disk).

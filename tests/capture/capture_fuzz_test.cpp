@@ -22,6 +22,8 @@
 
 #include "capture/body_decoder.hpp"
 #include "capture/capture_payload.hpp"
+#include "capture/event_normalisation.hpp"
+#include "log/log_record.hpp"
 #include "capture/payload_scan.hpp"
 #include "capture_test_support.hpp"
 
@@ -174,17 +176,34 @@ TEST_CASE("Mutated capture bodies are taken whole or refused with a client error
     try {
       CaptureContext context;
       context.ip = "203.0.113.1";
+      context.partitions = 4;
       auto const captured = posthog::server::read_capture_payload(text, context, teams);
       ++taken;
       if (captured.team_id != 1 && captured.team_id != 2) FAIL("team " << captured.team_id);
-      for (auto const& e : captured.events) {
+      // What the worker does with it: every event capture took must parse,
+      // and come out of normalisation whole.
+      std::size_t events = 0;
+      for (auto const& record : captured.records) {
+        posthog::server::LogRecordView const view(record.payload);
+        auto in_record = view.events();
+        for (posthog::server::RecordEvent r; in_record.next(r);) {
+        ++events;
+        boost::json::parse_options options;
+        options.max_depth = 128;
+        boost::system::error_code parse_error;
+        auto parsed = boost::json::parse(r.text, parse_error, {}, options);
+        if (parse_error || !parsed.is_object()) FAIL("an event taken that does not parse: " << r.text);
+        auto& e = parsed.as_object();
+        posthog::server::normalise_event(e, view.team_id(), view, r.distinct_id, r.uuid);
         auto const* name = e.if_contains("event");
         auto const* id = e.if_contains("distinct_id");
         if (!name || !name->is_string() || name->get_string().empty() || !id || !id->is_string() ||
             id->get_string().empty() || id->get_string().size() > 200 || !e.at("uuid").is_string() ||
             e.at("team_id") != captured.team_id || !e.at("properties").is_object())
           FAIL("an event taken that is not whole: " << boost::json::serialize(e));
+        }
       }
+      if (events != captured.events) FAIL("records hold " << events << " events, capture counted " << captured.events);
     } catch (const CaptureError& e) {
       ++refused;
       if (e.status() != 400 && e.status() != 401 && e.status() != 413) FAIL("payload status " << e.status() << ": " << e.what());

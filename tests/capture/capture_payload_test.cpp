@@ -1,10 +1,13 @@
-// Capture payloads: shapes, tokens, per-event validation, normalisation.
+// Capture payloads: shapes, tokens, per-event validation; then, as the worker
+// does it after its parse, normalisation.
 #include <catch2/catch.hpp>
 
 #include <boost/json.hpp>
 #include <posthog/timestamp.hpp>
 
 #include "capture/capture_payload.hpp"
+#include "capture/event_normalisation.hpp"
+#include "log/log_record.hpp"
 
 namespace capture_payload_test {
 
@@ -28,9 +31,31 @@ CaptureContext context() {
   return c;
 }
 
+// What capture took, as the worker makes it: each record's events parsed and
+// normalised, in request order (one partition keeps it).
+struct Captured {
+  std::int64_t team_id = 0;
+  std::vector<boost::json::object> events;
+  std::vector<posthog::server::RejectedEvent> rejected;
+};
+Captured capture(std::string_view json, CaptureContext c = context()) {
+  auto const request = read_capture_payload(json, c, teams);
+  Captured out{request.team_id, {}, request.rejected};
+  for (auto const& record : request.records) {
+    posthog::server::LogRecordView const view(record.payload);
+    auto events = view.events();
+    for (posthog::server::RecordEvent e; events.next(e);) {
+      auto event = boost::json::parse(e.text).as_object();
+      posthog::server::normalise_event(event, view.team_id(), view, e.distinct_id, e.uuid);
+      out.events.push_back(std::move(event));
+    }
+  }
+  return out;
+}
+
 std::pair<int, std::string> refusal(std::string_view json, CaptureContext c = context()) {
   try {
-    read_capture_payload(json, c, teams);
+    (void)read_capture_payload(json, c, teams);
   } catch (const CaptureError& e) {
     return {e.status(), e.what()};
   }
@@ -40,30 +65,27 @@ std::pair<int, std::string> refusal(std::string_view json, CaptureContext c = co
 }  // namespace
 
 TEST_CASE("The three payload shapes", "[capture][payload]") {
-  auto one = read_capture_payload(R"({"event":"e","distinct_id":"d","api_key":"phc_one"})", context(), teams);
+  auto one = capture(R"({"event":"e","distinct_id":"d","api_key":"phc_one"})", context());
   CHECK(one.team_id == 1);
   REQUIRE(one.events.size() == 1);
-  auto many = read_capture_payload(R"([{"event":"a","distinct_id":"d","token":"phc_two"},
-                                       {"event":"b","distinct_id":"d","properties":{"token":"phc_two"}}])",
-                                   context(), teams);
+  auto many = capture(R"([{"event":"a","distinct_id":"d","token":"phc_two"},
+                                       {"event":"b","distinct_id":"d","properties":{"token":"phc_two"}}])", context());
   CHECK(many.team_id == 2);
   CHECK(many.events.size() == 2);
-  auto batch = read_capture_payload(R"({"api_key":"phc_one","sent_at":"2026-11-23T11:59:59.000Z",
-                                        "batch":[{"event":"a","distinct_id":"d"},{"event":"b","distinct_id":"e"}]})",
-                                    context(), teams);
+  auto batch = capture(R"({"api_key":"phc_one","sent_at":"2026-11-23T11:59:59.000Z",
+                                        "batch":[{"event":"a","distinct_id":"d"},{"event":"b","distinct_id":"e"}]})", context());
   CHECK(batch.team_id == 1);
   CHECK(batch.events.size() == 2);
   CHECK(batch.events[1].at("event") == "b");
 }
 
 TEST_CASE("Normalisation as PostHog's capture did it", "[capture][payload]") {
-  auto out = read_capture_payload(
+  auto out = capture(
       R"({"api_key":"phc_one","sent_at":"2026-11-23T11:00:10.000Z","batch":[
           {"event":"e","distinct_id":42,"timestamp":"2026-11-23T11:00:00.000Z","properties":{"x":1},
            "$set":{"plan":"pro"}},
           {"event":"e","$distinct_id":"via-dollar","uuid":"0190b2c4-0000-7000-8000-000000000001"},
-          {"event":"e","properties":{"distinct_id":"in-props"},"offset":1500}]})",
-      context(), teams);
+          {"event":"e","properties":{"distinct_id":"in-props"},"offset":1500}]})", context());
   REQUIRE(out.events.size() == 3);
   auto const& a = out.events[0];
   CHECK(a.at("distinct_id") == "42");  // numbers as text
@@ -90,26 +112,21 @@ TEST_CASE("Normalisation as PostHog's capture did it", "[capture][payload]") {
 }
 
 TEST_CASE("A timestamp alone is kept; sent_at can come from the _ query parameter", "[capture][payload]") {
-  auto alone = read_capture_payload(R"({"event":"e","distinct_id":"d","api_key":"phc_one","timestamp":"2026-01-01T00:00:00Z"})",
-                                    context(), teams);
+  auto alone = capture(R"({"event":"e","distinct_id":"d","api_key":"phc_one","timestamp":"2026-01-01T00:00:00Z"})", context());
   CHECK(alone.events[0].at("timestamp") == "2026-01-01T00:00:00.000Z");
   auto c = context();
   c.query = "ver=1.2&_=1763899190000";  // 2025-11-23T11:59:50Z
-  auto skewed = read_capture_payload(R"({"event":"e","distinct_id":"d","api_key":"phc_one","timestamp":"2025-11-23T11:59:40.000Z"})",
-                                     c, teams);
+  auto skewed = capture(R"({"event":"e","distinct_id":"d","api_key":"phc_one","timestamp":"2025-11-23T11:59:40.000Z"})", c);
   CHECK(skewed.events[0].at("timestamp") == "2026-11-23T11:59:50.000Z");
 }
 
 TEST_CASE("Timestamps far outside the calendar four digits can say become now", "[capture][payload]") {
-  auto far = read_capture_payload(R"({"event":"e","distinct_id":"d","api_key":"phc_one","timestamp":"2300-01-01T00:00:00Z"})",
-                                  context(), teams);
+  auto far = capture(R"({"event":"e","distinct_id":"d","api_key":"phc_one","timestamp":"2300-01-01T00:00:00Z"})", context());
   CHECK(far.events[0].at("timestamp") == "2300-01-01T00:00:00.000Z");  // past 2262: still right (no nanosecond clock)
-  auto skew = read_capture_payload(
-      R"({"event":"e","distinct_id":"d","api_key":"phc_one","timestamp":"9999-12-01T00:00:00Z","sent_at":"0001-01-01T00:00:00Z"})",
-      context(), teams);
+  auto skew = capture(
+      R"({"event":"e","distinct_id":"d","api_key":"phc_one","timestamp":"9999-12-01T00:00:00Z","sent_at":"0001-01-01T00:00:00Z"})", context());
   CHECK(skew.events[0].at("timestamp") == "2026-11-23T12:00:00.000Z");  // would be year ~12025: now instead
-  auto offset = read_capture_payload(R"({"event":"e","distinct_id":"d","api_key":"phc_one","offset":1e300})", context(),
-                                     teams);
+  auto offset = capture(R"({"event":"e","distinct_id":"d","api_key":"phc_one","offset":1e300})", context());
   CHECK(offset.events[0].at("timestamp") == "2026-11-23T12:00:00.000Z");
 }
 
@@ -117,9 +134,8 @@ TEST_CASE("distinct_id is trimmed to 200 characters, on a character boundary", "
   std::string long_id(199, 'a');
   long_id += "é";  // two bytes straddling the limit
   long_id += std::string(50, 'b');
-  auto out = read_capture_payload(
-      boost::json::serialize(boost::json::object{{"event", "e"}, {"distinct_id", long_id}, {"api_key", "phc_one"}}),
-      context(), teams);
+  auto out = capture(
+      boost::json::serialize(boost::json::object{{"event", "e"}, {"distinct_id", long_id}, {"api_key", "phc_one"}}), context());
   CHECK(out.events[0].at("distinct_id").as_string().size() == 199);
 }
 
@@ -143,10 +159,9 @@ TEST_CASE("Malformed bodies are 400s with the parse error's position", "[capture
 }
 
 TEST_CASE("A bad event in a batch is rejected alone; all bad is a 400", "[capture][payload][errors]") {
-  auto out = read_capture_payload(R"({"api_key":"phc_one","batch":[
+  auto out = capture(R"({"api_key":"phc_one","batch":[
       {"event":"ok","distinct_id":"d"}, {"distinct_id":"d"}, {"event":"","distinct_id":"d"},
-      {"event":"no person"}, 7, {"event":"ok too","distinct_id":"e"}]})",
-                                  context(), teams);
+      {"event":"no person"}, 7, {"event":"ok too","distinct_id":"e"}]})", context());
   REQUIRE(out.events.size() == 2);
   REQUIRE(out.rejected.size() == 4);
   CHECK(out.rejected[0].index == 1);

@@ -106,7 +106,7 @@ TEST_CASE("CRC32C is the standard one", "[log][crc]") {
 }
 
 TEST_CASE("A log record keeps the request's stamp and each event's text, distinct_id and uuid", "[log][record]") {
-  CaptureStamp stamp{1700000000123, 1700000000000, "203.0.113.9", "http://h", "phc_a"};
+  CaptureStamp stamp{1700000000123, 1700000000000, std::nullopt, "203.0.113.9", "http://h", "phc_a"};
   LogRecordWriter w(RecordKind::capture, 42, 2, stamp);
   w.add(R"({"event":"a"})", "alice", "018f0000-0000-7000-8000-000000000000");
   w.add(R"({"event":"b"})", "bob", "");
@@ -188,6 +188,7 @@ TEST_CASE("Records come back per partition, in order, and a commit frees them", 
   for (auto& b : got.batches) log.commit(b);
   CHECK(log.status().pending_events == 0);
   log.stop(std::chrono::seconds(5));
+  log.finish(std::chrono::seconds(5));
 }
 
 TEST_CASE("Concurrent appends share fsyncs (group commit)", "[log][fsync]") {
@@ -209,6 +210,7 @@ TEST_CASE("Concurrent appends share fsyncs (group commit)", "[log][fsync]") {
   CHECK(s.fsyncs >= 1);
   CHECK(s.fsyncs <= 400);  // each append waited for a sync that covered it, most shared one
   log.stop(std::chrono::milliseconds(0));
+  log.finish(std::chrono::milliseconds(0));
 }
 
 TEST_CASE("After a crash, everything not committed is delivered again; committed records are not", "[log][crash]") {
@@ -256,6 +258,7 @@ TEST_CASE("After a crash, everything not committed is delivered again; committed
   for (auto const& b : got.batches) CHECK(b.partition == 1);
   for (auto& b : got.batches) log.commit(b);
   log.stop(std::chrono::seconds(5));
+  log.finish(std::chrono::seconds(5));
   // A clean stop leaves an empty log: the next start delivers nothing.
   SegmentLog again(options, nullptr);
   CHECK(again.status().pending_events == 0);
@@ -308,6 +311,7 @@ TEST_CASE("A torn tail is cut off and counted; the whole records before it are k
   got.wait([&] { return got.events == kept + 1; });
   for (auto& b : got.batches) log.commit(b);
   log.stop(std::chrono::seconds(5));
+  log.finish(std::chrono::seconds(5));
 }
 
 TEST_CASE("A full log refuses appends whole, and takes them again once segments are deleted", "[log][bounds]") {
@@ -344,6 +348,7 @@ TEST_CASE("A full log refuses appends whole, and takes them again once segments 
   got.wait([&] { return got.events == 8; });
   for (auto& b : got.batches) log.commit(b);
   log.stop(std::chrono::seconds(5));
+  log.finish(std::chrono::seconds(5));
 }
 
 TEST_CASE("A write error refuses the append, leaves nothing half-written, and clears when writes work", "[log][bounds]") {
@@ -380,6 +385,7 @@ TEST_CASE("A write error refuses the append, leaves nothing half-written, and cl
   CHECK(all == std::vector<std::string>{R"({"event":"first-0"})", R"({"event":"second-0"})"});
   for (auto& b : got.batches) log.commit(b);
   log.stop(std::chrono::seconds(5));
+  log.finish(std::chrono::seconds(5));
 }
 
 TEST_CASE("The reader stops while the pipeline is full and goes on when woken", "[log][flow]") {
@@ -419,6 +425,7 @@ TEST_CASE("The reader stops while the pipeline is full and goes on when woken", 
     log.wake();
   }
   log.stop(std::chrono::seconds(5));
+  log.finish(std::chrono::seconds(5));
   CHECK(log.status().pending_events == 0);
 }
 
@@ -443,6 +450,7 @@ TEST_CASE("A changed partition count is refused while the old layout has events"
     got.wait([&] { return got.events == 1; });
     for (auto& b : got.batches) log.commit(b);
     log.stop(std::chrono::seconds(5));
+    log.finish(std::chrono::seconds(5));
   }
   options.partitions = 4;
   SegmentLog log(options, nullptr);  // drained: the new count is taken

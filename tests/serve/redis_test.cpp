@@ -83,7 +83,7 @@ TEST_CASE("redis: /_ready reports Redis, and follows it going away and coming ba
   REQUIRE(refused);
   CHECK(refused->status == 503);
   CHECK(refused->get_header_value("Retry-After") == "5");
-  CHECK(boost::json::parse(refused->body).at("code") == "redis_unavailable");
+  CHECK(boost::json::parse(refused->body).at("code") == "log_unavailable");
   redis.start();
   wait_until([&] {
     auto r = c.Get("/_ready");

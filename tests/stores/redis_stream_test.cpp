@@ -10,6 +10,8 @@
 #include <set>
 #include <thread>
 
+#include "log/log_record.hpp"
+#include "log/partitioner.hpp"
 #include "stores/redis/event_stream.hpp"
 #include "stores/redis/redis_pool.hpp"
 #include "stores/redis/stream_consumer.hpp"
@@ -38,6 +40,28 @@ std::vector<boost::json::object> events_of(std::initializer_list<const char*> di
   return out;
 }
 
+// A request's events as capture groups them: one record per partition.
+std::vector<LogAppend> records_of(std::int64_t team, const std::vector<boost::json::object>& events,
+                                  std::size_t partitions) {
+  std::map<std::size_t, LogRecordWriter> writers;
+  for (auto const& e : events) {
+    std::string_view id;
+    if (auto const* d = e.if_contains("distinct_id")) id = d->as_string();
+    auto const p = partition_of(team, id, partitions);
+    auto it = writers.try_emplace(p, RecordKind::formed, team, 0).first;
+    it->second.add(boost::json::serialize(e));
+  }
+  std::vector<LogAppend> out;
+  for (auto& [p, w] : writers) {
+    auto const n = w.events();
+    out.push_back({p, w.finish(), n});
+  }
+  return out;
+}
+bool append(EventStream& stream, std::int64_t team, const std::vector<boost::json::object>& events) {
+  return stream.append(records_of(team, events, stream.layout().partitions));
+}
+
 // What a worker received: every event's "n", per partition in order, and the
 // entries it holds until told to acknowledge them.
 struct Received {
@@ -52,12 +76,10 @@ struct Received {
       for (auto const& e : entries_in) {
         ++entries;
         unacknowledged.emplace_back(partition, e.id);
-        std::string_view rest = e.lines;
-        while (!rest.empty()) {
-          auto const end = rest.find('\n');
-          numbers[partition].push_back(boost::json::parse(rest.substr(0, end)).at("n").as_int64());
-          rest = rest.substr(end + 1);
-        }
+        LogRecordView const record(e.record);
+        auto events = record.events();
+        for (RecordEvent event; events.next(event);)
+          numbers[partition].push_back(boost::json::parse(event.text).at("n").as_int64());
       }
     };
   }
@@ -98,15 +120,18 @@ ConsumerPolicy fast_leases() {
 
 TEST_CASE("stream: a person's events always go to the same partition, and people spread over all", "[stores][redis][stream]") {
   // Fixed values: every capture server of a cluster, whatever its build, must agree.
-  CHECK(stream_partition(1, "user-1", 8) == stream_partition(1, "user-1", 8));
-  CHECK((stream_partition(1, "user-1", 8) != stream_partition(2, "user-1", 8) ||
-         stream_partition(1, "user-2", 8) != stream_partition(2, "user-2", 8)));  // the team counts
-  CHECK(stream_partition(7, "", 1) == 0);
+  CHECK(partition_of(1, "user-1", 8) == partition_of(1, "user-1", 8));
+  CHECK((partition_of(1, "user-1", 8) != partition_of(2, "user-1", 8) ||
+         partition_of(1, "user-2", 8) != partition_of(2, "user-2", 8)));  // the team counts
+  CHECK(partition_of(7, "", 1) == 0);
   std::map<std::size_t, int> spread;
-  for (int i = 0; i < 8000; ++i) ++spread[stream_partition(2, "person-" + std::to_string(i), 8)];
+  for (int i = 0; i < 8000; ++i) ++spread[partition_of(2, "person-" + std::to_string(i), 8)];
   REQUIRE(spread.size() == 8);
   for (auto const& [p, n] : spread) CHECK((n > 800 && n < 1200));
   CHECK(stream_key("posthog-plugin-server:", 3) == "posthog-plugin-server:events:3");
+  // The FNV-1a values themselves: a change would move people between partitions across an upgrade.
+  CHECK(partition_of(1, "user-1", 1024) == 459);
+  CHECK(partition_of(42, "alice", 1000) == 235);
 }
 
 TEST_CASE("stream: a request's events are appended all or none, and a full stream refuses", "[stores][redis][stream]") {
@@ -116,29 +141,32 @@ TEST_CASE("stream: a request's events are appended all or none, and a full strea
   // Two people in different partitions.
   std::string a = "a", b;
   for (int i = 0; b.empty(); ++i)
-    if (auto id = "b" + std::to_string(i); stream_partition(1, id, 2) != stream_partition(1, a, 2)) b = id;
+    if (auto id = "b" + std::to_string(i); partition_of(1, id, 2) != partition_of(1, a, 2)) b = id;
   std::vector<boost::json::object> both{{{"distinct_id", a}, {"n", 1}}, {{"distinct_id", b}, {"n", 2}},
                                         {{"distinct_id", a}, {"n", 3}}};
-  REQUIRE(stream.append(1, 0, both));  // one entry per partition
+  REQUIRE(append(stream, 1, both));  // one entry per partition
   CHECK(stream.lengths() == std::vector<std::int64_t>{1, 1});
   std::vector<boost::json::object> only_a{{{"distinct_id", a}, {"n", 4}}};
-  REQUIRE(stream.append(1, 0, only_a));  // a's partition is full now
+  REQUIRE(append(stream, 1, only_a));  // a's partition is full now
   CHECK(total_length(stream) == 3);
-  CHECK_FALSE(stream.append(1, 0, both));  // refused whole: b's partition did not grow either
+  CHECK_FALSE(append(stream, 1, both));  // refused whole: b's partition did not grow either
   CHECK(total_length(stream) == 3);
   std::vector<boost::json::object> only_b{{{"distinct_id", b}, {"n", 5}}};
-  CHECK(stream.append(1, 0, only_b));
-  CHECK(stream.append(1, 0, {}));  // nothing to append is not a refusal
+  CHECK(append(stream, 1, only_b));
+  CHECK(append(stream, 1, {}));  // nothing to append is not a refusal
 
   RedisConnection raw(redis.endpoint(), 1000ms);
-  auto const entry = raw.command({"XRANGE", stream_key(prefix, stream_partition(1, a, 2)), "-", "+", "COUNT", "1"});
+  auto const entry = raw.command({"XRANGE", stream_key(prefix, partition_of(1, a, 2)), "-", "+", "COUNT", "1"});
   REQUIRE(entry.elements.size() == 1);
-  auto const& fields = entry.elements[0].elements[1].elements;  // t, d, e
-  CHECK(fields[1].text == "1");
-  CHECK(fields[5].text == "{\"distinct_id\":\"a\",\"n\":1}\n{\"distinct_id\":\"a\",\"n\":3}\n");
+  auto const& fields = entry.elements[0].elements[1].elements;  // r: the record
+  REQUIRE(fields.size() == 2);
+  CHECK(fields[0].text == "r");
+  LogRecordView const record(fields[1].text);
+  CHECK(record.team_id() == 1);
+  CHECK(record.event_count() == 2);
 
   redis.stop();
-  CHECK_THROWS_AS(stream.append(1, 0, only_a), RedisUnavailable);
+  CHECK_THROWS_AS(append(stream, 1, only_a), RedisUnavailable);
 }
 
 TEST_CASE("stream: a worker takes every partition, gets entries in order, and acknowledging removes them",
@@ -146,7 +174,7 @@ TEST_CASE("stream: a worker takes every partition, gets entries in order, and ac
   RedisServer redis;
   RedisPool pool(redis.endpoint(), 2, 1000ms);
   EventStream stream(pool, prefix, {4, 1000});
-  for (int i = 0; i < 20; ++i) REQUIRE(stream.append(1, 0, events_of({"p1", "p2", "p3"}, i * 3)));
+  for (int i = 0; i < 20; ++i) REQUIRE(append(stream, 1, events_of({"p1", "p2", "p3"}, i * 3)));
   Received got;
   StreamConsumer worker(pool, prefix, stream.layout(), fast_leases(), "worker-a", got.deliver(), quiet());
   worker.start([] { return true; });
@@ -184,7 +212,7 @@ TEST_CASE("stream: two workers split the partitions; a dead worker's partitions 
   for (int i = 0; i < 40; ++i) people.push_back("person-" + std::to_string(i));
   for (int i = 0; i < 40; ++i) {
     std::vector<boost::json::object> one{{{"distinct_id", people[static_cast<std::size_t>(i)]}, {"n", i}}};
-    REQUIRE(stream.append(1, 0, one));
+    REQUIRE(append(stream, 1, one));
   }
   eventually([&] { return got_a.all().size() + got_b.all().size() == 40; }, "each event reached one of them");
   got_b.acknowledge_all(b);  // a acknowledges nothing: it dies holding its entries

@@ -39,27 +39,16 @@ end
 return {share, held}
 )lua");
 
-// Never throws: an entry not written by a capture server of ours (fields
-// missing or not numbers) keeps team 0, which no chain serves, so the worker
-// drops its events and acknowledges it instead of stalling the partition.
+// An entry not written by a capture server of ours has no record, or one
+// that does not decode: the worker skips it (counted) and acknowledges it,
+// instead of stalling the partition.
 std::optional<StreamEntry> read_entry(const RedisReply& r) {
   if (r.type != RedisReply::Type::array || r.elements.size() != 2) return std::nullopt;  // deleted meanwhile
   StreamEntry e;
   e.id = r.elements[0].text;
-  auto number = [](const std::string& text, auto& out) {
-    auto const [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-    return ec == std::errc() && end == text.data() + text.size();
-  };
-  bool valid = true;
   auto const& fields = r.elements[1].elements;
-  for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
-    auto const& name = fields[i].text;
-    auto const& value = fields[i + 1].text;
-    if (name == "t") valid &= number(value, e.team_id);
-    else if (name == "d") valid &= number(value, e.depth);
-    else if (name == "e") e.lines = value;
-  }
-  if (!valid) e.team_id = 0;
+  for (std::size_t i = 0; i + 1 < fields.size(); i += 2)
+    if (fields[i].text == "r") e.record = fields[i + 1].text;
   return e;
 }
 

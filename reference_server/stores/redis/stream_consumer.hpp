@@ -50,9 +50,7 @@ class RedisPool;
 
 struct StreamEntry {
   std::string id;
-  std::int64_t team_id = 0;
-  int depth = 0;
-  std::string lines;  // the events, one JSON object per line
+  std::string record;  // an event log record (log_record.hpp); empty when the entry has none
 };
 
 struct ConsumerPolicy {

@@ -1,0 +1,466 @@
+#include "serve_topology.hpp"
+
+#include <posthog/errors.hpp>
+
+#include <algorithm>
+
+#include "../http/descriptor_limit.hpp"
+#include "../jobs/store_job_queue.hpp"
+#include "../exports/store_export_queue.hpp"
+#include "../log/log_record.hpp"
+#include "../log/partitioner.hpp"
+#include "../log/redis_stream_log.hpp"
+#include "../log/segment_log.hpp"
+#include "../pipeline/json_lines.hpp"
+#include "../stores/plugin_attachments.hpp"
+#include "../stores/redis/redis_export_queue.hpp"
+#include "../stores/redis/redis_job_queue.hpp"
+#include "../stores/redis/redis_schedule_lock.hpp"
+#include "../stores/redis/redis_team_registry.hpp"
+#include "cluster_follow.hpp"
+#include "diagnostics.hpp"
+#include "process_memory.hpp"
+#include "stored_teams.hpp"
+
+namespace posthog::server {
+namespace {
+
+// The clock of jobs and schedules: the wall clock, or one running
+// serve.jobs.clock_speed times faster (tests and demos: at 30, a minute passes
+// every two seconds, identically on every server, since it is a function of
+// the wall clock).
+std::function<std::int64_t()> job_clock(const ServeSettings& settings) {
+  if (settings.job_clock_speed <= 1) return epoch_ms_now;
+  auto const speed = static_cast<std::int64_t>(settings.job_clock_speed);
+  return [speed] { return epoch_ms_now() * speed; };
+}
+
+int level_number(const std::string& name) {
+  if (name == "debug") return POSTHOG_LOG_DEBUG;
+  if (name == "warn") return POSTHOG_LOG_WARN;
+  if (name == "error") return POSTHOG_LOG_ERROR;
+  return POSTHOG_LOG_INFO;
+}
+
+std::string url_of(const std::string& host, std::uint16_t port) {
+  return "http://" + (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+HttpResponse json_ok(const boost::json::object& body, int status = 200) {
+  HttpResponse r;
+  r.status = status;
+  r.body = boost::json::serialize(body);
+  return r;
+}
+
+constexpr std::size_t admin_connections = 64;
+
+}  // namespace
+
+ServeTopology::ServeTopology(const ServerConfig& file_config, const ServeSettings& settings,
+                             const ServeOptions& options)
+    : settings_(settings),
+      started_(std::chrono::steady_clock::now()),
+      out_(options.output_fd),
+      err_(options.error_fd),
+      store_(settings.store_path),  // throws StoreError (a runtime_error) naming the file
+      storage_(store_),
+      metrics_(worker_count(settings.workers)),
+      host_(options.max_capture_depth, settings.cache_max_bytes, settings.health) {
+  host_.services.storage = &storage_;
+  host_.services.metrics = &metrics_;
+  // With Redis, meta.cache and meta.storage are shared by every server that
+  // points at it. Unreachable at start is not fatal: plugin calls fail with
+  // the reason, /_ready says so, and the pool reconnects when it is back.
+  if (!settings.redis_url.empty()) {
+    redis_ = std::make_unique<RedisPool>(RedisEndpoint::parse(settings.redis_url), settings.redis_pool_size,
+                                         std::chrono::milliseconds(settings.redis_timeout_ms));
+    redis_cache_ = std::make_unique<RedisCache>(*redis_, settings.redis_prefix);
+    redis_storage_ = std::make_unique<RedisStorage>(*redis_, settings.redis_prefix);
+    host_.services.cache = redis_cache_.get();
+    host_.services.storage = redis_storage_.get();
+    err_.write(diagnostic_line({{"type", "redis"},
+                                {"url", redis_->endpoint().describe()},
+                                {"reachable", redis_->reachable()},
+                                {"role", settings.role},
+                                {"serves", "meta.cache, meta.storage, teams, plugin reloads, the event stream"}}));
+  }
+  int const print_level = level_number(settings.log_level);
+  host_.log.observe(
+      [this, print_level](const PluginLogLine& l) {
+        store_.append_log(l);
+        if (l.level >= print_level) err_.write(plugin_log_line(l));
+      },
+      [this](const PluginErrorRecord& e) {
+        store_.append_error(e);
+        err_.write(plugin_error_line(e));
+      });
+
+  // Jobs and schedules: kept in the store (or Redis, one queue and one lock
+  // for the whole cluster), run on threads of their own. The runner exists
+  // before the plugins are set up, so setup_team can queue jobs.
+  if (redis_) {
+    job_queue_ = std::make_unique<RedisJobQueue>(*redis_, settings.redis_prefix,
+                                                 std::chrono::seconds(settings.job_visibility_seconds));
+    // 30 s of the jobs' clock: a holder that died delays a period by that much at most.
+    schedule_lock_ = std::make_unique<RedisScheduleLock>(
+        *redis_, settings.redis_prefix, std::chrono::milliseconds(std::max(30'000u / settings.job_clock_speed, 1'000u)));
+  } else {
+    job_queue_ = std::make_unique<StoreJobQueue>(store_);
+    schedule_lock_ = std::make_unique<StoreScheduleLock>(store_);
+  }
+  JobPolicy job_policy;
+  job_policy.threads = settings.job_threads;
+  job_policy.max_retries = static_cast<int>(settings.job_max_retries);
+  job_policy.retry_base = std::chrono::seconds(settings.job_retry_base_seconds);
+  jobs_ = std::make_unique<JobRunner>(*job_queue_, host_.chains, host_.log, job_policy, job_clock(settings));
+  jobs_link_ = std::make_unique<ServiceLink<JobSink>>(host_.services.jobs, jobs_.get());
+  teams_ = &store_;
+  if (redis_) {
+    redis_teams_ = std::make_unique<RedisTeamRegistry>(*redis_, settings.redis_prefix);
+    teams_ = redis_teams_.get();
+  }
+  // A setup_team that fails at start is tried again later, as PostHog did.
+  setup_retries_ = std::make_unique<SetupRetries>(
+      host_.chains, host_.services,
+      SetupRetryPolicy{static_cast<int>(settings.setup_max_attempts),
+                       std::chrono::milliseconds(settings.setup_retry_base_ms)});
+  setup_retries_link_ = std::make_unique<ServiceLink<SetupRetries>>(host_.services.setup_retries, setup_retries_.get());
+  host_.build(with_stored_teams(file_config, *teams_, err_));
+  report_load_errors(err_, host_.refusals);
+  // With Redis, a team change or a hot swap made on one server reaches the
+  // others. Made before the hot swap, whose watch thread may announce through it.
+  if (redis_)
+    bus_ = std::make_unique<ClusterBus>(*redis_, redis_->endpoint(), settings.redis_prefix, [this](const std::string& what) {
+      err_.write(diagnostic_line({{"type", "cluster_error"}, {"message", what}}));
+    });
+  hot_swap_ = std::make_unique<HotSwap>(file_config, host_, err_);
+  if (bus_) {
+    hot_swap_->swap().on_swapped([this](const std::string& plugin, const PluginModule& serving, std::string_view trigger) {
+      if (trigger == "cluster") return;  // followed, not made here: the others were told by whoever made it
+      bus_->publish({{"type", "plugin"}, {"name", plugin}, {"hash", serving.content_hash()}, {"version", serving.version()}});
+    });
+  }
+  // export_events: queued by the pipeline once the sink has the events, handed over by a thread.
+  if (redis_)
+    export_queue_ = std::make_unique<RedisExportQueue>(*redis_, settings.redis_prefix,
+                                                       std::chrono::seconds(settings.job_visibility_seconds));
+  else
+    export_queue_ = std::make_unique<StoreExportQueue>(store_);
+  ExportPolicy export_policy;
+  export_policy.buffer_bytes = settings.export_buffer_bytes;
+  export_policy.buffer_age = std::chrono::seconds(settings.export_buffer_seconds);
+  export_policy.max_retries = static_cast<int>(settings.export_max_retries);
+  export_policy.retry_base = std::chrono::seconds(settings.export_retry_base_seconds);
+  exports_ = std::make_unique<ExportRunner>(*export_queue_, host_.chains, host_.log, export_policy);
+  schedules_ = std::make_unique<Scheduler>(*job_queue_, host_.chains, *schedule_lock_, host_.log, job_clock(settings));
+
+  // The sink.
+  if (settings.sink_type == "posthog") {
+    ForwardOptions forward;
+    forward.url = settings.sink_url;
+    forward.api_key = settings.sink_api_key;
+    forward.batch_events = settings.sink_batch_events;
+    forward.max_backlog_events = settings.sink_max_backlog_events;
+    forward_sink_ = std::make_unique<PosthogForwardSink>(
+        forward, store_,
+        [this](std::int64_t team_id) {
+          auto const set = host_.chains.current();
+          auto const* team = set->team(team_id);
+          return team ? team->token : std::string();
+        },
+        [this](const std::string& line) { err_.write(line); });
+    sink_ = forward_sink_.get();
+  } else {
+    file_sink_ = std::make_unique<JsonlFileSink>(settings.sink_path, JsonlFileSink::parse_policy(settings.sink_fsync));
+    sink_ = file_sink_.get();
+  }
+
+  // The event log: where capture puts what it accepts, and where the pipeline
+  // takes it from. The embedded segments on one server; Redis Streams for a cluster.
+  auto report = [this](const char* type, const std::string& message) {
+    err_.write(diagnostic_line({{"type", type}, {"message", message}}));
+  };
+  if (redis_) {
+    ConsumerPolicy policy;
+    policy.lease = std::chrono::milliseconds(settings.stream_lease_ms);
+    policy.read_entries = settings.stream_read_entries;
+    stream_log_ = std::make_unique<RedisStreamLog>(*redis_, settings.redis_prefix,
+                                                   StreamLayout{settings.stream_partitions, settings.stream_max_entries},
+                                                   policy, bus_->server_id(), report);
+    log_ = stream_log_.get();
+    if (working()) reader_ = stream_log_.get();
+  } else {
+    SegmentLogOptions log_options;
+    log_options.dir = settings.log_dir;
+    log_options.partitions = settings.log_partitions;
+    log_options.fsync = parse_fsync_policy(settings.log_fsync);
+    log_options.fsync_interval = std::chrono::milliseconds(settings.log_fsync_interval_ms);
+    log_options.max_bytes = settings.log_max_bytes;
+    log_options.segment_bytes = settings.log_segment_bytes;
+    segment_log_ = std::make_unique<SegmentLog>(log_options, [this] { sink_->sync(); });
+    log_ = segment_log_.get();
+    reader_ = segment_log_.get();
+    auto const s = segment_log_->status();
+    err_.write(diagnostic_line({{"type", "event_log"},
+                                {"dir", settings.log_dir.string()},
+                                {"fsync", settings.log_fsync},
+                                {"pending_events", s.pending_events},
+                                {"redelivered_events", s.redelivered_events},
+                                {"torn_bytes", s.torn_bytes}}));
+  }
+
+  // The pipeline: one runner, whatever the log.
+  RunnerPolicy policy;
+  policy.workers = worker_count(settings.workers);
+  RunnerHooks hooks;
+  hooks.about_to_sink = [this](const LogBatch& b) { reader_->about_to_sink(b); };
+  hooks.done = [this](LogBatch& b) { reader_->commit(b); };
+  hooks.redeliver = [this](LogBatch& b) { return reader_->redeliver(b); };
+  hooks.room = [this] { reader_->wake(); };
+  hooks.report = [this](boost::json::object o) { err_.write(diagnostic_line(o)); };
+  hooks.timings = [this](std::size_t i) { return metrics_.worker_timings(static_cast<unsigned>(i)); };
+  hooks.exports = exports_.get();
+  runner_ = std::make_unique<PipelineRunner>(host_.chains, host_.log, *sink_, policy, std::move(hooks));
+
+  // Events a job, a schedule or an export captures (meta.capture outside any
+  // worker) go into the log like a request's, durably.
+  host_.capture.capture_elsewhere(
+      [this](std::int64_t team_id, boost::json::object event) { capture_elsewhere(team_id, std::move(event)); });
+
+  CaptureLimits limits;
+  limits.max_decoded_bytes = settings.max_decoded_bytes;
+  limits.payload.max_events = settings.max_batch_events;
+  limits.payload.max_depth = settings.max_json_depth;
+  limits.retry_after_seconds = settings.retry_after_seconds;
+  limits.trusted_proxies = settings.trusted_proxies;
+  capture_api_ = std::make_unique<CaptureEndpoint>(
+      limits, [this](std::string_view token) { return host_.chains.current()->team_for_token(token); }, *log_);
+
+  // The ports.
+  HttpServerOptions http;
+  http.host = settings.host;
+  http.port = settings.port;
+  http.io_threads = settings.io_threads;
+  http.max_body_bytes = settings.max_body_bytes;
+  // Descriptors kept for everything that is not a capture connection: the
+  // admin port's, the store's, the sink's, the log's, Redis's and the plugins'.
+  std::size_t const descriptors = raise_descriptor_limit();
+  std::size_t const reserve = 192 + admin_connections + settings.redis_pool_size;
+  http.max_connections = connection_cap(settings.max_connections, descriptors, reserve);
+  if (http.max_connections < settings.max_connections)
+    err_.write(diagnostic_line({{"type", "connection_cap"},
+                                {"max_connections", http.max_connections},
+                                {"message", "serve.max_connections lowered to fit the file descriptor limit (" +
+                                                std::to_string(descriptors) + ", " + std::to_string(reserve) +
+                                                " kept for the admin port, the store, the sink, Redis and plugins); "
+                                                "raise it with ulimit -n"}}));
+  auto accept_trouble = [this](const char* port) {
+    return [this, port](const std::string& message) {
+      err_.write(diagnostic_line({{"type", "accept_error"}, {"port", port}, {"message", message}}));
+    };
+  };
+  http.on_accept_trouble = accept_trouble("capture");
+  try {
+    server_ = std::make_unique<HttpServer>(http, [this](HttpRequest& request) -> HttpResponse {
+      if (CaptureEndpoint::serves(request.path)) {
+        if (!capturing())
+          return json_error(404, "not_capturing", "this server is a worker (serve.role); send events to a capture server");
+        return capture_api_->handle(request);
+      }
+      if (request.path == "/_health") return json_ok({{"status", "ok"}});
+      if (request.path == "/_ready") {
+        auto r = readiness();
+        return json_ok(r, r["ready"].as_bool() ? 200 : 503);
+      }
+      return json_error(404, "not_found", "no such endpoint: " + request.path);
+    });
+    if (!settings.admin_token.empty()) {
+      admin_ = std::make_unique<AdminApi>(AdminContext{
+          settings.admin_token, host_.chains, host_.services, store_, host_.refusals,
+          [this](std::string& text) { render_metrics(text); }, [this] { return readiness(); }, forward_sink_.get(),
+          &hot_swap_->swap(), &hot_swap_->versions(), exports_.get(), jobs_.get(), schedules_.get(), teams_,
+          bus_ ? std::function<void(boost::json::object)>([this](boost::json::object m) { bus_->publish(std::move(m)); })
+               : nullptr});
+      HttpServerOptions admin_http;
+      admin_http.host = settings.admin_host;
+      admin_http.port = settings.admin_port;
+      admin_http.io_threads = 1;
+      admin_http.max_body_bytes = PluginAttachments::max_bytes + (64 << 10);  // an attachment upload
+      admin_http.max_connections = admin_connections;
+      admin_http.on_accept_trouble = accept_trouble("admin");
+      admin_server_ = std::make_unique<HttpServer>(admin_http, [this](HttpRequest& r) { return admin_->handle(r); });
+    }
+  } catch (const std::exception& e) {
+    err_.write(diagnostic_line({{"type", "listen_error"}, {"message", e.what()}}));
+    draining_ = true;
+    throw;
+  }
+
+  // Start: the watchers, the background runners, the reader, then say so.
+  boost::json::object listening{{"type", "listening"},
+                                {"url", url_of(settings.host, server_->port())},
+                                {"sink", forward_sink_ ? settings.sink_url : settings.sink_path.string()},
+                                {"store", settings.store_path.string()},
+                                {"log", redis_ ? boost::json::value("redis") : boost::json::value(settings.log_dir.string())},
+                                {"redis", redis_ ? boost::json::value(redis_->endpoint().describe()) : nullptr},
+                                {"workers", runner_->workers()},
+                                {"role", settings.role},
+                                {"io_threads", settings.io_threads}};
+  listening["admin_url"] = admin_server_ ? boost::json::value(url_of(settings.admin_host, admin_server_->port()))
+                                         : boost::json::value(nullptr);
+  if (bus_)
+    bus_->start(cluster_handler(host_.chains, *teams_, host_.services, *hot_swap_, err_), [this] {
+      err_.write(diagnostic_line({{"type", "cluster_listening"}, {"server_id", bus_->server_id()}}));
+    });
+  // A hook call past the hard timeout is reported while it still runs.
+  watchdog_ = std::make_unique<CallWatchdog>(host_.states, host_.log);
+  watchdog_->start();
+  setup_retries_->start();
+  // A capture server runs no hook on events, so no jobs, schedules or exports either.
+  if (working()) {
+    exports_->start();
+    jobs_->start();
+    schedules_->start(jobs_.get());
+  }
+  if (reader_) {
+    std::size_t const max_inflight = settings.max_inflight_events;
+    reader_->start([this](LogBatch&& batch) {
+      RunnerBatch b;
+      b.partition = batch.partition;
+      b.log = std::move(batch);
+      runner_->push(std::move(b));
+    },
+                   [this, max_inflight] {
+                     auto const n = runner_->in_flight();
+                     return n == 0 || n < max_inflight;
+                   });
+  }
+  out_.write(diagnostic_line(listening));
+}
+
+ServeTopology::~ServeTopology() {
+  // Whatever still captures (a teardown hook) fails with a clear error from
+  // here on, instead of reaching a log that is going away.
+  host_.capture.capture_elsewhere({});
+}
+
+void ServeTopology::capture_elsewhere(std::int64_t team_id, boost::json::object event) {
+  if (pipeline_closed_) throw std::runtime_error("the server is shutting down: event not captured");
+  std::string_view distinct_id;
+  if (auto const* d = event.if_contains("distinct_id"); d && d->is_string()) distinct_id = d->get_string();
+  LogRecordWriter writer(RecordKind::formed, team_id, 1);
+  JsonBuffer text;
+  append_json_line(text, event);
+  writer.add(text.view().substr(0, text.view().size() - 1));  // without its newline
+  std::vector<LogAppend> record{{partition_of(team_id, distinct_id, log_->partitions()), writer.finish(), 1}};
+  try {
+    log_->append(record);
+  } catch (const LogFull& e) {
+    throw posthog::RetryError(std::string("event not captured, try later: ") + e.what());
+  } catch (const LogUnavailable& e) {
+    throw posthog::RetryError(std::string("event not captured, try later: ") + e.what());
+  }
+  ++captured_outside_;
+}
+
+int ServeTopology::shutdown(const char* signal_name) {
+  err_.write(diagnostic_line({{"type", "shutdown"}, {"signal", signal_name}}));
+  // Stop taking requests, answer those already read.
+  draining_ = true;
+  server_->stop();
+  server_->wait();
+  // Everything that may run plugin hooks outside the pipeline, and so capture
+  // into the log, stops next: the admin API and the folder watch (swaps),
+  // schedules, jobs (a running job is finished; what is queued stays in the
+  // store) and exports (what is pending stays in the store for the next start).
+  if (admin_server_) {
+    admin_server_->stop();
+    admin_server_->wait();
+  }
+  if (bus_) bus_->stop();
+  hot_swap_->stop_watching();
+  setup_retries_->stop();
+  schedules_->stop();
+  jobs_->stop();
+  exports_->stop();
+  pipeline_closed_ = true;
+  // The log drains through the pipeline into the sink (a stream stops reading:
+  // the other workers take the rest), then the pipeline closes.
+  // A sink that keeps failing is given up on after a few tries from here on:
+  // those events stay in the log for the next start.
+  runner_->closing();
+  if (reader_) reader_->stop(std::chrono::seconds(60), [this] { return runner_->in_flight() == 0; });
+  runner_->close_and_join();
+  if (reader_) reader_->finish(std::chrono::seconds(5));
+  if (forward_sink_) forward_sink_->drain(std::chrono::seconds(settings_.sink_drain_seconds));
+  else sink_->flush();
+
+  auto const stats = runner_->stats();
+  auto const log = log_->status();
+  double const seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  boost::json::object summary{{"type", "summary"},
+                              {"accepted", log.appended_events},
+                              {"out", stats.out},
+                              {"dropped", stats.dropped},
+                              {"errors", stats.plugin_errors},
+                              {"captured", stats.captured + captured_outside_.load()},
+                              {"malformed", stats.malformed},
+                              {"refused_busy_requests", capture_api_->refused_busy()},
+                              {"refused_unavailable_requests", capture_api_->refused_unavailable()},
+                              {"events_left_in_log", segment_log_ ? log.pending_events : stats.left_in_log},
+                              {"redelivered_events", log.redelivered_events},
+                              {"log_fsyncs", log.fsyncs},
+                              {"load_errors", host_.refusals.size()},
+                              {"seconds", seconds},
+                              {"cpu_seconds", cpu_seconds()},
+                              {"peak_rss_kib", peak_resident_kib()}};
+  if (redis_) summary["redis_round_trips"] = RedisConnection::round_trips();
+  if (forward_sink_) {
+    auto const s = forward_sink_->status();
+    summary["delivered"] = s.delivered_events;
+    summary["backlog_events"] = s.backlog.events;
+  }
+  err_.write(diagnostic_line(summary));
+  // Events that could not reach the sink stay in the log for the next start:
+  // nothing is lost, but the drain was not complete.
+  return summary["events_left_in_log"].as_uint64() ? 1 : 0;
+}
+
+boost::json::object ServeTopology::readiness() {
+  boost::json::object r{{"teams", host_.chains.current()->team_count()},
+                        {"load_errors", host_.refusals.size()},
+                        {"inflight_events", runner_ ? runner_->in_flight() : 0}};
+  bool ready = !draining_.load();
+  try {
+    auto const backlog = store_.backlog_size();
+    r["store"] = "open";
+    if (forward_sink_) {
+      auto const s = forward_sink_->status();
+      r["sink"] = boost::json::object{{"type", "posthog"},
+                                      {"reachable", s.reachable},
+                                      {"backlog_events", backlog.events},
+                                      {"last_error", s.last_error}};
+      ready = ready && s.reachable;
+    } else {
+      r["sink"] = boost::json::object{{"type", "jsonl"}, {"reachable", true}};
+    }
+  } catch (const StoreError& e) {
+    r["store"] = e.what();
+    ready = false;
+  }
+  log_->describe(r);
+  // A log that cannot take events makes capture answer 503: not ready, and why.
+  if (capturing()) ready = ready && log_->status().writable;
+  if (redis_) {
+    bool const reachable = redis_->reachable();
+    r["redis"] = boost::json::object{{"url", redis_->endpoint().describe()}, {"reachable", reachable}};
+    r["role"] = settings_.role;
+    ready = ready && reachable;
+  }
+  r["status"] = ready ? "ready" : "not_ready";
+  r["ready"] = ready;
+  return r;
+}
+
+}  // namespace posthog::server
