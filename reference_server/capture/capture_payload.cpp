@@ -140,9 +140,9 @@ CapturedRequest read_capture_payload(std::string_view json, const CaptureContext
              " times its size");
       continue;
     }
-    auto const uuid = f.uuid.is_string() ? f.uuid.text() : std::string();
+    // A UUID has no escapes to undo: its raw text is its value.
+    bool const assign = !f.uuid.is_string() || f.uuid.escaped || !is_uuid(f.uuid.raw);
     UuidText assigned{};
-    bool const assign = !is_uuid(uuid);
     if (assign) assigned = uuid_v7_text(context.now);
     auto const partition = partition_of(out.team_id, distinct_id, context.partitions);
     auto it = by_partition.find(partition);

@@ -259,8 +259,10 @@ std::uint64_t SegmentLog::scan_segment(Segment& segment, const std::vector<std::
                                   }
                                   std::uint64_t const offset = segment.base + at;
                                   if (offset >= committed[partition]) {
-                                    index_[partition].pending.push_back({offset, static_cast<std::uint32_t>(payload.size()), events});
+                                    index_[partition].pending.push_back(
+                                        {offset, static_cast<std::uint32_t>(payload.size()), events, {}});
                                     pending_events_ += events;
+                                    undelivered_events_ += events;
                                   }
                                   return true;
                                 });
@@ -364,13 +366,19 @@ void SegmentLog::append(std::span<LogAppend> records) {
     }
     std::uint64_t offset = written_end_;
     for (std::size_t i = 0; i < records.size(); ++i) {
-      index_[records[i].partition].pending.push_back({offset, frames[i].size, records[i].events});
+      std::string cached;
+      if (cached_bytes_ + frames[i].size <= tail_cache_bytes) {
+        cached_bytes_ += frames[i].size;
+        cached = std::move(records[i].payload);
+      }
+      index_[records[i].partition].pending.push_back({offset, frames[i].size, records[i].events, std::move(cached)});
       offset += frame_bytes + frames[i].size;
     }
     segment.size += total;
     written_end_ += total;
     bytes_ += total;
     pending_events_ += events;
+    undelivered_events_ += events;
     appended_records_ += records.size();
     appended_events_ += events;
     problem_.clear();
@@ -466,7 +474,7 @@ void SegmentLog::wake() {
   readable_.notify_all();
 }
 
-bool SegmentLog::take_batch(LogBatch& batch, std::vector<std::uint64_t>& offsets) {
+bool SegmentLog::take_batch(LogBatch& batch, std::vector<Taken>& taken) {
   for (std::size_t i = 0; i < index_.size(); ++i) {
     std::size_t const p = (next_partition_ + i) % index_.size();
     auto& part = index_[p];
@@ -474,15 +482,19 @@ bool SegmentLog::take_batch(LogBatch& batch, std::vector<std::uint64_t>& offsets
     batch.partition = p;
     std::size_t bytes = 0;
     while (part.delivered < part.pending.size()) {
-      auto const& r = part.pending[part.delivered];
+      auto& r = part.pending[part.delivered];
       if (batch.events && (batch.events + r.events > options_.batch_events || bytes + r.size > options_.batch_bytes))
         break;
-      offsets.push_back(r.offset);
+      if (!r.cached.empty()) cached_bytes_ -= r.size;
+      taken.push_back({r.offset, std::move(r.cached)});
+      r.cached = std::string();
+      undelivered_events_ -= r.events;
       batch.events += r.events;
       bytes += r.size;
       batch.end = r.offset + frame_bytes + r.size;
       ++part.delivered;
     }
+    batch.bytes.reserve(bytes);
     next_partition_ = p + 1;
     return true;
   }
@@ -498,7 +510,7 @@ std::shared_ptr<SegmentLog::Segment> SegmentLog::segment_of(std::uint64_t offset
 void SegmentLog::read_loop() {
   for (;;) {
     LogBatch batch;
-    std::vector<std::uint64_t> offsets;
+    std::vector<Taken> taken;
     std::vector<std::shared_ptr<Segment>> segments;
     {
       std::unique_lock lock(mutex_);
@@ -511,17 +523,29 @@ void SegmentLog::read_loop() {
       // than the pipeline's bound still goes.
       readable_.wait(lock, [&] { return stopping_ || (undelivered() && has_room_()); });
       if (stopping_) return;
-      take_batch(batch, offsets);
-      for (auto const offset : offsets) segments.push_back(segment_of(offset));
+      // A little data: let it gather for a moment (appends wake us sooner
+      // only once a whole batch is there).
+      if (undelivered_events_ < options_.batch_events && options_.linger.count() > 0)
+        readable_.wait_for(lock, options_.linger,
+                           [&] { return stopping_ || undelivered_events_ >= options_.batch_events; });
+      if (stopping_) return;
+      take_batch(batch, taken);
+      for (auto const& t : taken) segments.push_back(t.cached.empty() ? segment_of(t.offset) : nullptr);
     }
-    // Read outside the lock: capture appends meanwhile. A pending record's
-    // segment is never deleted before the record is committed.
-    for (std::size_t i = 0; i < offsets.size(); ++i) {
+    // Outside the lock: capture appends meanwhile. Records still in memory
+    // are taken from there; the others are read back and checked (a pending
+    // record's segment is never deleted before the record is committed).
+    for (std::size_t i = 0; i < taken.size(); ++i) {
+      auto const at = batch.bytes.size();
+      if (!taken[i].cached.empty()) {
+        batch.bytes += taken[i].cached;
+        batch.records.emplace_back(static_cast<std::uint32_t>(at), static_cast<std::uint32_t>(taken[i].cached.size()));
+        continue;
+      }
       auto const& segment = segments[i];
-      auto const at_in_file = static_cast<off_t>(offsets[i] - segment->base);
+      auto const at_in_file = static_cast<off_t>(taken[i].offset - segment->base);
       Frame f;
       if (::pread(segment->fd, &f, frame_bytes, at_in_file) != static_cast<ssize_t>(frame_bytes)) continue;
-      auto const at = batch.bytes.size();
       batch.bytes.resize(at + f.size);
       auto const n = ::pread(segment->fd, batch.bytes.data() + at, f.size, at_in_file + static_cast<off_t>(frame_bytes));
       if (n != static_cast<ssize_t>(f.size) || frame_crc(f.partition, std::string_view(batch.bytes).substr(at)) != f.crc) {

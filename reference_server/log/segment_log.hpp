@@ -64,6 +64,10 @@ struct SegmentLogOptions {
   std::uint64_t segment_bytes = std::uint64_t(64) << 20;
   std::size_t batch_events = 1000;  // events per delivered batch, at most (whole records; at least one)
   std::size_t batch_bytes = 4 << 20;
+  // How long the reader lets a small batch fill before it delivers it: a
+  // worker's costs per batch (a sink write, a commit) are then shared by more
+  // events, for at most this much latency.
+  std::chrono::microseconds linger{1000};
 };
 
 class SegmentLog final : public EventLog, public LogReader {
@@ -105,6 +109,10 @@ class SegmentLog final : public EventLog, public LogReader {
     std::uint64_t offset;  // of its frame
     std::uint32_t size;    // of its payload
     std::uint32_t events;
+    // The payload as capture handed it over, kept until it is delivered while
+    // the tail cache has room: the pipeline, which usually keeps up, then
+    // reads nothing back from the files (nor checks what never left memory).
+    std::string cached;
   };
   struct Partition {
     std::deque<RecordRef> pending;  // appended, not committed, in log order
@@ -117,7 +125,11 @@ class SegmentLog final : public EventLog, public LogReader {
   void wait_durable(std::uint64_t end);
   void sync_written();
   void read_loop();
-  bool take_batch(LogBatch& batch, std::vector<std::uint64_t>& offsets);
+  struct Taken {
+    std::uint64_t offset;
+    std::string cached;  // empty: read it from its segment
+  };
+  bool take_batch(LogBatch& batch, std::vector<Taken>& taken);
   std::shared_ptr<Segment> segment_of(std::uint64_t offset) const;
 
   SegmentLogOptions options_;
@@ -131,6 +143,9 @@ class SegmentLog final : public EventLog, public LogReader {
   std::uint64_t written_end_ = 0;
   std::uint64_t bytes_ = 0;
   std::uint64_t pending_events_ = 0;
+  std::uint64_t cached_bytes_ = 0;  // payloads held in RecordRef::cached
+  std::uint64_t undelivered_events_ = 0;
+  static constexpr std::uint64_t tail_cache_bytes = 64 << 20;
   std::string problem_;             // the last write error, until a write succeeds
   std::string checkpoint_problem_;  // the last checkpoint's failure, until one succeeds
   std::uint64_t appended_records_ = 0, appended_events_ = 0, refused_full_ = 0, refused_unavailable_ = 0;

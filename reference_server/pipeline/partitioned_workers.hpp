@@ -5,7 +5,10 @@
 // A producer sends each batch to the worker its partition key maps to, so that
 // all events of one (team, distinct_id) are handled by one thread, in order.
 // Queues hold batches, not events, so the lock is taken once per batch; a full
-// queue blocks the producer (backpressure instead of unbounded memory).
+// queue blocks the producer (backpressure instead of unbounded memory). A
+// worker takes everything waiting in its queue at once (up to its capacity):
+// small batches that piled up while it was busy are handled as one, which is
+// where a worker's per-batch costs (a sink write, a commit) are shared.
 #pragma once
 
 #include <condition_variable>
@@ -21,7 +24,7 @@ namespace posthog::server {
 template <class Batch>
 class PartitionedWorkers {
  public:
-  using Handler = std::function<void(std::size_t worker, Batch& batch)>;
+  using Handler = std::function<void(std::size_t worker, std::vector<Batch>& batches)>;
 
   PartitionedWorkers(std::size_t workers, std::size_t queue_batches, Handler handler)
       : queues_(workers), capacity_(queue_batches), handler_(std::move(handler)) {
@@ -69,17 +72,20 @@ class PartitionedWorkers {
 
   void run(std::size_t i) {
     auto& q = queues_[i];
+    std::vector<Batch> taken;
     for (;;) {
-      Batch batch;
+      taken.clear();
       {
         std::unique_lock lock(q.mutex);
         q.not_empty.wait(lock, [&] { return q.closed || !q.batches.empty(); });
         if (q.batches.empty()) return;
-        batch = std::move(q.batches.front());
-        q.batches.pop_front();
-        q.not_full.notify_one();
+        while (!q.batches.empty()) {
+          taken.push_back(std::move(q.batches.front()));
+          q.batches.pop_front();
+        }
+        q.not_full.notify_all();
       }
-      handler_(i, batch);
+      handler_(i, taken);
     }
   }
 

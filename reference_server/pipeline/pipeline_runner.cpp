@@ -33,7 +33,7 @@ PipelineRunner::PipelineRunner(const LiveChains& chains, PluginLog& log, EventSi
     workers_.back()->chain.export_to(hooks_.exports);
   }
   pool_ = std::make_unique<PartitionedWorkers<RunnerBatch>>(
-      n, policy_.queue_batches, [this](std::size_t i, RunnerBatch& batch) { run(i, batch); });
+      n, policy_.queue_batches, [this](std::size_t i, std::vector<RunnerBatch>& batches) { run(i, batches); });
 }
 
 PipelineRunner::~PipelineRunner() { close_and_join(); }
@@ -134,9 +134,11 @@ void PipelineRunner::feed_lines(Worker& w, const LineBatch& batch) {
   }
 }
 
-// True once the sink has the batch; false when it was given up on at close.
-bool PipelineRunner::sink(Worker& w, RunnerBatch& batch) {
-  if (batch.from_log() && hooks_.about_to_sink) hooks_.about_to_sink(batch.log);
+// True once the sink has the batches' events; false when it was given up on at close.
+bool PipelineRunner::sink(Worker& w, std::vector<RunnerBatch>& batches, std::size_t events) {
+  if (hooks_.about_to_sink)
+    for (auto const& b : batches)
+      if (b.from_log()) hooks_.about_to_sink(b.log);
   for (int attempt = 1;; ++attempt) {
     try {
       sink_.write(w.chain.sink_batch());
@@ -144,21 +146,27 @@ bool PipelineRunner::sink(Worker& w, RunnerBatch& batch) {
     } catch (const std::exception& e) {
       sink_failures_.fetch_add(1, std::memory_order_relaxed);
       if (hooks_.report)
-        hooks_.report({{"type", "sink_error"}, {"message", e.what()}, {"events", batch.events()}, {"attempt", attempt}});
+        hooks_.report({{"type", "sink_error"}, {"message", e.what()}, {"events", events}, {"attempt", attempt}});
       if (closing_ && attempt >= policy_.attempts_when_closing) return false;
       std::this_thread::sleep_for(std::chrono::milliseconds(std::min(5000, 100 << std::min(attempt, 6))));
     }
   }
 }
 
-void PipelineRunner::run(std::size_t i, RunnerBatch& batch) {
+void PipelineRunner::run(std::size_t i, std::vector<RunnerBatch>& batches) {
   Worker& w = *workers_[i];
-  auto const events = batch.events();
+  std::size_t events = 0;
+  bool from_log = false;
+  for (auto const& b : batches) {
+    events += b.events();
+    from_log = from_log || b.from_log();
+  }
   w.chain.begin_batch();
-  if (!batch.log.records.empty()) feed_log(w, batch.log);
-  else feed_lines(w, batch.lines);
-  bool const from_log = batch.from_log();
-  if (!sink(w, batch)) {
+  for (auto const& b : batches) {
+    if (!b.log.records.empty()) feed_log(w, b.log);
+    else feed_lines(w, b.lines);
+  }
+  if (!sink(w, batches, events)) {
     // Given up at close: the events are not out. From the log they stay there
     // (not committed) and run again at the next start.
     w.chain.abandon_batch();
@@ -166,9 +174,12 @@ void PipelineRunner::run(std::size_t i, RunnerBatch& batch) {
     return leave(events);
   }
   for (int attempt = 1; !w.chain.after_sink(); ++attempt) {
-    // The export queue refused the events: the log delivers the batch again
+    // The export queue refused the events: the log delivers the batches again
     // (Redis), or the queue is asked again (the embedded store).
-    if (from_log && hooks_.redeliver && hooks_.redeliver(batch.log)) {
+    bool redelivered = from_log && hooks_.redeliver;
+    for (auto& b : batches)
+      if (redelivered && b.from_log()) redelivered = hooks_.redeliver(b.log);
+    if (redelivered) {
       w.chain.abandon_batch();
       return leave(events);
     }
@@ -179,7 +190,9 @@ void PipelineRunner::run(std::size_t i, RunnerBatch& batch) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(std::min(5000, 100 << std::min(attempt, 6))));
   }
-  if (from_log && hooks_.done) hooks_.done(batch.log);
+  if (hooks_.done)
+    for (auto& b : batches)
+      if (b.from_log()) hooks_.done(b.log);
   leave(events);
 }
 

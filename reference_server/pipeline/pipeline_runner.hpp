@@ -7,8 +7,10 @@
 // Batches arrive tagged with their partition and go to the worker thread
 // partition % workers, so one person's events are handled by one thread, in
 // log order. Each worker has a bounded queue: a full one blocks whoever pushes
-// (the log's reader, process mode's stdin reader). `in_flight()` counts the
-// events pushed and not yet done, what the log's reader holds back on.
+// (the log's reader, process mode's stdin reader). A worker runs whatever
+// waits in its queue as one: one pass of the chains, one sink write, then a
+// commit per log batch. `in_flight()` counts the events pushed and not yet
+// done, what the log's reader holds back on.
 //
 // A sink that fails holds its batch: retried with backoff, so the pipeline
 // fills and the log's reader stops reading, instead of events being dropped.
@@ -116,10 +118,10 @@ class PipelineRunner {
 
  private:
   struct Worker;
-  void run(std::size_t worker, RunnerBatch& batch);
+  void run(std::size_t worker, std::vector<RunnerBatch>& batches);
   void feed_log(Worker& w, const LogBatch& batch);
   void feed_lines(Worker& w, const LineBatch& batch);
-  bool sink(Worker& w, RunnerBatch& batch);
+  bool sink(Worker& w, std::vector<RunnerBatch>& batches, std::size_t events);
   void leave(std::size_t events);
 
   PluginLog& log_;
