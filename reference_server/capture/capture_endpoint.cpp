@@ -66,7 +66,7 @@ HttpResponse CaptureEndpoint::handle(const HttpRequest& request) const {
     add_cors(request, response);
     return response;
   }
-  auto unavailable = [&](std::atomic<std::uint64_t>& counter, std::string_view code, const std::string& why) {
+  auto unavailable = [this](std::atomic<std::uint64_t>& counter, std::string_view code, const std::string& why) {
     counter.fetch_add(1, std::memory_order_relaxed);
     HttpResponse r = json_error(503, code,
                                 why + "; nothing was taken, retry after " + std::to_string(limits_.retry_after_seconds) +
@@ -93,7 +93,6 @@ HttpResponse CaptureEndpoint::handle(const HttpRequest& request) const {
     context.site_url = host.empty() ? std::string() : "http://" + std::string(host);
     context.query = request.query;
     auto captured = read_capture_payload(decoded.text(), context, resolve_);
-    log_.append(captured.records);
     boost::json::object ok{{"status", 1}};
     if (!captured.rejected.empty()) {
       // Listed up to a bound: the answer to a batch of bad elements stays
@@ -107,12 +106,33 @@ HttpResponse CaptureEndpoint::handle(const HttpRequest& request) const {
       if (captured.rejected.size() > listed) ok["rejected_not_listed"] = captured.rejected.size() - listed;
     }
     response.body = boost::json::serialize(ok);
+    add_cors(request, response);
+    // The answer once the log has the events (as durable as serve.log.fsync
+    // says): the connection's thread serves others meanwhile, so concurrent
+    // requests share one fsync.
+    response.deferred = [this, records = std::move(captured.records), ok = response,
+                         unavailable](std::function<void(HttpResponse)> answer) mutable {
+      auto refused = [&](HttpResponse r) {
+        r.headers.insert(r.headers.end(), ok.headers.begin(), ok.headers.end());  // CORS
+        answer(std::move(r));
+      };
+      try {
+        log_.append(records, [this, ok, answer, unavailable](std::string_view failure) mutable {
+          if (failure.empty()) return answer(std::move(ok));
+          HttpResponse r = unavailable(refused_unavailable_, "log_unavailable",
+                                       "events cannot be kept now: " + std::string(failure));
+          r.headers.insert(r.headers.end(), ok.headers.begin(), ok.headers.end());
+          answer(std::move(r));
+        });
+      } catch (const LogFull& e) {
+        refused(unavailable(refused_busy_, "saturated", std::string("the server is at capacity: ") + e.what()));
+      } catch (const LogUnavailable& e) {
+        refused(unavailable(refused_unavailable_, "log_unavailable", std::string("events cannot be kept now: ") + e.what()));
+      }
+    };
+    return response;
   } catch (const CaptureError& e) {
     response = json_error(e.status(), e.code(), e.what());
-  } catch (const LogFull& e) {
-    response = unavailable(refused_busy_, "saturated", std::string("the server is at capacity: ") + e.what());
-  } catch (const LogUnavailable& e) {
-    response = unavailable(refused_unavailable_, "log_unavailable", std::string("events cannot be kept now: ") + e.what());
   }
   add_cors(request, response);
   return response;

@@ -3,6 +3,7 @@
 // compile without Beast's heavy headers; only http_server.cpp includes them.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -30,6 +31,11 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // Set when the answer is not known yet (capture waits for the event log's
+  // fsync): the server calls it with a function to hand the answer to, from
+  // any thread, and serves its other connections meanwhile. The fields above
+  // are then ignored.
+  std::function<void(std::function<void(HttpResponse)> answer)> deferred;
 };
 
 }  // namespace posthog::server

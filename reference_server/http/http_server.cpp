@@ -92,7 +92,20 @@ class Session : public std::enable_shared_from_this<Session> {
     } catch (const std::exception& e) {
       response = plain_error(500, "internal error");
     }
-    respond(std::move(response), message.keep_alive(), message.version(), message.method() == http::verb::head);
+    bool const keep_alive = message.keep_alive(), head = message.method() == http::verb::head;
+    unsigned const version = message.version();
+    if (response.deferred) {
+      // Answered later, on this connection's own thread; the connection reads
+      // nothing more until then.
+      auto later = std::move(response.deferred);
+      later([self = shared_from_this(), keep_alive, version, head](HttpResponse r) {
+        asio::post(self->executor(), [self, r = std::move(r), keep_alive, version, head]() mutable {
+          self->respond(std::move(r), keep_alive, version, head);
+        });
+      });
+      return;
+    }
+    respond(std::move(response), keep_alive, version, head);
   }
 
   // A HEAD answer has the headers its GET would have, Content-Length

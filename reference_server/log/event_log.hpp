@@ -70,11 +70,20 @@ struct LogStatus {
 
 class EventLog {
  public:
+  // Called once the records are as durable as the backend's policy says:
+  // with an empty `failure`, or with why they could not be made so (then
+  // nothing may be acknowledged). At once, or later from the log's own thread.
+  using Durable = std::function<void(std::string_view failure)>;
+
   virtual ~EventLog() = default;
   virtual std::size_t partitions() const noexcept = 0;
-  // All of `records` or none, durable as the backend's policy says when it
-  // returns. Throws LogFull or LogUnavailable.
-  virtual void append(std::span<LogAppend> records) = 0;
+  // Writes all of `records` or none (throws LogFull or LogUnavailable), then
+  // `durable` is called as above. Whoever answers a client waits for it; it
+  // need not block a thread meanwhile (an HTTP connection's answer is sent
+  // from the callback), which is what lets one fsync serve many requests.
+  virtual void append(std::span<LogAppend> records, Durable durable) = 0;
+  // The same, returning once durable (throws LogUnavailable when it cannot be).
+  void append(std::span<LogAppend> records);
   virtual LogStatus status() const = 0;
   // True when an append would be refused now (cheap: asked before a
   // request's body is even decoded).

@@ -14,7 +14,7 @@ RedisStreamLog::RedisStreamLog(RedisPool& pool, std::string prefix, StreamLayout
       report_(std::move(report)),
       stream_(pool, std::move(prefix), layout) {}
 
-void RedisStreamLog::append(std::span<LogAppend> records) {
+void RedisStreamLog::append(std::span<LogAppend> records, Durable durable) {
   bool taken = false;
   try {
     taken = stream_.append(records);
@@ -31,6 +31,7 @@ void RedisStreamLog::append(std::span<LogAppend> records) {
   }
   appended_records_ += records.size();
   for (auto const& r : records) appended_events_ += r.events;
+  durable({});  // Redis answered: the entries are there (as durable as Redis is configured to keep them)
 }
 
 LogStatus RedisStreamLog::status() const {

@@ -31,7 +31,8 @@ class RedisStreamLog final : public EventLog, public LogReader {
 
   // EventLog
   std::size_t partitions() const noexcept override { return stream_.layout().partitions; }
-  void append(std::span<LogAppend> records) override;
+  using EventLog::append;
+  void append(std::span<LogAppend> records, Durable durable) override;
   LogStatus status() const override;
   void describe(boost::json::object& ready) const override;
 

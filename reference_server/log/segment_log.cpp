@@ -11,6 +11,7 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <future>
 #include <stdexcept>
 
 #include "crc32c.hpp"
@@ -125,6 +126,8 @@ SegmentLog::SegmentLog(SegmentLogOptions options, std::function<void()> sync_sin
   if (options_.partitions == 0 || options_.partitions > 65535)
     throw std::invalid_argument("the event log needs 1 to 65535 partitions");
   recover();
+  // A sync thread for batch and interval; never leaves it to the kernel.
+  if (options_.fsync != FsyncPolicy::never) syncer_ = std::thread([this] { sync_loop(); });
 }
 
 SegmentLog::~SegmentLog() {
@@ -291,8 +294,8 @@ void SegmentLog::open_new_segment(std::uint64_t base) {
 
 // ---- writing -------------------------------------------------------------
 
-void SegmentLog::append(std::span<LogAppend> records) {
-  if (records.empty()) return;
+void SegmentLog::append(std::span<LogAppend> records, Durable durable) {
+  if (records.empty()) return durable({});
   std::vector<Frame> frames(records.size());
   std::vector<iovec> pieces;
   pieces.reserve(records.size() * 2);
@@ -311,6 +314,7 @@ void SegmentLog::append(std::span<LogAppend> records) {
     events += r.events;
   }
   std::uint64_t end = 0;
+  bool wake_reader = false;
   {
     std::lock_guard lock(mutex_);
     {
@@ -383,22 +387,33 @@ void SegmentLog::append(std::span<LogAppend> records) {
     appended_events_ += events;
     problem_.clear();
     end = written_end_;
+    wake_reader = reader_wait_ == ReaderWait::idle ||
+                  (reader_wait_ == ReaderWait::lingering && undelivered_events_ >= options_.batch_events);
   }
-  readable_.notify_all();
-  if (options_.fsync == FsyncPolicy::batch) wait_durable(end);
+  if (wake_reader) readable_.notify_all();
+  if (options_.fsync != FsyncPolicy::batch) return durable({});  // in the page cache: a process crash loses nothing
+  {
+    std::lock_guard sync_lock(sync_mutex_);
+    if (durable_end_ < end) {
+      waiters_.push_back({end, std::move(durable)});
+      sync_wanted_.notify_one();
+      return;
+    }
+  }
+  durable({});
 }
 
-// Group commit: the first waiter syncs everything written so far; whoever
-// wrote meanwhile waits for that sync, or for the next one it leads.
-void SegmentLog::wait_durable(std::uint64_t end) {
+// Group commit: syncs everything written so far whenever an append waits
+// for it (batch) or once an interval (interval), then answers every append the
+// sync covered. Appends that arrive during a sync share the next one.
+void SegmentLog::sync_loop() {
   std::unique_lock lock(sync_mutex_);
-  while (durable_end_ < end) {
-    if (!sync_failure_.empty()) throw LogUnavailable(sync_failure_);
-    if (syncing_) {
-      synced_.wait(lock);
-      continue;
-    }
-    syncing_ = true;
+  for (;;) {
+    if (options_.fsync == FsyncPolicy::interval)
+      sync_wanted_.wait_for(lock, options_.fsync_interval, [&] { return stop_syncing_ || !waiters_.empty(); });
+    else
+      sync_wanted_.wait(lock, [&] { return stop_syncing_ || !waiters_.empty(); });
+    if (stop_syncing_ && waiters_.empty()) return;
     lock.unlock();
     std::uint64_t target = 0;
     std::vector<std::shared_ptr<Segment>> segments;
@@ -407,31 +422,41 @@ void SegmentLog::wait_durable(std::uint64_t end) {
       target = written_end_;
       segments.push_back(segments_.back());
     }
-    {
-      std::lock_guard sync_lock(sync_mutex_);
-      segments.insert(segments.end(), unsynced_.begin(), unsynced_.end());
-    }
-    std::string failed;
-    for (auto const& s : segments)
-      if (::fdatasync(s->fd) != 0 && failed.empty()) failed = s->path.string() + ": cannot sync the event log: " + errno_text();
-    fsyncs_.fetch_add(1, std::memory_order_relaxed);
     lock.lock();
-    syncing_ = false;
+    segments.insert(segments.end(), unsynced_.begin(), unsynced_.end());
+    bool const needed = durable_end_ < target && sync_failure_.empty();
+    lock.unlock();
+    std::string failed;
+    if (needed) {
+      for (auto const& s : segments)
+        if (::fdatasync(s->fd) != 0 && failed.empty())
+          failed = s->path.string() + ": cannot sync the event log: " + errno_text();
+      fsyncs_.fetch_add(1, std::memory_order_relaxed);
+    }
+    lock.lock();
+    if (!needed && !sync_failure_.empty()) failed = sync_failure_;
     if (failed.empty()) {
       durable_end_ = std::max(durable_end_, target);
       std::erase_if(unsynced_, [&](auto const& s) { return s->base + s->size <= target; });
-    } else {
+    } else if (sync_failure_.empty()) {
+      // The kernel may have dropped the pages it could not write: a later
+      // sync would prove nothing. Nothing is acknowledged until a restart.
       sync_failure_ = failed + " (nothing is acknowledged until a restart checks the log)";
       refusing_ = true;
     }
-    synced_.notify_all();
-    if (!failed.empty()) {
-      auto const why = sync_failure_;
-      lock.unlock();
-      std::lock_guard data_lock(mutex_);
-      ++refused_unavailable_;
-      throw LogUnavailable(why);
+    std::vector<Waiter> answered;
+    while (!waiters_.empty() && (!failed.empty() || waiters_.front().end <= durable_end_)) {
+      answered.push_back(std::move(waiters_.front()));
+      waiters_.pop_front();
     }
+    auto const failure = failed.empty() ? std::string() : sync_failure_;
+    lock.unlock();
+    if (!failure.empty()) {
+      std::lock_guard data_lock(mutex_);
+      refused_unavailable_ += answered.size();
+    }
+    for (auto& w : answered) w.done(failure);
+    lock.lock();
   }
 }
 
@@ -441,7 +466,15 @@ void SegmentLog::sync_written() {
     std::lock_guard lock(mutex_);
     end = written_end_;
   }
-  wait_durable(end);
+  std::promise<std::string> synced;
+  auto outcome = synced.get_future();
+  {
+    std::lock_guard sync_lock(sync_mutex_);
+    if (durable_end_ >= end || !syncer_.joinable()) return;
+    waiters_.push_back({end, [&synced](std::string_view failure) { synced.set_value(std::string(failure)); }});
+    sync_wanted_.notify_one();
+  }
+  if (auto const failure = outcome.get(); !failure.empty()) throw LogUnavailable(failure);
 }
 
 // ---- reading -------------------------------------------------------------
@@ -460,13 +493,6 @@ void SegmentLog::start(Deliver deliver, std::function<bool()> has_room) {
         checkpoint_problem_ = std::string("commits cannot be made durable (") + e.what() +
                               "): segments are kept until they can";
       });
-  if (options_.fsync == FsyncPolicy::interval)
-    interval_syncs_.start(
-        [this] {
-          sync_written();
-          return options_.fsync_interval;
-        },
-        [](const std::exception&) {});  // recorded as the log's problem by wait_durable
 }
 
 void SegmentLog::wake() {
@@ -521,13 +547,21 @@ void SegmentLog::read_loop() {
       };
       // has_room() also says yes when nothing is in flight, so a record larger
       // than the pipeline's bound still goes.
-      readable_.wait(lock, [&] { return stopping_ || (undelivered() && has_room_()); });
+      readable_.wait(lock, [&] {
+        if (stopping_) return true;
+        bool const data = undelivered();
+        reader_wait_ = !data ? ReaderWait::idle : ReaderWait::busy;
+        return data && has_room_();
+      });
       if (stopping_) return;
       // A little data: let it gather for a moment (appends wake us sooner
       // only once a whole batch is there).
-      if (undelivered_events_ < options_.batch_events && options_.linger.count() > 0)
+      if (undelivered_events_ < options_.batch_events && options_.linger.count() > 0) {
+        reader_wait_ = ReaderWait::lingering;
         readable_.wait_for(lock, options_.linger,
                            [&] { return stopping_ || undelivered_events_ >= options_.batch_events; });
+      }
+      reader_wait_ = ReaderWait::busy;
       if (stopping_) return;
       take_batch(batch, taken);
       for (auto const& t : taken) segments.push_back(t.cached.empty() ? segment_of(t.offset) : nullptr);
@@ -630,9 +664,12 @@ void SegmentLog::stop(std::chrono::milliseconds deadline, std::function<bool()> 
 void SegmentLog::finish(std::chrono::milliseconds) {
   finished_ = true;
   checkpoints_.stop();
-  interval_syncs_.stop();
   try {
     sync_written();
+    if (!syncer_.joinable()) {  // never: the kernel's writeback, and this last sync
+      std::lock_guard lock(mutex_);
+      for (auto const& s : segments_) ::fdatasync(s->fd);
+    }
     checkpoint();
     // Everything committed: a fresh, empty segment, the older ones gone.
     std::lock_guard lock(mutex_);
@@ -649,6 +686,12 @@ void SegmentLog::finish(std::chrono::milliseconds) {
     std::lock_guard lock(mutex_);
     problem_ = std::string("event log at shutdown: ") + e.what();
   }
+  {
+    std::lock_guard sync_lock(sync_mutex_);
+    stop_syncing_ = true;
+  }
+  sync_wanted_.notify_all();
+  if (syncer_.joinable()) syncer_.join();
 }
 
 // ---- visibility ----------------------------------------------------------

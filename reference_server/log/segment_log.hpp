@@ -14,8 +14,9 @@
 // them; the index is rebuilt from the files at start.
 //
 // When a 200 may be sent (serve.log.fsync):
-//   batch     after an fdatasync covering the request (group commit: the first
-//             waiter syncs for everyone who wrote before it started);
+//   batch     after an fdatasync covering the request (group commit: a thread
+//             of the log syncs everything written so far, then answers every
+//             append it covered; requests arriving meanwhile share the next);
 //   interval  after the write; a thread syncs at most once per interval, so a
 //             machine crash loses at most that long, a process crash nothing;
 //   never     after the write; only the kernel's own writeback.
@@ -85,7 +86,8 @@ class SegmentLog final : public EventLog, public LogReader {
 
   // EventLog
   std::size_t partitions() const noexcept override { return options_.partitions; }
-  void append(std::span<LogAppend> records) override;
+  using EventLog::append;
+  void append(std::span<LogAppend> records, Durable durable) override;
   LogStatus status() const override;
   bool refusing() const noexcept override { return refusing_.load(std::memory_order_relaxed); }
   void describe(boost::json::object& ready) const override;
@@ -122,7 +124,8 @@ class SegmentLog final : public EventLog, public LogReader {
   void recover();
   std::uint64_t scan_segment(Segment& segment, const std::vector<std::uint64_t>& committed);
   void open_new_segment(std::uint64_t base);
-  void wait_durable(std::uint64_t end);
+  void sync_loop();
+  // Syncs everything written so far, now, and waits (at shutdown).
   void sync_written();
   void read_loop();
   struct Taken {
@@ -145,6 +148,10 @@ class SegmentLog final : public EventLog, public LogReader {
   std::uint64_t pending_events_ = 0;
   std::uint64_t cached_bytes_ = 0;  // payloads held in RecordRef::cached
   std::uint64_t undelivered_events_ = 0;
+  // What the reader is waiting for: anything (idle), a whole batch
+  // (lingering), or room in the pipeline (busy). Appends wake it only when
+  // what it waits for may have come, not at every request.
+  enum class ReaderWait { idle, lingering, busy } reader_wait_ = ReaderWait::busy;
   static constexpr std::uint64_t tail_cache_bytes = 64 << 20;
   std::string problem_;             // the last write error, until a write succeeds
   std::string checkpoint_problem_;  // the last checkpoint's failure, until one succeeds
@@ -156,8 +163,14 @@ class SegmentLog final : public EventLog, public LogReader {
   // Group commit. Lock order: sync_mutex_ may be taken while mutex_ is held,
   // never the other way round.
   mutable std::mutex sync_mutex_;
-  std::condition_variable synced_;
-  bool syncing_ = false;
+  std::condition_variable sync_wanted_;
+  struct Waiter {
+    std::uint64_t end;
+    Durable done;
+  };
+  std::deque<Waiter> waiters_;       // appends waiting for a sync, in log order
+  bool stop_syncing_ = false;
+  std::thread syncer_;
   std::uint64_t durable_end_ = 0;  // written and synced up to here
   std::vector<std::shared_ptr<Segment>> unsynced_;  // rolled with bytes not yet synced
   // An fsync failed: the kernel may have dropped the pages it could not
@@ -173,7 +186,7 @@ class SegmentLog final : public EventLog, public LogReader {
   bool stopping_ = false, finished_ = false;
   std::size_t next_partition_ = 0;
 
-  PeriodicTask checkpoints_, interval_syncs_;
+  PeriodicTask checkpoints_;
 };
 
 }  // namespace posthog::server

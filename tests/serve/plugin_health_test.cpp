@@ -55,6 +55,8 @@ TEST_CASE("A failing plugin is paused and skipped without losing events, then en
       },
       "testkit paused after three errors");
   for (int i = 3; i < 8; ++i) post_event(server, {.properties = {{"n", i}}});
+  // All eight through the chain while paused (a 200 means in the log, not yet processed).
+  posthog::testing::wait_until([&] { return server.sink_events().size() == 8; }, "the eight events in the sink");
 
   auto status = admin_get(server, token, "/api/teams/1/plugins/testkit");
   CHECK(status.at("identifier") == "testkit (1)");

@@ -100,6 +100,8 @@ TEST_CASE("An attachment uploaded through the admin API reaches the plugin, and 
   {
     ServeProcess server(config(), {}, dir);  // a restart: the store still has it
     post_event(server, {.properties = {{"n", 2}}});
+    // Through the chain before the attachment goes (a 200 means in the log, not yet processed).
+    posthog::testing::wait_until([&] { return server.sink_events().size() == 2; }, "event 2 to reach the sink");
     httplib::Client admin("127.0.0.1", server.admin_port());
     admin.set_bearer_token_auth(token);
     auto removed = admin.Delete("/api/teams/1/plugins/testkit/attachments/file");
