@@ -125,6 +125,7 @@ SegmentLog::SegmentLog(SegmentLogOptions options, std::function<void()> sync_sin
     : options_(std::move(options)), sync_sink_(std::move(sync_sink)), index_(options_.partitions) {
   if (options_.partitions == 0 || options_.partitions > 65535)
     throw std::invalid_argument("the event log needs 1 to 65535 partitions");
+  options_.segment_bytes = std::max<std::uint64_t>(4096, std::min(options_.segment_bytes, options_.max_bytes / 8));
   recover();
   // A sync thread for batch and interval; never leaves it to the kernel.
   if (options_.fsync != FsyncPolicy::never) syncer_ = std::thread([this] { sync_loop(); });

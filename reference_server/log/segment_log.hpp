@@ -62,6 +62,8 @@ struct SegmentLogOptions {
   std::chrono::milliseconds fsync_interval{1000};       // interval: at most one fsync per this
   std::chrono::milliseconds checkpoint_interval{1000};  // how often durable commits are written
   std::uint64_t max_bytes = std::uint64_t(1) << 30;
+  // At most an eighth of max_bytes: the segment being written is never
+  // deleted, so a larger one would keep the log full once it filled up.
   std::uint64_t segment_bytes = std::uint64_t(64) << 20;
   std::size_t batch_events = 1000;  // events per delivered batch, at most (whole records; at least one)
   std::size_t batch_bytes = 4 << 20;
@@ -152,7 +154,7 @@ class SegmentLog final : public EventLog, public LogReader {
   // (lingering), or room in the pipeline (busy). Appends wake it only when
   // what it waits for may have come, not at every request.
   enum class ReaderWait { idle, lingering, busy } reader_wait_ = ReaderWait::busy;
-  static constexpr std::uint64_t tail_cache_bytes = 64 << 20;
+  static constexpr std::uint64_t tail_cache_bytes = 16 << 20;
   std::string problem_;             // the last write error, until a write succeeds
   std::string checkpoint_problem_;  // the last checkpoint's failure, until one succeeds
   std::uint64_t appended_records_ = 0, appended_events_ = 0, refused_full_ = 0, refused_unavailable_ = 0;
