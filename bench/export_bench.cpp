@@ -23,7 +23,7 @@
 #include <thread>
 #include <vector>
 
-#include "exports/store_export_queue.hpp"
+#include "stores/store_export_queue.hpp"
 #include "raw_http_client.hpp"
 #include "server_runs.hpp"
 #include "stores/durable_store.hpp"

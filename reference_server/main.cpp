@@ -19,7 +19,7 @@
 
 #include "config/server_config.hpp"
 #include "loader/elf_section.hpp"
-#include "loader/load_error.hpp"
+#include "common/load_error.hpp"
 #include "loader/module_descriptor.hpp"
 #include "modes/check_mode.hpp"
 #include "modes/process_mode.hpp"

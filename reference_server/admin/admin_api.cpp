@@ -6,15 +6,15 @@
 #include <charconv>
 #include <optional>
 
-#include "../capture/body_decoder.hpp"
-#include "../capture/capture_endpoint.hpp"
-#include "../config/team_document.hpp"
-#include "../config/team_rules.hpp"
-#include "../health/setup_retries.hpp"
-#include "../loader/plugin_module.hpp"
-#include "../pipeline/chain_set.hpp"
-#include "../pipeline/event_ids.hpp"
-#include "../stores/plugin_attachments.hpp"
+#include "capture/body_decoder.hpp"
+#include "sources/capture_endpoint.hpp"
+#include "config/team_document.hpp"
+#include "config/team_rules.hpp"
+#include "generations/setup_retries.hpp"
+#include "loader/plugin_module.hpp"
+#include "generations/chain_set.hpp"
+#include "common/event_ids.hpp"
+#include "stores/plugin_attachments.hpp"
 #include "plugin_status.hpp"
 
 namespace posthog::server {

@@ -46,16 +46,16 @@
 #include <string>
 #include <vector>
 
-#include "../http/http_exchange.hpp"
-#include "../loader/load_error.hpp"
-#include "../exports/export_runner.hpp"
-#include "../jobs/job_runner.hpp"
-#include "../jobs/scheduler.hpp"
-#include "../loader/module_swap.hpp"
-#include "../loader/plugin_scope.hpp"
-#include "../pipeline/live_chains.hpp"
-#include "../sinks/posthog_forward_sink.hpp"
-#include "../stores/durable_store.hpp"
+#include "http/http_exchange.hpp"
+#include "common/load_error.hpp"
+#include "exports/export_runner.hpp"
+#include "jobs/job_runner.hpp"
+#include "jobs/scheduler.hpp"
+#include "generations/module_swap.hpp"
+#include "host/plugin_scope.hpp"
+#include "generations/live_chains.hpp"
+#include "sinks/posthog_forward_sink.hpp"
+#include "stores/durable_store.hpp"
 
 namespace posthog::server {
 

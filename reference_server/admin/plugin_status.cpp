@@ -1,6 +1,6 @@
 #include "plugin_status.hpp"
 
-#include "../pipeline/event_ids.hpp"
+#include "common/event_ids.hpp"
 
 namespace posthog::server {
 

@@ -6,7 +6,7 @@
 
 #include <boost/json/object.hpp>
 
-#include "../health/team_plugin_states.hpp"
+#include "health/team_plugin_states.hpp"
 
 namespace posthog::server {
 

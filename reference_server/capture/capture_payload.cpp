@@ -5,10 +5,10 @@
 #include <charconv>
 #include <map>
 
-#include "../config/team_rules.hpp"
-#include "../log/log_record.hpp"
-#include "../log/partitioner.hpp"
-#include "../pipeline/event_ids.hpp"
+#include "config/team_rules.hpp"
+#include "log/log_record.hpp"
+#include "log/partitioner.hpp"
+#include "common/event_ids.hpp"
 #include "body_decoder.hpp"
 
 namespace posthog::server {

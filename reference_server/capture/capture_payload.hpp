@@ -30,7 +30,7 @@
 #include <string_view>
 #include <vector>
 
-#include "../log/event_log.hpp"
+#include "log/event_log.hpp"
 #include "capture_error.hpp"
 #include "payload_scan.hpp"
 

@@ -2,7 +2,7 @@
 
 #include <posthog/timestamp.hpp>
 
-#include "../pipeline/event_ids.hpp"
+#include "common/event_ids.hpp"
 
 namespace posthog::server {
 namespace {

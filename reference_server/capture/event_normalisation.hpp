@@ -20,7 +20,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "../log/log_record.hpp"
+#include "log/log_record.hpp"
 
 namespace posthog::server {
 

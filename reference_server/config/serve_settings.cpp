@@ -1,6 +1,6 @@
 #include "serve_settings.hpp"
 
-#include "../stores/redis/redis_endpoint.hpp"
+#include "redis_endpoint.hpp"
 
 #include <algorithm>
 #include <charconv>

@@ -28,7 +28,7 @@
 #include <string>
 #include <vector>
 
-#include "../health/health_policy.hpp"
+#include "health_policy.hpp"
 #include "server_config.hpp"
 
 namespace posthog::server {

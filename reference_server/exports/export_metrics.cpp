@@ -1,6 +1,6 @@
 #include "export_metrics.hpp"
 
-#include "../metrics/prometheus_text.hpp"
+#include "metrics/prometheus_text.hpp"
 #include "export_runner.hpp"
 
 namespace posthog::server {

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <boost/json/parse.hpp>
 
-#include "../pipeline/json_lines.hpp"
-#include "../stores/durable_store.hpp"
+#include "common/json_lines.hpp"
+#include "stores/durable_store.hpp"
 
 namespace posthog::server {
 

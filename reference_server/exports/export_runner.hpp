@@ -32,12 +32,12 @@
 #include <utility>
 #include <vector>
 
-#include "../pipeline/live_chains.hpp"
-#include "../stores/plugin_log.hpp"
-#include "../jobs/epoch_ms.hpp"
-#include "../jobs/periodic_task.hpp"
-#include "../jobs/retry_backoff.hpp"
-#include "export_queue.hpp"
+#include "generations/live_chains.hpp"
+#include "common/plugin_log.hpp"
+#include "common/epoch_ms.hpp"
+#include "common/periodic_task.hpp"
+#include "common/retry_backoff.hpp"
+#include "stores/export_queue.hpp"
 
 namespace posthog::server {
 

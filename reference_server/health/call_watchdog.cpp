@@ -4,7 +4,7 @@
 
 #include <cstdio>
 
-#include "../stores/plugin_log.hpp"
+#include "common/plugin_log.hpp"
 
 namespace posthog::server {
 

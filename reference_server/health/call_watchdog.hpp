@@ -22,7 +22,7 @@
 #include <chrono>
 #include <cstdint>
 
-#include "../jobs/periodic_task.hpp"
+#include "common/periodic_task.hpp"
 #include "hook_calls.hpp"
 #include "team_plugin_states.hpp"
 

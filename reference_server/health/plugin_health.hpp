@@ -20,7 +20,7 @@
 #include <string>
 #include <string_view>
 
-#include "health_policy.hpp"
+#include "config/health_policy.hpp"
 
 namespace posthog::server {
 

@@ -2,8 +2,8 @@
 
 #include <posthog/abi.h>
 
-#include "../metrics/prometheus_text.hpp"
-#include "../stores/plugin_log.hpp"
+#include "metrics/prometheus_text.hpp"
+#include "common/plugin_log.hpp"
 
 namespace posthog::server {
 

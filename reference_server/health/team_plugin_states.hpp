@@ -29,9 +29,9 @@
 #include <utility>
 #include <vector>
 
-#include "../jobs/epoch_ms.hpp"
-#include "../metrics/declared_metrics.hpp"
-#include "health_policy.hpp"
+#include "common/epoch_ms.hpp"
+#include "metrics/declared_metrics.hpp"
+#include "config/health_policy.hpp"
 #include "plugin_health.hpp"
 
 namespace posthog::server {

@@ -34,12 +34,12 @@
 #include <utility>
 #include <vector>
 
-#include "../loader/plugin_scope.hpp"
-#include "../pipeline/live_chains.hpp"
-#include "../stores/plugin_log.hpp"
-#include "job_queue.hpp"
-#include "epoch_ms.hpp"
-#include "retry_backoff.hpp"
+#include "host/plugin_scope.hpp"
+#include "generations/live_chains.hpp"
+#include "common/plugin_log.hpp"
+#include "stores/job_queue.hpp"
+#include "common/epoch_ms.hpp"
+#include "common/retry_backoff.hpp"
 
 namespace posthog::server {
 

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "../loader/plugin_instance.hpp"
+#include "host/plugin_instance.hpp"
 
 namespace posthog::server {
 

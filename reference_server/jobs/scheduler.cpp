@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "../pipeline/event_ids.hpp"
+#include "common/event_ids.hpp"
 #include "job_runner.hpp"
 #include "scheduled_tasks.hpp"
 

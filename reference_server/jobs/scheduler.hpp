@@ -24,11 +24,11 @@
 #include <string>
 #include <vector>
 
-#include "../pipeline/live_chains.hpp"
-#include "../stores/plugin_log.hpp"
-#include "job_queue.hpp"
-#include "periodic_task.hpp"
-#include "schedule_lock.hpp"
+#include "generations/live_chains.hpp"
+#include "common/plugin_log.hpp"
+#include "stores/job_queue.hpp"
+#include "common/periodic_task.hpp"
+#include "stores/schedule_lock.hpp"
 
 namespace posthog::server {
 

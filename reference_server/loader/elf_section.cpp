@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "load_error.hpp"
+#include "common/load_error.hpp"
 
 namespace posthog::server {
 namespace {

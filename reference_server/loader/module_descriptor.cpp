@@ -8,7 +8,7 @@
 #include <cstring>
 #include <vector>
 
-#include "load_error.hpp"
+#include "common/load_error.hpp"
 
 namespace posthog::server {
 namespace {

@@ -12,7 +12,7 @@
 #include <mutex>
 #include <vector>
 
-#include "load_error.hpp"
+#include "common/load_error.hpp"
 
 namespace posthog::server {
 

@@ -8,9 +8,8 @@
 #include <optional>
 
 #include "elf_section.hpp"
-#include "load_error.hpp"
+#include "common/load_error.hpp"
 #include "module_image.hpp"
-#include "plugin_scope.hpp"
 
 namespace posthog::server {
 
@@ -29,14 +28,15 @@ std::atomic<std::uint64_t> mapped_count{0};
 
 }  // namespace
 
-std::shared_ptr<PluginModule> PluginModule::load(const std::filesystem::path& path) {
+std::shared_ptr<PluginModule> PluginModule::load(const std::filesystem::path& path, const posthog_host_api* host) {
   ModuleImage image(path);
-  return load(path, image);
+  return load(path, image, host);
 }
 
 std::uint64_t PluginModule::mapped_images() noexcept { return mapped_count.load(); }
 
-std::shared_ptr<PluginModule> PluginModule::load(const std::filesystem::path& path, const ModuleImage& image) {
+std::shared_ptr<PluginModule> PluginModule::load(const std::filesystem::path& path, const ModuleImage& image,
+                                                 const posthog_host_api* host) {
   std::string const file = path.string();
   std::string const copy = image.path().string();
   std::shared_ptr<PluginModule> m(new PluginModule());
@@ -46,7 +46,7 @@ std::shared_ptr<PluginModule> PluginModule::load(const std::filesystem::path& pa
   try {
     auto const bytes = read_elf_section(copy, POSTHOG_DESCRIPTOR_SECTION);
     m->descriptor_ = decode_descriptor(file, bytes);
-    m->load_code(copy, bytes);
+    m->load_code(copy, bytes, host);
   } catch (const LoadError& e) {
     if (e.file() == copy || e.file() == file) rethrow_for(e, file, copy);
     throw;
@@ -54,7 +54,8 @@ std::shared_ptr<PluginModule> PluginModule::load(const std::filesystem::path& pa
   return m;
 }
 
-void PluginModule::load_code(const std::string& copy, const std::vector<unsigned char>& bytes) {
+void PluginModule::load_code(const std::string& copy, const std::vector<unsigned char>& bytes,
+                             const posthog_host_api* host) {
   std::string const& file = file_;
   dlerror();
   handle_ = ::dlopen(copy.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
@@ -86,7 +87,7 @@ void PluginModule::load_code(const std::string& copy, const std::vector<unsigned
                     {"descriptor says " + descriptor_.name + " " + descriptor_.version + ", plugin.json says " +
                      manifest_.name + " " + manifest_.version});
 
-  vtable_ = entry_fn(host_api());
+  vtable_ = entry_fn(host);
   if (!vtable_)
     throw LoadError(file, LoadStep::entry_symbol, {POSTHOG_ENTRY_SYMBOL "() refused this server's host API"});
   constexpr std::size_t required = offsetof(posthog_plugin_vtable, process_event);
@@ -141,7 +142,7 @@ std::shared_ptr<PluginModule> ModuleRegistry::load(const std::filesystem::path& 
   std::pair<std::uint64_t, std::uint64_t> identity{st.st_dev, st.st_ino};
   std::lock_guard lock(mutex_);
   if (auto it = by_identity_.find(identity); it != by_identity_.end()) return it->second;
-  auto module = PluginModule::load(file);
+  auto module = PluginModule::load(file, host_);
   if (auto it = by_name_.find(module->name()); it != by_name_.end())
     throw LoadError(file.string(), LoadStep::manifest,
                     {"a module named '" + module->name() + "' is already loaded from " + it->second->file()});

@@ -31,7 +31,7 @@
 #include <utility>
 #include <vector>
 
-#include "../metrics/declared_metrics.hpp"
+#include "metrics/declared_metrics.hpp"
 #include "hook_capabilities.hpp"
 #include "module_descriptor.hpp"
 #include "module_image.hpp"
@@ -41,9 +41,12 @@ namespace posthog::server {
 class PluginModule {
  public:
   // Throws LoadError.
-  static std::shared_ptr<PluginModule> load(const std::filesystem::path& file);
+  // `host` is the table handed to the module's entry function (the plugin
+  // host's, host/plugin_scope.hpp): passed in, so loading knows nothing of it.
+  static std::shared_ptr<PluginModule> load(const std::filesystem::path& file, const posthog_host_api* host);
   // The same from an image already copied (to look at its hash first).
-  static std::shared_ptr<PluginModule> load(const std::filesystem::path& file, const ModuleImage& image);
+  static std::shared_ptr<PluginModule> load(const std::filesystem::path& file, const ModuleImage& image,
+                                            const posthog_host_api* host);
   // Images this process has mapped: never unmapped, so this only grows.
   static std::uint64_t mapped_images() noexcept;
 
@@ -77,7 +80,8 @@ class PluginModule {
 
  private:
   PluginModule() = default;
-  void load_code(const std::string& copy, const std::vector<unsigned char>& descriptor_bytes);
+  void load_code(const std::string& copy, const std::vector<unsigned char>& descriptor_bytes,
+                 const posthog_host_api* host);
   std::string file_;
   std::string content_hash_;
   std::chrono::system_clock::time_point loaded_at_;
@@ -92,10 +96,12 @@ class PluginModule {
 // One module per file identity (device + inode) and never two of one name.
 class ModuleRegistry {
  public:
+  explicit ModuleRegistry(const posthog_host_api* host) noexcept : host_(host) {}
   // The module at `file`, loading it on first use. Throws LoadError.
   std::shared_ptr<PluginModule> load(const std::filesystem::path& file);
 
  private:
+  const posthog_host_api* host_;
   std::mutex mutex_;
   std::map<std::pair<std::uint64_t, std::uint64_t>, std::shared_ptr<PluginModule>> by_identity_;
   std::map<std::string, std::shared_ptr<PluginModule>> by_name_;

@@ -1,6 +1,6 @@
 #include "redis_stream_log.hpp"
 
-#include "../stores/redis/redis_pool.hpp"
+#include "stores/redis/redis_pool.hpp"
 #include "log_record.hpp"
 
 namespace posthog::server {

@@ -17,8 +17,8 @@
 #include <memory>
 #include <string>
 
-#include "../stores/redis/event_stream.hpp"
-#include "../stores/redis/stream_consumer.hpp"
+#include "event_stream.hpp"
+#include "stream_consumer.hpp"
 #include "event_log.hpp"
 
 namespace posthog::server {

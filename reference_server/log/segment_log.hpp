@@ -44,7 +44,7 @@
 #include <thread>
 #include <vector>
 
-#include "../jobs/periodic_task.hpp"
+#include "common/periodic_task.hpp"
 #include "event_log.hpp"
 #include "log_state.hpp"
 

@@ -2,8 +2,8 @@
 
 #include <chrono>
 
-#include "../pipeline/json_lines.hpp"
-#include "../sinks/fd_writer.hpp"
+#include "common/json_lines.hpp"
+#include "sinks/fd_writer.hpp"
 #include "embedded_plugin_host.hpp"
 #include "process_memory.hpp"
 

@@ -9,7 +9,7 @@
 // deployments can validate a config before switching to it.
 #pragma once
 
-#include "../config/server_config.hpp"
+#include "config/server_config.hpp"
 
 namespace posthog::server {
 

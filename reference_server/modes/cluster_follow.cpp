@@ -1,9 +1,9 @@
 #include "cluster_follow.hpp"
 
-#include "../config/team_document.hpp"
-#include "../pipeline/chain_set.hpp"
-#include "../pipeline/live_chains.hpp"
-#include "../sinks/fd_writer.hpp"
+#include "config/team_document.hpp"
+#include "generations/chain_set.hpp"
+#include "generations/live_chains.hpp"
+#include "sinks/fd_writer.hpp"
 #include "diagnostics.hpp"
 #include "hot_swap.hpp"
 

@@ -16,8 +16,8 @@
 // reported as `cluster_error` lines and the server goes on serving what it had.
 #pragma once
 
-#include "../stores/redis/cluster_bus.hpp"
-#include "../stores/team_registry.hpp"
+#include "stores/redis/cluster_bus.hpp"
+#include "stores/team_registry.hpp"
 
 namespace posthog::server {
 

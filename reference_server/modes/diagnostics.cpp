@@ -1,6 +1,6 @@
 #include "diagnostics.hpp"
 
-#include "../pipeline/json_lines.hpp"
+#include "common/json_lines.hpp"
 
 namespace posthog::server {
 namespace {

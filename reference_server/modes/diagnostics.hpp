@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "../loader/load_error.hpp"
-#include "../sinks/fd_writer.hpp"
-#include "../stores/plugin_log.hpp"
+#include "common/load_error.hpp"
+#include "sinks/fd_writer.hpp"
+#include "common/plugin_log.hpp"
 
 namespace posthog::server {
 

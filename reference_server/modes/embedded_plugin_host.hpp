@@ -11,16 +11,16 @@
 #include <memory>
 #include <vector>
 
-#include "../config/server_config.hpp"
-#include "../health/team_plugin_states.hpp"
-#include "../loader/load_error.hpp"
-#include "../loader/plugin_module.hpp"
-#include "../pipeline/chain_set.hpp"
-#include "../pipeline/chain_worker.hpp"
-#include "../pipeline/live_chains.hpp"
-#include "../stores/memory_cache.hpp"
-#include "../stores/plugin_log.hpp"
-#include "../stores/plugin_storage.hpp"
+#include "config/server_config.hpp"
+#include "health/team_plugin_states.hpp"
+#include "common/load_error.hpp"
+#include "loader/plugin_module.hpp"
+#include "generations/chain_set.hpp"
+#include "pipeline/chain_worker.hpp"
+#include "generations/live_chains.hpp"
+#include "stores/memory_cache.hpp"
+#include "common/plugin_log.hpp"
+#include "stores/plugin_storage.hpp"
 
 namespace posthog::server {
 
@@ -42,7 +42,7 @@ struct EmbeddedPluginHost {
   WorkerCapture capture;
   TeamPluginStates states;
   HostServices services{&cache, &storage, &log, &capture, nullptr, nullptr, &states};  // serve mode swaps in its stores
-  ModuleRegistry modules;
+  ModuleRegistry modules{host_api()};
   std::vector<LoadError> refusals;
   LiveChains chains;
 };

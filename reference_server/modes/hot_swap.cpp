@@ -2,7 +2,7 @@
 
 #include <set>
 
-#include "../sinks/fd_writer.hpp"
+#include "sinks/fd_writer.hpp"
 #include "diagnostics.hpp"
 
 namespace posthog::server {

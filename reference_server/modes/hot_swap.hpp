@@ -10,10 +10,10 @@
 #include <memory>
 #include <string_view>
 
-#include "../config/server_config.hpp"
-#include "../loader/module_swap.hpp"
-#include "../loader/plugin_dir_watch.hpp"
-#include "../loader/plugin_versions.hpp"
+#include "config/server_config.hpp"
+#include "generations/module_swap.hpp"
+#include "loader/plugin_dir_watch.hpp"
+#include "generations/plugin_versions.hpp"
 #include "embedded_plugin_host.hpp"
 
 namespace posthog::server {

@@ -21,15 +21,15 @@
 #include <thread>
 #include <vector>
 
-#include "../log/partitioner.hpp"
-#include "../pipeline/json_lines.hpp"
-#include "../pipeline/pipeline_runner.hpp"
-#include "../pipeline/route_key.hpp"
-#include "../sinks/fd_sink.hpp"
+#include "log/partitioner.hpp"
+#include "common/json_lines.hpp"
+#include "pipeline/pipeline_runner.hpp"
+#include "common/route_key.hpp"
+#include "sinks/fd_sink.hpp"
 #include "diagnostics.hpp"
 #include "embedded_plugin_host.hpp"
 #include "hot_swap.hpp"
-#include "../health/call_watchdog.hpp"
+#include "health/call_watchdog.hpp"
 #include "process_memory.hpp"
 
 namespace posthog::server {

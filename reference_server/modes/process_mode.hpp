@@ -13,7 +13,7 @@
 
 #include <cstdint>
 
-#include "../config/server_config.hpp"
+#include "config/server_config.hpp"
 
 namespace posthog::server {
 

@@ -1,10 +1,10 @@
 // ServeTopology::render_metrics: everything serve mode says in /metrics
 // (Prometheus text, version 0.0.4), gathered from each part of the topology.
-#include "../exports/export_metrics.hpp"
-#include "../jobs/job_metrics.hpp"
-#include "../log/redis_stream_log.hpp"
-#include "../log/segment_log.hpp"
-#include "../metrics/prometheus_text.hpp"
+#include "exports/export_metrics.hpp"
+#include "jobs/job_metrics.hpp"
+#include "log/redis_stream_log.hpp"
+#include "log/segment_log.hpp"
+#include "metrics/prometheus_text.hpp"
 #include "process_memory.hpp"
 #include "serve_topology.hpp"
 

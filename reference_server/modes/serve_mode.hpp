@@ -14,8 +14,8 @@
 // (serve.role: capture, worker or all).
 #pragma once
 
-#include "../config/serve_settings.hpp"
-#include "../config/server_config.hpp"
+#include "config/serve_settings.hpp"
+#include "config/server_config.hpp"
 
 namespace posthog::server {
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "../stores/redis/redis_connection.hpp"
+#include "stores/redis/redis_connection.hpp"
 #include "diagnostics.hpp"
 
 namespace posthog::server {

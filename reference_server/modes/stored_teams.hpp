@@ -3,9 +3,9 @@
 // applied (stores/team_registry.hpp keeps them, in SQLite or Redis).
 #pragma once
 
-#include "../config/server_config.hpp"
-#include "../sinks/fd_writer.hpp"
-#include "../stores/team_registry.hpp"
+#include "config/server_config.hpp"
+#include "sinks/fd_writer.hpp"
+#include "stores/team_registry.hpp"
 
 namespace posthog::server {
 

@@ -1,12 +1,12 @@
 #include "chain_worker.hpp"
 
-#include "../exports/export_runner.hpp"
+#include "exports/export_runner.hpp"
 
 #include <iterator>
 #include <stdexcept>
 #include <string>
 
-#include "../stores/plugin_log.hpp"
+#include "common/plugin_log.hpp"
 
 namespace posthog::server {
 namespace {

@@ -15,14 +15,14 @@
 #include <functional>
 #include <vector>
 
-#include "../loader/plugin_scope.hpp"
-#include "../exports/export_queue.hpp"
-#include "chain_set.hpp"
-#include "live_chains.hpp"
-#include "json_lines.hpp"
-#include "plugin_chain.hpp"
-#include "reusable_arena.hpp"
-#include "../sinks/event_sink.hpp"
+#include "host/plugin_scope.hpp"
+#include "stores/export_queue.hpp"
+#include "generations/chain_set.hpp"
+#include "generations/live_chains.hpp"
+#include "common/json_lines.hpp"
+#include "generations/plugin_chain.hpp"
+#include "common/reusable_arena.hpp"
+#include "sinks/event_sink.hpp"
 
 namespace posthog::server {
 

@@ -6,9 +6,9 @@
 #include <chrono>
 #include <thread>
 
-#include "../capture/event_normalisation.hpp"
-#include "../log/log_record.hpp"
-#include "json_lines.hpp"
+#include "capture/event_normalisation.hpp"
+#include "log/log_record.hpp"
+#include "common/json_lines.hpp"
 
 namespace posthog::server {
 

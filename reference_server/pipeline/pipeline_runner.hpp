@@ -29,8 +29,8 @@
 #include <string>
 #include <vector>
 
-#include "../log/event_log.hpp"
-#include "../sinks/event_sink.hpp"
+#include "log/event_log.hpp"
+#include "sinks/event_sink.hpp"
 #include "chain_worker.hpp"
 #include "partitioned_workers.hpp"
 

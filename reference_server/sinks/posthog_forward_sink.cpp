@@ -9,7 +9,7 @@
 #include <boost/json/serialize.hpp>
 #include <stdexcept>
 
-#include "../pipeline/json_lines.hpp"
+#include "common/json_lines.hpp"
 
 namespace posthog::server {
 namespace {

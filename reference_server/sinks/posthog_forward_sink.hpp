@@ -32,7 +32,7 @@
 #include <string>
 #include <thread>
 
-#include "../stores/durable_store.hpp"
+#include "stores/durable_store.hpp"
 #include "event_sink.hpp"
 
 namespace posthog::server {

@@ -11,7 +11,7 @@
 #include <map>
 #include <set>
 
-#include "../config/team_document.hpp"
+#include "config/team_document.hpp"
 
 namespace posthog::server {
 namespace {

@@ -32,16 +32,17 @@
 #include <thread>
 #include <vector>
 
+#include "store_failure.hpp"
 #include "team_registry.hpp"
-#include "../config/server_config.hpp"
-#include "plugin_log.hpp"
+#include "config/server_config.hpp"
+#include "common/plugin_log.hpp"
 #include "plugin_storage.hpp"
 
 namespace posthog::server {
 
-class StoreError : public std::runtime_error {
+class StoreError : public StoreFailure {
  public:
-  using std::runtime_error::runtime_error;
+  using StoreFailure::StoreFailure;
 };
 
 // A batch of events waiting for the forward sink: JSON lines of one project.

@@ -8,7 +8,7 @@
 #include <optional>
 #include <vector>
 
-#include "../config/server_config.hpp"
+#include "config/server_config.hpp"
 
 namespace posthog::server {
 

@@ -9,12 +9,12 @@
 #include <unistd.h>
 
 #include "config/server_config.hpp"
-#include "exports/store_export_queue.hpp"
+#include "stores/store_export_queue.hpp"
 #include "exports/export_runner.hpp"
 #include "health/team_plugin_states.hpp"
 #include "loader/plugin_module.hpp"
-#include "pipeline/chain_set.hpp"
-#include "pipeline/live_chains.hpp"
+#include "generations/chain_set.hpp"
+#include "generations/live_chains.hpp"
 #include "stores/durable_store.hpp"
 #include "stores/redis/redis_export_queue.hpp"
 #include "stores/redis/redis_pool.hpp"
@@ -31,7 +31,7 @@ namespace {
 
 struct Fixture : posthog::testing::MemoryServices {
   fs::path dir = fs::temp_directory_path() / ("posthog-exports-" + std::to_string(::getpid()));
-  ModuleRegistry modules;
+  ModuleRegistry modules{posthog::server::host_api()};
   std::vector<LoadError> refusals;
   LiveChains live;
   std::int64_t now = 1'700'000'000'000;

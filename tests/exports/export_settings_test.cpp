@@ -4,7 +4,7 @@
 
 #include <posthog/errors.hpp>
 
-#include "exports/export_settings.hpp"
+#include "config/export_settings.hpp"
 
 namespace export_settings_test {
 

@@ -9,11 +9,11 @@
 #include <algorithm>
 
 #include "config/server_config.hpp"
-#include "health/setup_retries.hpp"
+#include "generations/setup_retries.hpp"
 #include "health/team_plugin_states.hpp"
 #include "loader/plugin_module.hpp"
-#include "pipeline/chain_set.hpp"
-#include "pipeline/live_chains.hpp"
+#include "generations/chain_set.hpp"
+#include "generations/live_chains.hpp"
 #include "../support/memory_services.hpp"
 
 namespace setup_retries_test {
@@ -27,7 +27,7 @@ struct Fixture : posthog::testing::MemoryServices {
   TeamPluginStates states{{}, [this] { return now_ms; }};
   LiveChains chains;
   SetupRetries retries{chains, host, {}, [this] { return now_ms; }};
-  ModuleRegistry modules;
+  ModuleRegistry modules{posthog::server::host_api()};
   std::vector<LoadError> refusals;
 
   explicit Fixture(const std::string& label) {

@@ -74,8 +74,10 @@ TEST_CASE("Out of descriptors, the acceptor pauses instead of spinning, then ser
   clients.emplace_back(server.port());
   clients.emplace_back(server.port());
 
-  // Over 300 ms a spinning acceptor fails tens of thousands of times; one
-  // that pauses 10 ms, doubling, fails a handful of times.
+  // Once accepting has failed, over 300 ms a spinning acceptor fails tens of
+  // thousands of times; one that pauses 10 ms, doubling, a handful of times.
+  for (int i = 0; i < 1000 && server.stats().accept_errors == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   auto const errors = server.stats().accept_errors;
   CHECK(errors >= 1);

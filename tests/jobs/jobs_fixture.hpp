@@ -13,18 +13,18 @@
 #include <unistd.h>
 
 #include "config/server_config.hpp"
-#include "jobs/job_queue.hpp"
+#include "stores/job_queue.hpp"
 #include "jobs/job_runner.hpp"
-#include "jobs/schedule_lock.hpp"
+#include "stores/schedule_lock.hpp"
 #include "jobs/scheduler.hpp"
-#include "jobs/store_job_queue.hpp"
+#include "stores/store_job_queue.hpp"
 #include "stores/redis/redis_job_queue.hpp"
 #include "stores/redis/redis_pool.hpp"
 #include "stores/redis/redis_schedule_lock.hpp"
 #include "../support/redis_server.hpp"
 #include "loader/plugin_module.hpp"
-#include "pipeline/chain_set.hpp"
-#include "pipeline/live_chains.hpp"
+#include "generations/chain_set.hpp"
+#include "generations/live_chains.hpp"
 #include "stores/durable_store.hpp"
 #include "../support/memory_services.hpp"
 
@@ -35,7 +35,7 @@ inline auto backends() { return Catch::Generators::values<std::string>({"store",
 
 struct JobsFixture : MemoryServices {
   std::filesystem::path dir;
-  server::ModuleRegistry modules;
+  server::ModuleRegistry modules{posthog::server::host_api()};
   std::vector<server::LoadError> refusals;
   server::LiveChains live;
   std::int64_t now = 1'700'000'000'000;  // 2023-11-14T22:13:20Z

@@ -8,12 +8,12 @@
 #include <filesystem>
 #include <fstream>
 
-#include "loader/load_error.hpp"
-#include "loader/plugin_instance.hpp"
+#include "common/load_error.hpp"
+#include "host/plugin_instance.hpp"
 #include "loader/plugin_module.hpp"
-#include "loader/plugin_scope.hpp"
+#include "host/plugin_scope.hpp"
 #include "stores/memory_cache.hpp"
-#include "stores/plugin_log.hpp"
+#include "common/plugin_log.hpp"
 #include "stores/plugin_storage.hpp"
 #include "../support/memory_services.hpp"
 
@@ -28,7 +28,7 @@ fs::path module_path(const std::string& name) { return fs::path(POSTHOG_TEST_MOD
 
 LoadError refusal_of(const fs::path& file) {
   try {
-    PluginModule::load(file);
+    PluginModule::load(file, posthog::server::host_api());
   } catch (const LoadError& e) {
     return e;
   }
@@ -45,7 +45,7 @@ using Services = posthog::testing::MemoryServices;
 }  // namespace
 
 TEST_CASE("A sound module loads and shows its descriptor", "[loader]") {
-  auto m = PluginModule::load(module_path("testkit"));
+  auto m = PluginModule::load(module_path("testkit"), posthog::server::host_api());
   CHECK(m->name() == "testkit");
   CHECK(m->version() == "1.0.0");
   CHECK(m->has(POSTHOG_CAP_SETUP_INSTANCE));
@@ -136,14 +136,14 @@ TEST_CASE("Refusal: capability bits and hook table disagree, one line per hook",
 }
 
 TEST_CASE("A module built at ABI 1.3 (SDK 0.1.0) loads on this server and runs", "[loader][abi]") {
-  auto m = PluginModule::load(module_path("built_for_abi_1_3"));
+  auto m = PluginModule::load(module_path("built_for_abi_1_3"), posthog::server::host_api());
   auto const& header = m->descriptor().header;
   CHECK(header.abi_minor == 3);
   CHECK(header.abi_header_hash != POSTHOG_ABI_HEADER_HASH);  // an older minor's abi.h: not compared
   CHECK(header.header_size == 88);
   CHECK(m->vtable().size == 112);
   CHECK(m->has_hook(&posthog_plugin_vtable::process_event));
-  CHECK(host_api()->retired_find_service == nullptr);  // what it is handed instead of 1.3's lookup
+  CHECK(posthog::server::host_api()->retired_find_service == nullptr);  // what it is handed instead of 1.3's lookup
 
   Services s;
   auto team = TeamPlugin::create(PluginInstance::create(m, {}), 5, {}, s.host);
@@ -154,7 +154,7 @@ TEST_CASE("A module built at ABI 1.3 (SDK 0.1.0) loads on this server and runs",
 }
 
 TEST_CASE("The SDK version is shown, not compared: a module of another SDK minor loads", "[loader][abi]") {
-  auto m = PluginModule::load(module_path("other_sdk_minor"));
+  auto m = PluginModule::load(module_path("other_sdk_minor"), posthog::server::host_api());
   CHECK(m->descriptor().header.build.sdk_version == posthog::sdk_version + 100);
   CHECK(describe(m->descriptor().header.build).rfind("sdk 0.2.0, ", 0) == 0);
 }
@@ -194,7 +194,7 @@ TEST_CASE("Refusal: metrics other than sum, max and min, or declared twice (exte
 }
 
 TEST_CASE("Refusal: setup_instance throws", "[loader][refusal]") {
-  auto m = PluginModule::load(module_path("throws_in_setup_instance"));
+  auto m = PluginModule::load(module_path("throws_in_setup_instance"), posthog::server::host_api());
   try {
     PluginInstance::create(m, {});
     FAIL("accepted");
@@ -206,7 +206,7 @@ TEST_CASE("Refusal: setup_instance throws", "[loader][refusal]") {
 
 TEST_CASE("Refusal: setup_team throws, and a config failing the schema", "[loader][refusal]") {
   Services s;
-  auto instance = PluginInstance::create(PluginModule::load(module_path("throws_in_setup_team")), {});
+  auto instance = PluginInstance::create(PluginModule::load(module_path("throws_in_setup_team"), posthog::server::host_api()), {});
   try {
     TeamPlugin::create(instance, 42, {}, s.host);
     FAIL("accepted");
@@ -215,7 +215,7 @@ TEST_CASE("Refusal: setup_team throws, and a config failing the schema", "[loade
     CHECK(mentions(e, "team 42, plugin throws_in_setup_team: setup_team threw std::invalid_argument: team 42 has no API key"));
   }
 
-  auto testkit = PluginInstance::create(PluginModule::load(module_path("testkit")), {});
+  auto testkit = PluginInstance::create(PluginModule::load(module_path("testkit"), posthog::server::host_api()), {});
   try {
     TeamPlugin::create(testkit, 7, {{"mode", "loud"}, {"label", "x"}}, s.host);
     FAIL("accepted");
@@ -233,7 +233,7 @@ TEST_CASE("Refusal: setup_team throws, and a config failing the schema", "[loade
 }
 
 TEST_CASE("One module per file identity, never two of one name", "[loader]") {
-  ModuleRegistry registry;
+  ModuleRegistry registry{posthog::server::host_api()};
   auto a = registry.load(module_path("sound_module"));
   auto b = registry.load(module_path("sound_module"));
   CHECK(a == b);
@@ -250,7 +250,7 @@ TEST_CASE("One module per file identity, never two of one name", "[loader]") {
 
 TEST_CASE("One instance for 1,000 teams; each team its own configured copy", "[loader]") {
   Services s;
-  auto instance = PluginInstance::create(PluginModule::load(module_path("testkit")), {});
+  auto instance = PluginInstance::create(PluginModule::load(module_path("testkit"), posthog::server::host_api()), {});
   std::vector<std::shared_ptr<TeamPlugin>> copies;
   for (int team = 1; team <= 1000; ++team)
     copies.push_back(TeamPlugin::create(instance, team, {{"label", "team-" + std::to_string(team)}}, s.host));
@@ -270,7 +270,7 @@ TEST_CASE("One instance for 1,000 teams; each team its own configured copy", "[l
 
 TEST_CASE("A plugin's cache is scoped to its team", "[loader][isolation]") {
   Services s;
-  auto instance = PluginInstance::create(PluginModule::load(module_path("testkit")), {});
+  auto instance = PluginInstance::create(PluginModule::load(module_path("testkit"), posthog::server::host_api()), {});
   auto team1 = TeamPlugin::create(instance, 1, {{"label", "a"}}, s.host);
   auto team2 = TeamPlugin::create(instance, 2, {{"label", "b"}}, s.host);
   posthog_error error{};

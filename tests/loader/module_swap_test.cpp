@@ -12,11 +12,11 @@
 #include <unistd.h>
 
 #include "config/server_config.hpp"
-#include "loader/module_swap.hpp"
+#include "generations/module_swap.hpp"
 #include "loader/plugin_dir_watch.hpp"
 #include "loader/plugin_module.hpp"
-#include "pipeline/chain_set.hpp"
-#include "pipeline/live_chains.hpp"
+#include "generations/chain_set.hpp"
+#include "generations/live_chains.hpp"
 #include "../support/memory_services.hpp"
 
 namespace module_swap_test {
@@ -34,7 +34,7 @@ fs::path build(const std::string& name) {
 // swapkit, team 3 runs testkit only.
 struct Fixture : posthog::testing::MemoryServices {
   fs::path dir = fs::temp_directory_path() / ("posthog-swap-" + std::to_string(::getpid()));
-  ModuleRegistry modules;
+  ModuleRegistry modules{posthog::server::host_api()};
   std::vector<LoadError> refusals;
   LiveChains live;
   PluginVersions versions;

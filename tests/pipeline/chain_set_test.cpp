@@ -6,10 +6,10 @@
 
 #include "config/server_config.hpp"
 #include "loader/plugin_module.hpp"
-#include "pipeline/chain_set.hpp"
-#include "pipeline/live_chains.hpp"
+#include "generations/chain_set.hpp"
+#include "generations/live_chains.hpp"
 #include "stores/memory_cache.hpp"
-#include "stores/plugin_log.hpp"
+#include "common/plugin_log.hpp"
 #include "stores/plugin_storage.hpp"
 #include "../support/memory_services.hpp"
 
@@ -21,7 +21,7 @@ namespace {
 
 struct Fixture : posthog::testing::MemoryServices {
   HostServices& services = host;
-  ModuleRegistry modules;
+  ModuleRegistry modules{posthog::server::host_api()};
   std::vector<LoadError> refusals;
   std::shared_ptr<const ChainSet> base;
 

@@ -5,7 +5,7 @@
 #include <ctime>
 #include <set>
 
-#include "pipeline/event_ids.hpp"
+#include "common/event_ids.hpp"
 
 namespace event_ids_test {
 

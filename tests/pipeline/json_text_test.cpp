@@ -6,8 +6,8 @@
 #include <cstdlib>
 #include <string>
 
-#include "pipeline/json_lines.hpp"
-#include "pipeline/route_key.hpp"
+#include "common/json_lines.hpp"
+#include "common/route_key.hpp"
 
 namespace json_text_test {
 

@@ -8,11 +8,11 @@
 
 #include "health/call_watchdog.hpp"
 #include "health/team_plugin_states.hpp"
-#include "loader/plugin_instance.hpp"
+#include "host/plugin_instance.hpp"
 #include "loader/plugin_module.hpp"
-#include "pipeline/plugin_chain.hpp"
+#include "generations/plugin_chain.hpp"
 #include "stores/memory_cache.hpp"
-#include "stores/plugin_log.hpp"
+#include "common/plugin_log.hpp"
 #include "stores/plugin_storage.hpp"
 #include "stores/redis/redis_connection.hpp"
 #include "stores/team_cache.hpp"
@@ -31,7 +31,7 @@ boost::json::object event_with(boost::json::object props) {
 
 struct Fixture : posthog::testing::MemoryServices {
   std::shared_ptr<PluginInstance> instance = PluginInstance::create(
-      PluginModule::load(std::string(POSTHOG_TEST_MODULES_DIR) + "/testkit.so"), {});
+      PluginModule::load(std::string(POSTHOG_TEST_MODULES_DIR) + "/testkit.so", posthog::server::host_api()), {});
   PluginChain chain{5, {TeamPlugin::create(instance, 5, {{"label", "first"}}, host)}};
   ChainScratch scratch;
   ChainStats stats;
@@ -45,9 +45,9 @@ struct TwoPlugins : posthog::testing::MemoryServices {
   std::int64_t now_ms = 1'000'000;
   TeamPluginStates states{small_bucket(), [this] { return now_ms; }};
   std::shared_ptr<PluginInstance> testkit = PluginInstance::create(
-      PluginModule::load(std::string(POSTHOG_TEST_MODULES_DIR) + "/testkit.so"), {});
+      PluginModule::load(std::string(POSTHOG_TEST_MODULES_DIR) + "/testkit.so", posthog::server::host_api()), {});
   std::shared_ptr<PluginInstance> hello =
-      PluginInstance::create(PluginModule::load(std::string(POSTHOG_PLUGINS_DIR) + "/helloworld.so"), {});
+      PluginInstance::create(PluginModule::load(std::string(POSTHOG_PLUGINS_DIR) + "/helloworld.so", posthog::server::host_api()), {});
   std::unique_ptr<PluginChain> chain;
   ChainScratch scratch;
   ChainStats stats;

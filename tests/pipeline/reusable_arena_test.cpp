@@ -4,7 +4,7 @@
 #include <boost/json.hpp>
 #include <string>
 
-#include "pipeline/reusable_arena.hpp"
+#include "common/reusable_arena.hpp"
 
 namespace reusable_arena_test {
 

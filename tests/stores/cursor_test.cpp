@@ -12,10 +12,10 @@
 #include <thread>
 #include <unistd.h>
 
-#include "loader/plugin_scope.hpp"
+#include "host/plugin_scope.hpp"
 #include "stores/durable_store.hpp"
 #include "stores/memory_cache.hpp"
-#include "stores/plugin_log.hpp"
+#include "common/plugin_log.hpp"
 #include "stores/plugin_storage.hpp"
 #include "stores/redis/redis_cache.hpp"
 #include "../support/redis_server.hpp"

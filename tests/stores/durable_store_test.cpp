@@ -6,7 +6,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
-#include "exports/store_export_queue.hpp"
+#include "stores/store_export_queue.hpp"
 #include "stores/durable_store.hpp"
 
 namespace durable_store_test {

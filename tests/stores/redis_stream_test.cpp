@@ -12,9 +12,9 @@
 
 #include "log/log_record.hpp"
 #include "log/partitioner.hpp"
-#include "stores/redis/event_stream.hpp"
+#include "log/event_stream.hpp"
 #include "stores/redis/redis_pool.hpp"
-#include "stores/redis/stream_consumer.hpp"
+#include "log/stream_consumer.hpp"
 #include "../support/redis_server.hpp"
 
 namespace redis_stream_test {

@@ -2,9 +2,9 @@
 // chains or team copies without a server around them.
 #pragma once
 
-#include "loader/plugin_scope.hpp"
+#include "host/plugin_scope.hpp"
 #include "stores/memory_cache.hpp"
-#include "stores/plugin_log.hpp"
+#include "common/plugin_log.hpp"
 #include "stores/plugin_storage.hpp"
 
 namespace posthog::testing {

@@ -18,8 +18,8 @@
 
 #include <string>
 
-#include "../plugin_storage.hpp"
-#include "../team_cache.hpp"
+#include "stores/plugin_storage.hpp"
+#include "stores/team_cache.hpp"
 #include "redis_pool.hpp"
 
 namespace posthog::server {

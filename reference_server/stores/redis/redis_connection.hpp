@@ -23,22 +23,23 @@
 #include <string_view>
 #include <vector>
 
-#include "redis_endpoint.hpp"
+#include "config/redis_endpoint.hpp"
+#include "stores/store_failure.hpp"
 
 struct redisContext;
 
 namespace posthog::server {
 
 // Redis cannot be reached (or stopped answering): the message names the endpoint.
-class RedisUnavailable : public std::runtime_error {
+class RedisUnavailable : public StoreFailure {
  public:
-  using std::runtime_error::runtime_error;
+  using StoreFailure::StoreFailure;
 };
 
 // Redis answered with an error (WRONGTYPE, a script error, ...).
-class RedisCommandError : public std::runtime_error {
+class RedisCommandError : public StoreFailure {
  public:
-  using std::runtime_error::runtime_error;
+  using StoreFailure::StoreFailure;
   bool wrong_type() const noexcept { return std::string_view(what()).substr(0, 9) == "WRONGTYPE"; }
 };
 

@@ -16,7 +16,7 @@
 
 #include <chrono>
 
-#include "../../exports/export_queue.hpp"
+#include "stores/export_queue.hpp"
 
 namespace posthog::server {
 

@@ -4,7 +4,7 @@
 #include <chrono>
 #include <tuple>
 
-#include "../../jobs/epoch_ms.hpp"
+#include "common/epoch_ms.hpp"
 #include "redis_pool.hpp"
 #include "redis_script.hpp"
 

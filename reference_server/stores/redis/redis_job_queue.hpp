@@ -21,7 +21,7 @@
 
 #include <chrono>
 
-#include "../../jobs/job_queue.hpp"
+#include "stores/job_queue.hpp"
 
 namespace posthog::server {
 

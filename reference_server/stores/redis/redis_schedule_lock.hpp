@@ -27,7 +27,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "../../jobs/schedule_lock.hpp"
+#include "stores/schedule_lock.hpp"
 
 namespace posthog::server {
 

@@ -4,7 +4,7 @@
 #include <boost/json/serialize.hpp>
 #include <charconv>
 
-#include "../../config/team_document.hpp"
+#include "config/team_document.hpp"
 
 namespace posthog::server {
 

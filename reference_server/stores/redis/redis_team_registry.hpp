@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "../team_registry.hpp"
+#include "stores/team_registry.hpp"
 #include "redis_pool.hpp"
 
 namespace posthog::server {

@@ -17,7 +17,7 @@
 #include <optional>
 #include <string>
 
-#include "plugin_module.hpp"
+#include "loader/plugin_module.hpp"
 
 namespace posthog::server {
 

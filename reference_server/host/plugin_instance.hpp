@@ -16,8 +16,8 @@
 #include <string_view>
 #include <vector>
 
-#include "../exports/export_settings.hpp"
-#include "plugin_module.hpp"
+#include "config/export_settings.hpp"
+#include "loader/plugin_module.hpp"
 #include "plugin_scope.hpp"
 
 namespace posthog::server {

@@ -20,10 +20,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "../config/server_config.hpp"
-#include "../config/team_document.hpp"
-#include "../loader/load_error.hpp"
-#include "../loader/plugin_instance.hpp"
+#include "config/server_config.hpp"
+#include "config/team_document.hpp"
+#include "common/load_error.hpp"
+#include "host/plugin_instance.hpp"
 #include "plugin_chain.hpp"
 
 namespace posthog::server {

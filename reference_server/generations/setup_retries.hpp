@@ -28,8 +28,8 @@
 #include <string>
 #include <utility>
 
-#include "../jobs/epoch_ms.hpp"
-#include "../jobs/periodic_task.hpp"
+#include "common/epoch_ms.hpp"
+#include "common/periodic_task.hpp"
 
 namespace posthog::server {
 

@@ -21,8 +21,8 @@
 #include <string>
 #include <vector>
 
-#include "../http/http_exchange.hpp"
-#include "capture_payload.hpp"
+#include "http/http_exchange.hpp"
+#include "capture/capture_payload.hpp"
 
 namespace posthog::server {
 

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 
-#include "../loader/plugin_module.hpp"
-#include "../metrics/pipeline_metrics.hpp"
-#include "../health/setup_retries.hpp"
-#include "../stores/plugin_log.hpp"
+#include "loader/plugin_module.hpp"
+#include "metrics/pipeline_metrics.hpp"
+#include "setup_retries.hpp"
+#include "common/plugin_log.hpp"
 
 #include <stdexcept>
 

@@ -35,10 +35,10 @@
 #include <string_view>
 #include <vector>
 
-#include "../config/server_config.hpp"
-#include "../pipeline/live_chains.hpp"
-#include "load_error.hpp"
-#include "plugin_scope.hpp"
+#include "config/server_config.hpp"
+#include "live_chains.hpp"
+#include "common/load_error.hpp"
+#include "host/plugin_scope.hpp"
 #include "plugin_versions.hpp"
 
 namespace posthog::server {

@@ -1,7 +1,7 @@
 #include "event_stream.hpp"
 
-#include "redis_pool.hpp"
-#include "redis_script.hpp"
+#include "stores/redis/redis_pool.hpp"
+#include "stores/redis/redis_script.hpp"
 
 namespace posthog::server {
 

@@ -6,11 +6,11 @@
 #include <cstdio>
 #include <vector>
 
-#include "../loader/load_error.hpp"
-#include "../pipeline/chain_set.hpp"
-#include "../pipeline/live_chains.hpp"
-#include "../stores/plugin_log.hpp"
-#include "team_plugin_states.hpp"
+#include "common/load_error.hpp"
+#include "chain_set.hpp"
+#include "live_chains.hpp"
+#include "common/plugin_log.hpp"
+#include "health/team_plugin_states.hpp"
 
 namespace posthog::server {
 

@@ -9,8 +9,8 @@
 #include <cstdio>
 #include <optional>
 
-#include "../health/hook_calls.hpp"
-#include "../stores/plugin_log.hpp"
+#include "health/hook_calls.hpp"
+#include "common/plugin_log.hpp"
 
 namespace posthog::server {
 namespace {

@@ -3,7 +3,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
-#include "body_decoder.hpp"
+#include "capture/body_decoder.hpp"
 
 namespace posthog::server {
 namespace {

@@ -7,11 +7,11 @@
 
 #include <boost/json/serialize.hpp>
 
-#include "../health/hook_calls.hpp"
-#include "../health/team_plugin_states.hpp"
-#include "../stores/plugin_attachments.hpp"
-#include "../stores/plugin_log.hpp"
-#include "load_error.hpp"
+#include "health/hook_calls.hpp"
+#include "health/team_plugin_states.hpp"
+#include "stores/plugin_attachments.hpp"
+#include "common/plugin_log.hpp"
+#include "common/load_error.hpp"
 
 namespace posthog::server {
 

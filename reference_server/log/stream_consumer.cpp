@@ -4,8 +4,8 @@
 #include <charconv>
 #include <random>
 
-#include "redis_pool.hpp"
-#include "redis_script.hpp"
+#include "stores/redis/redis_pool.hpp"
+#include "stores/redis/redis_script.hpp"
 
 namespace posthog::server {
 

@@ -1,6 +1,6 @@
 #include "schedule_lock.hpp"
 
-#include "../stores/sqlite_db.hpp"
+#include "sqlite_db.hpp"
 
 namespace posthog::server {
 

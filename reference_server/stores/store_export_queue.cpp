@@ -1,6 +1,6 @@
 #include "store_export_queue.hpp"
 
-#include "../stores/sqlite_db.hpp"
+#include "sqlite_db.hpp"
 
 #include <iterator>
 #include <map>

@@ -23,8 +23,8 @@
 #pragma once
 
 #include <boost/json/object.hpp>
-#include "json_lines.hpp"
-#include "reusable_arena.hpp"
+#include "common/json_lines.hpp"
+#include "common/reusable_arena.hpp"
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -32,8 +32,8 @@
 #include <string_view>
 #include <vector>
 
-#include "../loader/plugin_instance.hpp"
-#include "../metrics/pipeline_metrics.hpp"
+#include "host/plugin_instance.hpp"
+#include "metrics/pipeline_metrics.hpp"
 
 namespace posthog::server {
 

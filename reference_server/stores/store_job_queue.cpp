@@ -1,6 +1,6 @@
 #include "store_job_queue.hpp"
 
-#include "../stores/sqlite_db.hpp"
+#include "sqlite_db.hpp"
 
 namespace posthog::server {
 

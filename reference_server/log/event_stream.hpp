@@ -25,7 +25,7 @@
 #include <string_view>
 #include <vector>
 
-#include "../../log/event_log.hpp"
+#include "event_log.hpp"
 
 namespace posthog::server {
 

@@ -42,7 +42,7 @@
 #include <vector>
 
 #include "event_stream.hpp"
-#include "redis_connection.hpp"
+#include "stores/redis/redis_connection.hpp"
 
 namespace posthog::server {
 

@@ -7,17 +7,16 @@
 #include <exception>
 #include <string_view>
 
-#include "../health/hook_calls.hpp"
-#include "../pipeline/json_lines.hpp"
-#include "../health/team_plugin_states.hpp"
-#include "../pipeline/event_ids.hpp"
-#include "../stores/plugin_log.hpp"
-#include "../stores/durable_store.hpp"
-#include "../stores/plugin_attachments.hpp"
-#include "plugin_module.hpp"
-#include "../stores/plugin_storage.hpp"
-#include "../stores/redis/redis_connection.hpp"
-#include "../stores/team_cache.hpp"
+#include "health/hook_calls.hpp"
+#include "common/json_lines.hpp"
+#include "health/team_plugin_states.hpp"
+#include "common/event_ids.hpp"
+#include "common/plugin_log.hpp"
+#include "stores/plugin_attachments.hpp"
+#include "loader/plugin_module.hpp"
+#include "stores/plugin_storage.hpp"
+#include "stores/store_failure.hpp"
+#include "stores/team_cache.hpp"
 
 namespace posthog::server {
 namespace {
@@ -36,10 +35,7 @@ thread_local std::uint64_t host_failures = 0;
 
 // The server's own stores out of reach, or its pipeline full: not something
 // the plugin did (a refused argument, say), so not charged to its health.
-bool host_at_fault(const std::exception& e) noexcept {
-  return dynamic_cast<const RedisUnavailable*>(&e) || dynamic_cast<const RedisCommandError*>(&e) ||
-         dynamic_cast<const StoreError*>(&e);
-}
+bool host_at_fault(const std::exception& e) noexcept { return dynamic_cast<const StoreFailure*>(&e) != nullptr; }
 
 // Runs a service call: no exception crosses back into the module.
 template <class F>

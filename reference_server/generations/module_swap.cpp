@@ -3,9 +3,9 @@
 #include <thread>
 #include <utility>
 
-#include "../metrics/pipeline_metrics.hpp"
-#include "../stores/plugin_log.hpp"
-#include "plugin_instance.hpp"
+#include "metrics/pipeline_metrics.hpp"
+#include "common/plugin_log.hpp"
+#include "host/plugin_instance.hpp"
 
 namespace posthog::server {
 
@@ -142,7 +142,7 @@ SwapResult ModuleSwap::swap_in(const std::string& plugin, std::string_view trigg
       result.to_version = serving->version();
       return result;
     }
-    auto module = PluginModule::load(file, image);
+    auto module = PluginModule::load(file, image, host_api());
     result.to_version = module->version();
     if (module->name() != plugin)
       throw LoadError(file.string(), LoadStep::manifest,
