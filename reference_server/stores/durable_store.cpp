@@ -17,13 +17,14 @@ namespace posthog::server {
 namespace {
 
 // Schema version in PRAGMA user_version; a newer file than this server knows is
-// refused rather than misread.
-// 2 added the export tables; 3 the job and schedule tables, and pending
-// exports as chunks that batches refer to by range (an older file gains them
-// when opened: version 2's one row per pending event becomes a chunk of one).
+// refused rather than misread. 2 added the export tables; 3 the job and
+// schedule tables, and pending exports as chunks. Each table's owner creates
+// and upgrades its own (StoreExportQueue, StoreJobQueue, StoreScheduleLock);
+// these are the store's own: teams, plugin storage, logs and errors, and the
+// forward sink's backlog.
 constexpr int schema_version = 3;
 
-constexpr const char* schema = R"sql(
+constexpr const char* store_tables = R"sql(
 CREATE TABLE IF NOT EXISTS teams (
   id INTEGER PRIMARY KEY, document TEXT, deleted INTEGER NOT NULL DEFAULT 0, updated_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS plugin_storage (
@@ -42,51 +43,7 @@ CREATE TABLE IF NOT EXISTS forward_backlog (
 CREATE TABLE IF NOT EXISTS forward_parked (
   id INTEGER PRIMARY KEY, token TEXT NOT NULL, lines TEXT NOT NULL, events INTEGER NOT NULL,
   status INTEGER NOT NULL, answer TEXT NOT NULL, at_ms INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS export_chunks (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, team_id INTEGER NOT NULL, plugin TEXT NOT NULL,
-  events TEXT NOT NULL, count INTEGER NOT NULL, bytes INTEGER NOT NULL, at_ms INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS export_chunks_by_plugin ON export_chunks (team_id, plugin, id);
-CREATE TABLE IF NOT EXISTS export_cut_marks (
-  team_id INTEGER NOT NULL, plugin TEXT NOT NULL, last_chunk INTEGER NOT NULL,
-  PRIMARY KEY (team_id, plugin)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS export_batches (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, team_id INTEGER NOT NULL, plugin TEXT NOT NULL,
-  events TEXT NOT NULL, count INTEGER NOT NULL, attempt INTEGER NOT NULL, next_at_ms INTEGER NOT NULL,
-  last_error TEXT NOT NULL, dead INTEGER NOT NULL DEFAULT 0,
-  first_chunk INTEGER NOT NULL DEFAULT 0, last_chunk INTEGER NOT NULL DEFAULT 0);
-CREATE INDEX IF NOT EXISTS export_batches_due ON export_batches (dead, next_at_ms);
-CREATE TABLE IF NOT EXISTS jobs (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, team_id INTEGER NOT NULL, plugin TEXT NOT NULL, name TEXT NOT NULL,
-  payload TEXT NOT NULL, run_at_ms INTEGER NOT NULL, attempt INTEGER NOT NULL DEFAULT 0,
-  state TEXT NOT NULL DEFAULT 'queued', last_error TEXT NOT NULL DEFAULT '', created_ms INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, run_at_ms, id);
-CREATE INDEX IF NOT EXISTS jobs_by_plugin ON jobs (team_id, plugin, state);
-CREATE TABLE IF NOT EXISTS schedule_periods (
-  task TEXT PRIMARY KEY, period_start_ms INTEGER NOT NULL) WITHOUT ROWID;
 )sql";
-
-// Version 2 batches held all their events inline (they still read back: the
-// range columns default to none), and pending events were one row each.
-void upgrade_exports_from_v2(SqliteDb& db) {
-  Statement range(db.handle, "SELECT 1 FROM pragma_table_info('export_batches') WHERE name = 'last_chunk'", db.file);
-  bool const has_range = range.step();
-  if (has_range) range.done();
-  if (!has_range)
-    db.exec(
-        "ALTER TABLE export_batches ADD COLUMN first_chunk INTEGER NOT NULL DEFAULT 0;"
-        "ALTER TABLE export_batches ADD COLUMN last_chunk INTEGER NOT NULL DEFAULT 0;");
-  Statement old(db.handle, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'export_pending'", db.file);
-  bool const has_old = old.step();
-  if (has_old) old.done();
-  if (has_old)
-    db.exec(
-        "BEGIN IMMEDIATE;"
-        "INSERT INTO export_chunks (team_id, plugin, events, count, bytes, at_ms) "
-        "SELECT team_id, plugin, event || char(10), 1, length(CAST(event AS BLOB)), at_ms FROM export_pending "
-        "ORDER BY id;"
-        "DROP TABLE export_pending;"
-        "COMMIT;");
-}
 
 std::int64_t to_ms(std::chrono::system_clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
@@ -140,8 +97,7 @@ DurableStore::DurableStore(const std::filesystem::path& file, std::size_t keep_p
       throw StoreError(db_->file + ": the store has schema version " + std::to_string(v) + ", this server knows " +
                        std::to_string(schema_version) + " (made by a newer server?)");
   }
-  db_->exec(schema);
-  upgrade_exports_from_v2(*db_);
+  db_->exec(store_tables);
   db_->exec(("PRAGMA user_version=" + std::to_string(schema_version)).c_str());
 
   db_->begin = db_->prepare("BEGIN IMMEDIATE");

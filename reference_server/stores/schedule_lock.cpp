@@ -10,6 +10,9 @@ struct StoreScheduleLock::Statements {
 
 StoreScheduleLock::StoreScheduleLock(DurableStore& store) : store_(store), s_(std::make_unique<Statements>()) {
   store_.locked([&](SqliteDb& db) {
+    // The schedule's table, this file's alone.
+    db.exec("CREATE TABLE IF NOT EXISTS schedule_periods (task TEXT PRIMARY KEY, period_start_ms INTEGER NOT NULL) "
+            "WITHOUT ROWID;");
     s_->seed = db.prepare("INSERT OR IGNORE INTO schedule_periods (task, period_start_ms) VALUES (?1, ?2)");
     s_->claim = db.prepare(
         "UPDATE schedule_periods SET period_start_ms = ?2 WHERE task = ?1 AND period_start_ms < ?2");

@@ -30,6 +30,47 @@ std::vector<std::string> split_lines(const std::string& text) {
   return out;
 }
 
+// The export tables, this file's alone: pending events as chunks that
+// batches refer to by range, a cut mark per (team, plugin), the batches.
+constexpr const char* export_tables = R"sql(
+CREATE TABLE IF NOT EXISTS export_chunks (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, team_id INTEGER NOT NULL, plugin TEXT NOT NULL,
+  events TEXT NOT NULL, count INTEGER NOT NULL, bytes INTEGER NOT NULL, at_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS export_chunks_by_plugin ON export_chunks (team_id, plugin, id);
+CREATE TABLE IF NOT EXISTS export_cut_marks (
+  team_id INTEGER NOT NULL, plugin TEXT NOT NULL, last_chunk INTEGER NOT NULL,
+  PRIMARY KEY (team_id, plugin)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS export_batches (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, team_id INTEGER NOT NULL, plugin TEXT NOT NULL,
+  events TEXT NOT NULL, count INTEGER NOT NULL, attempt INTEGER NOT NULL, next_at_ms INTEGER NOT NULL,
+  last_error TEXT NOT NULL, dead INTEGER NOT NULL DEFAULT 0,
+  first_chunk INTEGER NOT NULL DEFAULT 0, last_chunk INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS export_batches_due ON export_batches (dead, next_at_ms);
+)sql";
+
+// Version 2 batches held all their events inline (they still read back: the
+// range columns default to none), and pending events were one row each.
+void upgrade_exports_from_v2(SqliteDb& db) {
+  Statement range(db.handle, "SELECT 1 FROM pragma_table_info('export_batches') WHERE name = 'last_chunk'", db.file);
+  bool const has_range = range.step();
+  if (has_range) range.done();
+  if (!has_range)
+    db.exec(
+        "ALTER TABLE export_batches ADD COLUMN first_chunk INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE export_batches ADD COLUMN last_chunk INTEGER NOT NULL DEFAULT 0;");
+  Statement old(db.handle, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'export_pending'", db.file);
+  bool const has_old = old.step();
+  if (has_old) old.done();
+  if (has_old)
+    db.exec(
+        "BEGIN IMMEDIATE;"
+        "INSERT INTO export_chunks (team_id, plugin, events, count, bytes, at_ms) "
+        "SELECT team_id, plugin, event || char(10), 1, length(CAST(event AS BLOB)), at_ms FROM export_pending "
+        "ORDER BY id;"
+        "DROP TABLE export_pending;"
+        "COMMIT;");
+}
+
 }  // namespace
 
 struct StoreExportQueue::Statements {
@@ -48,6 +89,8 @@ constexpr const char* after_mark =
 
 StoreExportQueue::StoreExportQueue(DurableStore& store) : store_(store), s_(std::make_unique<Statements>()) {
   store_.locked([&](SqliteDb& db) {
+    db.exec(export_tables);
+    upgrade_exports_from_v2(db);
     s_->append = db.prepare(
         "INSERT INTO export_chunks (team_id, plugin, events, count, bytes, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
     s_->pending = db.prepare((std::string("SELECT c.team_id, c.plugin, sum(c.count), sum(c.bytes), min(c.at_ms) "

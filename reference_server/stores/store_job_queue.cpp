@@ -29,6 +29,16 @@ std::string with_columns(const char* before, const char* after) {
   return std::string(before) + columns + after;
 }
 
+// The jobs table, this file's alone.
+constexpr const char* job_tables = R"sql(
+CREATE TABLE IF NOT EXISTS jobs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, team_id INTEGER NOT NULL, plugin TEXT NOT NULL, name TEXT NOT NULL,
+  payload TEXT NOT NULL, run_at_ms INTEGER NOT NULL, attempt INTEGER NOT NULL DEFAULT 0,
+  state TEXT NOT NULL DEFAULT 'queued', last_error TEXT NOT NULL DEFAULT '', created_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, run_at_ms, id);
+CREATE INDEX IF NOT EXISTS jobs_by_plugin ON jobs (team_id, plugin, state);
+)sql";
+
 }  // namespace
 
 struct StoreJobQueue::Statements {
@@ -38,6 +48,7 @@ struct StoreJobQueue::Statements {
 
 StoreJobQueue::StoreJobQueue(DurableStore& store) : store_(store), s_(std::make_unique<Statements>()) {
   store_.locked([&](SqliteDb& db) {
+    db.exec(job_tables);
     s_->insert = db.prepare(
         "INSERT INTO jobs (team_id, plugin, name, payload, run_at_ms, attempt, state, last_error, created_ms) "
         "VALUES (?1, ?2, ?3, ?4, ?5, 0, 'queued', '', ?6)");
