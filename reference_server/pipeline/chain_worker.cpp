@@ -32,6 +32,9 @@ void ChainWorker::run_one(WorkItem& item) {
     ++tally_.dropped;
     return;
   }
+  if (copy_ip_)
+    if (auto* props = item.event.if_contains("properties"); props && props->is_object() && !props->get_object().contains("$ip"))
+      if (auto const* ip = item.event.if_contains("ip"); ip && ip->is_string()) props->get_object()["$ip"] = ip->get_string();
   auto const line_start = out_.view().size();
   if (scratch_.outcome_of) {
     // The chain's bookkeeping goes into the text as it is written (no JSON

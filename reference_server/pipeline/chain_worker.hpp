@@ -53,6 +53,9 @@ class ChainWorker {
   // Where events for export_events go once the sink took them (serve mode);
   // without, exporting plugins are not handed anything.
   void export_to(ExportRunner* exports) noexcept { exports_ = exports; }
+  // Copy the event's `ip` into properties.$ip when absent, before writing it
+  // (the forward sink's wish: EventSink::wants_ip_in_properties).
+  void copy_ip_into_properties(bool copy) noexcept { copy_ip_ = copy; }
 
   void begin_batch();
   // The set pinned for this batch (between begin_batch and after_sink).
@@ -105,6 +108,7 @@ class ChainWorker {
   };
   std::vector<Survivor> survivors_;
   ExportRunner* exports_ = nullptr;
+  bool copy_ip_ = false;
   std::vector<ExportRow> export_rows_;
   std::deque<WorkItem> captured_;
   std::uint64_t written_ = 0;

@@ -31,6 +31,7 @@ PipelineRunner::PipelineRunner(const LiveChains& chains, PluginLog& log, EventSi
     workers_.push_back(std::make_unique<Worker>(chains, log, hooks_.timings ? hooks_.timings(i) : nullptr,
                                                 policy_.drop_teams_without_chain));
     workers_.back()->chain.export_to(hooks_.exports);
+    workers_.back()->chain.copy_ip_into_properties(sink.wants_ip_in_properties());
   }
   pool_ = std::make_unique<PartitionedWorkers<RunnerBatch>>(
       n, policy_.queue_batches, [this](std::size_t i, std::vector<RunnerBatch>& batches) { run(i, batches); });

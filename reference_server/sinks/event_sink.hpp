@@ -36,6 +36,10 @@ class EventSink {
   // commit durably only after this returned (a machine crash must not leave
   // commits on disk for events that are not). Default: nothing to do.
   virtual void sync() {}
+  // True when the events should carry the client's address in
+  // properties.$ip too (a PostHog instance downstream would otherwise see this
+  // server's): the worker sets it before it writes the event, once.
+  virtual bool wants_ip_in_properties() const noexcept { return false; }
 };
 
 }  // namespace posthog::server

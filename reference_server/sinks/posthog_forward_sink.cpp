@@ -4,8 +4,6 @@
 #include <httplib.h>
 
 #include <algorithm>
-#include <boost/json/monotonic_resource.hpp>
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <stdexcept>
 
@@ -15,28 +13,6 @@ namespace posthog::server {
 namespace {
 
 std::string json_quoted(std::string_view s) { return boost::json::serialize(boost::json::value(boost::json::string_view(s.data(), s.size()))); }
-
-// Appends one event line to the batch body, with `ip` copied into
-// properties.$ip when the event has no $ip of its own.
-void append_event(std::string& body, std::string_view line) {
-  if (line.find("\"ip\"") != std::string_view::npos && line.find("\"$ip\"") == std::string_view::npos) {
-    unsigned char buffer[8192];
-    boost::json::monotonic_resource arena(buffer, sizeof buffer);
-    boost::system::error_code ec;
-    auto v = boost::json::parse(boost::json::string_view(line.data(), line.size()), ec, &arena, event_parse_options());
-    if (!ec && v.is_object()) {
-      auto& event = v.get_object();
-      auto const* ip = event.if_contains("ip");
-      auto* props = event.if_contains("properties");
-      if (ip && ip->is_string() && props && props->is_object()) {
-        props->get_object()["$ip"] = ip->get_string();
-        append_json(body, v);
-        return;
-      }
-    }
-  }
-  body.append(line);
-}
 
 std::chrono::milliseconds retry_after_of(const httplib::Result& r, std::chrono::milliseconds fallback) {
   if (!r || !r->has_header("Retry-After")) return fallback;
@@ -157,7 +133,7 @@ PosthogForwardSink::Sent PosthogForwardSink::send_some(std::chrono::milliseconds
       auto const line = lines.substr(0, nl);
       if (!line.empty()) {
         if (!first) body.push_back(',');
-        append_event(body, line);
+        body.append(line);  // the worker wrote properties.$ip already (wants_ip_in_properties)
         first = false;
       }
       lines.remove_prefix(nl == std::string_view::npos ? lines.size() : nl + 1);

@@ -67,6 +67,7 @@ class PosthogForwardSink final : public EventSink {
   // Keeps delivering until the backlog is empty or `drain_for` has passed; what
   // is left stays in the store and is sent after the next start.
   void flush() override { drain(std::chrono::seconds(5)); }
+  bool wants_ip_in_properties() const noexcept override { return true; }
   void drain(std::chrono::milliseconds drain_for);
 
   ForwardStatus status();
