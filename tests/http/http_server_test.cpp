@@ -52,9 +52,12 @@ TEST_CASE("Out of descriptors, the acceptor pauses instead of spinning, then ser
   });
 
   // The clients' sockets exist before the descriptors run out; only the
-  // server's accept() then needs a new one.
+  // server's accept() then needs a new one. (Made after the limit is lowered
+  // and connected together, an accept of the first could take the
+  // descriptor the second socket needed.)
   std::vector<posthog::testing::RawConnection> clients;
-  clients.reserve(2);
+  clients.emplace_back(posthog::testing::RawConnection::Unconnected{});
+  clients.emplace_back(posthog::testing::RawConnection::Unconnected{});
   rlimit const before = [] {
     rlimit l{};
     ::getrlimit(RLIMIT_NOFILE, &l);
@@ -68,14 +71,7 @@ TEST_CASE("Out of descriptors, the acceptor pauses instead of spinning, then ser
   std::vector<int> fillers;
   for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) fillers.push_back(fd);
   int const exhausted = errno;
-  // Connecting needs no descriptor of ours once the socket exists: make the
-  // sockets by closing two fillers, then take the room back.
-  ::close(fillers.back());
-  fillers.pop_back();
-  ::close(fillers.back());
-  fillers.pop_back();
-  clients.emplace_back(server.port());
-  clients.emplace_back(server.port());
+  for (auto& c : clients) c.connect(server.port());
 
   // Once accepting has failed, over 300 ms a spinning acceptor fails tens of
   // thousands of times; one that pauses 10 ms, doubling, a handful of times.

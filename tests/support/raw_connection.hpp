@@ -20,17 +20,26 @@ namespace posthog::testing {
 class RawConnection {
  public:
   // Connects; reads give up after `read_timeout_ms` without a byte.
-  explicit RawConnection(int port, int read_timeout_ms = 5000) {
+  explicit RawConnection(int port, int read_timeout_ms = 5000) : RawConnection(Unconnected{}, read_timeout_ms) {
+    connect(port);
+  }
+  // A socket not yet connected, for a test that needs the descriptor to exist
+  // before it connects (when the process is about to run out of them).
+  struct Unconnected {};
+  explicit RawConnection(Unconnected, int read_timeout_ms = 5000) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd_ < 0) throw std::runtime_error("socket() failed");
     timeval tv{read_timeout_ms / 1000, (read_timeout_ms % 1000) * 1000};
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  void connect(int port) {
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_port = htons(static_cast<std::uint16_t>(port));
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
       ::close(fd_);
+      fd_ = -1;
       throw std::runtime_error("connect() to port " + std::to_string(port) + " failed");
     }
   }
