@@ -12,7 +12,9 @@
 #include <boost/json/serialize.hpp>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <string_view>
@@ -24,6 +26,7 @@
 #include "modes/check_mode.hpp"
 #include "modes/process_mode.hpp"
 #include "modes/serve_mode.hpp"
+#include "modes/supervised_worker.hpp"
 
 namespace {
 
@@ -95,13 +98,32 @@ int main(int argc, char** argv) {
     }
     try {
       auto const config = ServerConfig::load(argv[3]);
-      return run_serve_mode(config, ServeSettings::from(config));
+      ServeOptions options;
+      options.config_file = std::filesystem::absolute(argv[3]).string();
+      return run_serve_mode(config, ServeSettings::from(config), options);
     } catch (const ConfigFileError& e) {
       std::cerr << "{\"type\":\"config_error\",\"message\":" << boost::json::serialize(boost::json::value(e.what()))
                 << "}\n";
       return 1;
     } catch (const std::runtime_error& e) {  // the sink cannot be opened
       std::cerr << "{\"type\":\"startup_error\",\"message\":" << boost::json::serialize(boost::json::value(e.what()))
+                << "}\n";
+      return 1;
+    }
+  }
+  if (command == "worker") {
+    // Started by serve's supervisor (serve.isolation: process), not by hand:
+    //   worker --config FILE --channel-fd N --hook-calls-fd N
+    if (argc != 8 || std::string_view(argv[2]) != "--config" || std::string_view(argv[4]) != "--channel-fd" ||
+        std::string_view(argv[6]) != "--hook-calls-fd") {
+      std::cerr << "worker: started by `serve` only (serve.isolation: process)\n";
+      return 2;
+    }
+    try {
+      auto const config = ServerConfig::load(argv[3]);
+      return run_supervised_worker(config, ServeSettings::from(config), std::atoi(argv[5]), std::atoi(argv[7]));
+    } catch (const std::exception& e) {
+      std::cerr << "{\"type\":\"worker_error\",\"message\":" << boost::json::serialize(boost::json::value(e.what()))
                 << "}\n";
       return 1;
     }

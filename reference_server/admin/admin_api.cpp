@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "capture/body_decoder.hpp"
+#include "http/bearer_token.hpp"
 #include "sources/capture_endpoint.hpp"
 #include "config/team_document.hpp"
 #include "config/team_rules.hpp"
@@ -105,22 +106,7 @@ void keep_redacted_secrets(TeamSpec& next, const TeamSpec* current, const ChainS
 
 }  // namespace
 
-bool AdminApi::authorized(const HttpRequest& request) const noexcept {
-  // RFC 9110 11.1: the scheme is case-insensitive, then one or more spaces.
-  auto header = request.header("authorization");
-  constexpr std::string_view scheme = "bearer";
-  if (header.size() <= scheme.size()) return false;
-  for (std::size_t i = 0; i < scheme.size(); ++i)
-    if ((header[i] | 0x20) != scheme[i]) return false;
-  header.remove_prefix(scheme.size());
-  if (header.front() != ' ') return false;
-  while (!header.empty() && header.front() == ' ') header.remove_prefix(1);
-  if (header.size() != c_.token.size()) return false;
-  // Constant time over the token's length: no early exit on the first mismatch.
-  unsigned char diff = 0;
-  for (std::size_t i = 0; i < c_.token.size(); ++i) diff |= static_cast<unsigned char>(header[i] ^ c_.token[i]);
-  return diff == 0;
-}
+bool AdminApi::authorized(const HttpRequest& request) const noexcept { return bearer_matches(request, c_.token); }
 
 HttpResponse AdminApi::handle(const HttpRequest& request) {
   auto const parts = split_path(request.path);

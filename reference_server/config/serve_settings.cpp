@@ -208,6 +208,19 @@ ServeSettings ServeSettings::from(const ServerConfig& config, const Environment&
         json_number(r, "retry_base_ms", s.setup_retry_base_ms, 1, 3'600'000, "$.serve.setup_retries."));
   }
   s.role = string(o, "role", "$.serve.role", s.role);
+  if (auto const* v = o.if_contains("isolation")) {
+    if (v->is_string()) {
+      s.isolation = v->get_string();
+    } else if (v->is_object()) {
+      auto const& i = v->get_object();
+      s.isolation = string(i, "mode", "$.serve.isolation.mode", s.isolation);
+      s.isolation_memory_limit_mb =
+          json_number(i, "memory_limit_mb", s.isolation_memory_limit_mb, 0, std::uint64_t(1) << 30, "$.serve.isolation.");
+    } else {
+      fail("$.serve.isolation", "must be \"process\", \"thread\" or an object like {\"mode\": \"process\", "
+                                "\"memory_limit_mb\": 4096}");
+    }
+  }
   s.cache_max_bytes = json_number(o, "cache_max_bytes", s.cache_max_bytes, 1 << 20, std::uint64_t(1) << 40);
   s.log_level = string(o, "log_level", "$.serve.log_level", s.log_level);
   if (auto const* v = o.if_contains("admin")) {
@@ -245,6 +258,7 @@ ServeSettings ServeSettings::from(const ServerConfig& config, const Environment&
   if (auto v = env("LOG_MAX_BYTES")) s.log_max_bytes = number(*v, "LOG_MAX_BYTES", 4096, std::uint64_t(1) << 44);
   if (auto v = env("REDIS_URL")) s.redis_url = *v;
   if (auto v = env("POSTHOG_ROLE")) s.role = *v;
+  if (auto v = env("POSTHOG_ISOLATION")) s.isolation = *v;
   if (auto v = env("ADMIN_HOST")) s.admin_host = *v;
   if (auto v = env("ADMIN_PORT")) s.admin_port = static_cast<std::uint16_t>(number(*v, "ADMIN_PORT", 0, 65535));
   if (auto v = env("ADMIN_TOKEN")) s.admin_token = *v;
@@ -269,6 +283,10 @@ ServeSettings ServeSettings::from(const ServerConfig& config, const Environment&
       fail("redis url", e.what());
     }
   }
+  if (s.isolation != "process" && s.isolation != "thread")
+    fail("isolation", "must be process or thread, not '" + s.isolation + "'");
+  if (s.isolation_memory_limit_mb && s.isolation_memory_limit_mb < 64)
+    fail("isolation memory limit", "must be 0 (none) or at least 64 MiB: a worker maps its plugins and stacks");
   if (s.role != "all" && s.role != "capture" && s.role != "worker")
     fail("role", "must be all, capture or worker, not '" + s.role + "'");
   if (s.role != "all" && s.redis_url.empty())

@@ -94,6 +94,13 @@ struct ServeSettings {
   // run no plugin hook but set-up) or "worker" (run the stream through the
   // chains, jobs, schedules and exports; no capture endpoint).
   std::string role = "all";
+  // Where plugin hooks run (serve.isolation, POSTHOG_ISOLATION): "process"
+  // (the default: in a worker process the server supervises, restarts after a
+  // crash and kills past the hard timeout; modes/worker_supervisor.hpp) or
+  // "thread" (in the server's own threads: a crashing plugin takes the server
+  // down). Written as a string, or as {"mode": ..., "memory_limit_mb": N}.
+  std::string isolation = "process";
+  std::uint64_t isolation_memory_limit_mb = 0;  // the worker's address space (RLIMIT_AS); 0: unlimited
   // Plugin health (serve.health): PostHog's function-watcher bucket, see health_policy.hpp.
   HealthPolicy health;
   // A failed setup_team (serve.setup_retries): PostHog's 10 attempts, 3 s doubling.

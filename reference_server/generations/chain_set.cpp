@@ -32,7 +32,7 @@ std::shared_ptr<const ChainSet> ChainSet::build(const ServerConfig& config, Modu
         throw LoadError(spec.file.string(), LoadStep::manifest,
                         {"the config calls this plugin '" + spec.name + "' but its manifest says '" + module->name() +
                          "'"});
-      auto instance = PluginInstance::create(module, spec.settings, services.log);
+      auto instance = PluginInstance::create(module, spec.settings, services.log, services.states);
       if (services.metrics) instance->set_metrics_slot(services.metrics->plugin_slot(spec.name));
       set->instances_.push_back(std::move(instance));
     } catch (LoadError& e) {

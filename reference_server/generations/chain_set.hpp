@@ -57,6 +57,7 @@ class ChainSet {
     return it == teams_.end() ? nullptr : &it->second;
   }
   const std::map<std::int64_t, TeamSpec>& teams() const noexcept { return teams_; }
+  const std::unordered_map<std::string, std::int64_t>& tokens() const noexcept { return tokens_; }
   const std::vector<std::shared_ptr<PluginInstance>>& instances() const noexcept { return instances_; }
   std::shared_ptr<PluginInstance> instance(const std::string& plugin) const;
   std::size_t team_count() const noexcept { return chains_.size(); }

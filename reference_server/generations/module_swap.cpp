@@ -202,7 +202,7 @@ SwapResult ModuleSwap::publish(const PluginSpec& spec, std::shared_ptr<PluginMod
   if (serving) result.from_version = serving->version();
   result.to_version = module->version();
 
-  auto instance = PluginInstance::create(module, spec.settings, services_.log);  // LoadError(setup_instance)
+  auto instance = PluginInstance::create(module, spec.settings, services_.log, services_.states);  // LoadError(setup_instance)
   if (services_.metrics) instance->set_metrics_slot(services_.metrics->plugin_slot(spec.name));
   std::uint64_t generation = 0;
   std::weak_ptr<PluginInstance> old;

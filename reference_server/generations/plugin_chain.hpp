@@ -57,7 +57,8 @@ struct ChainScratch {
   // One event's outcome per plugin, reused from event to event.
   std::vector<const TeamPlugin*> succeeded, failed, skipped;
   const PluginChain* outcome_of = nullptr;  // the chain whose outcome these are; null: none to record
-  std::string subject;
+  std::string subject;        // "event <uuid>": what a hook that hangs or crashes was working on
+  std::uint64_t position = 0;  // the event's record in the event log, when it came from one
 };
 
 class PluginChain {

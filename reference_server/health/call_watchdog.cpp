@@ -29,8 +29,8 @@ std::size_t CallWatchdog::scan(std::int64_t now_ns) {
     // The event's uuid is known; its body is not read while the plugin may be writing it.
     std::string uuid;
     if (subject.rfind("event ", 0) == 0) uuid = subject.substr(6);
-    log_.error({call.team_id, *call.plugin, call.hook, "TimeoutError", message, uuid, {}, {}});
-    auto& state = states_.of(call.team_id, *call.plugin);
+    log_.error({call.team_id, call.plugin, call.hook, "TimeoutError", message, uuid, {}, {}});
+    auto& state = states_.of(call.team_id, call.plugin);
     states_.report(state, state.health().charge(policy, policy.bucket_tokens + 1, states_.now(),
                                                 std::string(call.hook) + " ran past the hard timeout"));
   });

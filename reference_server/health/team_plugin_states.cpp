@@ -24,6 +24,20 @@ std::string_view to_string(SetupStatus::Phase p) noexcept {
   return "ok";
 }
 
+void TeamPluginState::quarantine(QuarantinedCall call) {
+  std::lock_guard lock(setup_mutex_);
+  if (quarantine_.size() >= max_quarantined) quarantine_.erase(quarantine_.begin());
+  quarantine_.push_back(std::move(call));
+  has_quarantine_.store(true, std::memory_order_release);
+}
+
+std::optional<QuarantinedCall> TeamPluginState::quarantined(std::string_view subject, std::string_view hook) const {
+  std::lock_guard lock(setup_mutex_);
+  for (auto const& q : quarantine_)
+    if (q.subject == subject && q.hook == hook) return q;
+  return std::nullopt;
+}
+
 TeamPluginState& TeamPluginStates::of(std::int64_t team_id, std::string_view plugin) {
   std::lock_guard lock(mutex_);
   auto& slot = states_[{team_id, std::string(plugin)}];

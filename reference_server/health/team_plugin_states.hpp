@@ -54,6 +54,16 @@ struct SetupStatus {
 
 std::string_view to_string(SetupStatus::Phase p) noexcept;
 
+// A call that crashed its worker process (or hung past the hard timeout, or
+// ran it out of memory): what it was about ("event <uuid>", "job <id>",
+// "export <id>"), which hook, and what happened. The next worker skips the
+// plugin for that subject, as if the call had thrown.
+struct QuarantinedCall {
+  std::string subject;
+  std::string hook;
+  std::string cause;  // "SIGSEGV (segmentation fault)", "killed past the hard timeout of 30 s", ...
+};
+
 class TeamPluginState {
  public:
   TeamPluginState(std::int64_t team_id, std::string plugin) : team_id_(team_id), plugin_(std::move(plugin)) {}
@@ -76,6 +86,13 @@ class TeamPluginState {
     setup_ = std::move(s);
   }
 
+  // Crash quarantine: cheap to ask when empty (one relaxed load), which is
+  // always but after a crash. The newest `max_quarantined` are kept.
+  static constexpr std::size_t max_quarantined = 1024;
+  bool has_quarantine() const noexcept { return has_quarantine_.load(std::memory_order_acquire); }
+  void quarantine(QuarantinedCall call);
+  std::optional<QuarantinedCall> quarantined(std::string_view subject, std::string_view hook) const;
+
  private:
   std::int64_t team_id_;
   std::string plugin_;
@@ -83,6 +100,8 @@ class TeamPluginState {
   DeclaredMetrics metrics_;
   mutable std::mutex setup_mutex_;
   SetupStatus setup_;
+  std::atomic<bool> has_quarantine_{false};
+  std::vector<QuarantinedCall> quarantine_;  // under setup_mutex_
 };
 
 class TeamPluginStates {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
+#include <optional>
 
 #include <posthog/errors.hpp>
 
@@ -15,14 +17,44 @@
 
 namespace posthog::server {
 
+namespace {
+
+// A set-up that crashed a worker process (health/worker_crash.hpp) is refused
+// from then on, as if it had thrown, without being called again.
+std::optional<QuarantinedCall> crashed_setup(const TeamPluginStates* states, std::int64_t team_id,
+                                             const std::string& plugin, const char* hook) {
+  auto const* state = states ? states->find(team_id, plugin) : nullptr;
+  if (!state || !state->has_quarantine()) return std::nullopt;
+  return state->quarantined("setup", hook);
+}
+
+// A plugin that ran a supervised worker out of memory ends the worker, marked
+// with the call, like a crash: its memory cannot be taken back otherwise.
+void end_worker_if_out_of_memory(posthog_status status, const posthog_error& error) noexcept {
+  if (status == POSTHOG_ERROR && HookCalls::supervised() && std::strcmp(error.kind, "std::bad_alloc") == 0)
+    HookCalls::end_worker(HookCalls::out_of_memory);
+}
+
+}  // namespace
+
 std::shared_ptr<PluginInstance> PluginInstance::create(std::shared_ptr<PluginModule> module,
-                                                       const boost::json::object& settings, PluginLog* log) {
+                                                       const boost::json::object& settings, PluginLog* log,
+                                                       const TeamPluginStates* states) {
   std::shared_ptr<PluginInstance> instance(new PluginInstance());
   instance->module_ = std::move(module);
   instance->log_ = log;
+  if (auto const crash = crashed_setup(states, 0, instance->module_->name(), "setup_instance"))
+    throw LoadError(instance->module_->file(), LoadStep::setup_instance,
+                    {"setup_instance crashed its worker process (" + crash->cause + "); it is not called again"});
   auto const text = boost::json::serialize(settings);
   posthog_error error{};
-  auto const status = instance->module_->vtable().setup_instance(text.data(), text.size(), &instance->handle_, &error);
+  posthog_status status;
+  {
+    HookCalls::set_subject("setup");
+    HookCall watch(0, &interned_plugin_name(instance->module_->name()), "setup_instance", HookCalls::coarse_ns());
+    status = instance->module_->vtable().setup_instance(text.data(), text.size(), &instance->handle_, &error);
+    end_worker_if_out_of_memory(status, error);
+  }
   if (status != POSTHOG_OK) {
     // A ConfigError from setup_instance is about the plugin's instance settings.
     std::string field;
@@ -82,11 +114,16 @@ std::shared_ptr<TeamPlugin> TeamPlugin::create(std::shared_ptr<PluginInstance> i
   auto const text = boost::json::serialize(validated);
   auto const meta = copy->meta();
   posthog_team_setup setup{sizeof(posthog_team_setup), team_id, text.data(), text.size(), &meta};
+  if (auto const crash = crashed_setup(services.states, team_id, module.name(), "setup_team"))
+    throw LoadError(module.file(), LoadStep::setup_team,
+                    {where + ": setup_team crashed its worker process (" + crash->cause + "); it is not called again"});
   posthog_error error{};
   posthog_status status;
   {
+    HookCalls::set_subject("setup");
     HookCall watch(team_id, &copy->scope_.context().plugin, "setup_team", HookCalls::coarse_ns());
     status = module.vtable().setup_team(copy->instance_->handle(), &setup, &copy->handle_, &error);
+    end_worker_if_out_of_memory(status, error);
   }
   if (status != POSTHOG_OK) {
     copy->handle_ = nullptr;
@@ -136,6 +173,7 @@ posthog_status TeamPlugin::watched(const char* hook, posthog_error& error, std::
   {
     HookCall watch(team_id(), &scope_.context().plugin, hook, started);
     status = call();
+    end_worker_if_out_of_memory(status, error);
   }
   std::chrono::nanoseconds const elapsed(clock() - started);
   if (took) *took = elapsed;

@@ -24,9 +24,11 @@ namespace posthog::server {
 
 class PluginInstance {
  public:
-  // Runs setup_instance with the instance settings. Throws LoadError(setup_instance).
+  // Runs setup_instance with the instance settings. Throws LoadError(setup_instance),
+  // also when `states` says it crashed a worker process before (worker_crash.hpp).
   static std::shared_ptr<PluginInstance> create(std::shared_ptr<PluginModule> module,
-                                                const boost::json::object& settings, PluginLog* log = nullptr);
+                                                const boost::json::object& settings, PluginLog* log = nullptr,
+                                                 const TeamPluginStates* states = nullptr);
   ~PluginInstance();
   PluginInstance(const PluginInstance&) = delete;
   PluginInstance& operator=(const PluginInstance&) = delete;

@@ -97,6 +97,12 @@ struct LogBatch {
   std::size_t partition = 0;
   std::string bytes;  // the records' payloads, one after another
   std::vector<std::pair<std::uint32_t, std::uint32_t>> records;  // (offset, size) in `bytes`
+  // Each record's place in the log (segments: its frame's offset), for a
+  // worker to say which event a crash was on; empty when the backend has none.
+  std::vector<std::uint64_t> positions;
+  // Which delivery of the log this batch belongs to (segments: a new one
+  // starts when everything uncommitted is delivered again).
+  std::uint64_t epoch = 0;
   std::size_t events = 0;
   // Where the batch ends, for the backend: a log offset (segments) or the
   // stream entry ids (Redis).

@@ -507,6 +507,7 @@ bool SegmentLog::take_batch(LogBatch& batch, std::vector<Taken>& taken) {
     auto& part = index_[p];
     if (part.delivered == part.pending.size()) continue;
     batch.partition = p;
+    batch.epoch = epoch_;
     std::size_t bytes = 0;
     while (part.delivered < part.pending.size()) {
       auto& r = part.pending[part.delivered];
@@ -575,6 +576,7 @@ void SegmentLog::read_loop() {
       if (!taken[i].cached.empty()) {
         batch.bytes += taken[i].cached;
         batch.records.emplace_back(static_cast<std::uint32_t>(at), static_cast<std::uint32_t>(taken[i].cached.size()));
+        batch.positions.push_back(taken[i].offset);
         continue;
       }
       auto const& segment = segments[i];
@@ -588,6 +590,7 @@ void SegmentLog::read_loop() {
         continue;
       }
       batch.records.emplace_back(static_cast<std::uint32_t>(at), f.size);
+      batch.positions.push_back(taken[i].offset);
     }
     deliver_(std::move(batch));
   }
@@ -609,6 +612,34 @@ void SegmentLog::commit(LogBatch& batch) {
     state_->partition(batch.partition).committed.store(batch.end, std::memory_order_release);
   }
   readable_.notify_all();
+}
+
+std::uint64_t SegmentLog::redeliver_uncommitted() {
+  std::uint64_t events = 0;
+  {
+    std::lock_guard lock(mutex_);
+    for (std::size_t p = 0; p < index_.size(); ++p) {
+      auto& part = index_[p];
+      auto const sinking = state_->partition(p).sinking.load(std::memory_order_acquire);
+      std::uint64_t here = 0;
+      for (std::size_t i = 0; i < part.delivered; ++i) {
+        auto const& r = part.pending[i];
+        here += r.events;
+        if (r.offset < sinking) redelivered_events_ += r.events;
+      }
+      undelivered_events_ += here;
+      events += here;
+      part.delivered = 0;
+    }
+    ++epoch_;
+  }
+  readable_.notify_all();
+  return events;
+}
+
+std::uint64_t SegmentLog::epoch() const {
+  std::lock_guard lock(mutex_);
+  return epoch_;
 }
 
 void SegmentLog::checkpoint() {

@@ -103,6 +103,15 @@ class SegmentLog final : public EventLog, public LogReader {
   void stop(std::chrono::milliseconds deadline, std::function<bool()> pipeline_idle = nullptr) override;
   void finish(std::chrono::milliseconds patience) override;
 
+  // The pipeline that held the delivered batches is gone (a supervised worker
+  // process died): everything delivered and not committed is delivered again,
+  // from the files. Records the worker had started to hand to the sink are
+  // counted as redelivered. Returns the events to be delivered again.
+  std::uint64_t redeliver_uncommitted();
+  // Batches carry the epoch they were taken in; redeliver_uncommitted()
+  // starts a new one, so a batch taken before it can be told from one after.
+  std::uint64_t epoch() const;
+
   // Writes durable commits now and deletes the segments every partition is
   // past (what the checkpoint thread does every checkpoint_interval).
   void checkpoint();
@@ -187,6 +196,7 @@ class SegmentLog final : public EventLog, public LogReader {
   std::thread reader_;
   bool stopping_ = false, finished_ = false;
   std::size_t next_partition_ = 0;
+  std::uint64_t epoch_ = 0;  // under mutex_
 
   PeriodicTask checkpoints_;
 };

@@ -6,6 +6,7 @@
 #include "log/segment_log.hpp"
 #include "metrics/prometheus_text.hpp"
 #include "process_memory.hpp"
+#include "capture_metrics.hpp"
 #include "serve_topology.hpp"
 
 namespace posthog::server {
@@ -34,54 +35,6 @@ void ServeTopology::render_metrics(std::string& text) {
   counter("posthog_log_malformed_total", "Log records or events in them that were not events (skipped).",
           static_cast<double>(stats.malformed));
 
-  // Capture and the ports.
-  counter("posthog_requests_refused_busy_total", "Capture requests answered 503 (the event log full).",
-          static_cast<double>(capture_api_->refused_busy()));
-  counter("posthog_requests_refused_unavailable_total",
-          "Capture requests answered 503 (the event log could not be written: disk, fsync, Redis).",
-          static_cast<double>(capture_api_->refused_unavailable()));
-  std::pair<const char*, HttpServer*> const ports[] = {{"capture", server_.get()}, {"admin", admin_server_.get()}};
-  auto per_port = [&](const char* name, const char* type, const char* help, std::uint64_t HttpServerStats::*field) {
-    prometheus_header(text, name, type, help);
-    for (auto const& [which, http_server] : ports) {
-      if (!http_server) continue;
-      text += name;
-      text += "{port=\"";
-      text += which;
-      text += "\"} ";
-      append_number(text, static_cast<double>(http_server->stats().*field));
-      text += '\n';
-    }
-  };
-  per_port("posthog_http_connections_open", "gauge", "Connections open.", &HttpServerStats::open_connections);
-  per_port("posthog_http_connections_refused_total", "counter",
-           "Connections over the port's connection cap, answered 503 and closed.", &HttpServerStats::refused_connections);
-  per_port("posthog_http_accept_errors_total", "counter",
-           "accept() failures (out of file descriptors ...), each followed by a pause.", &HttpServerStats::accept_errors);
-
-  // The event log.
-  auto const log = log_->status();
-  counter("posthog_log_appended_events_total", "Events appended to the event log (answered 200).",
-          static_cast<double>(log.appended_events));
-  counter("posthog_log_appended_records_total", "Records appended (one per request and partition).",
-          static_cast<double>(log.appended_records));
-  counter("posthog_log_refused_full_total", "Appends refused: the log at its bound.", static_cast<double>(log.refused_full));
-  counter("posthog_log_refused_unavailable_total", "Appends refused: the log could not be written.",
-          static_cast<double>(log.refused_unavailable));
-  gauge("posthog_log_writable", "1 when the event log takes appends.", log.writable ? 1 : 0);
-  if (segment_log_) {
-    gauge("posthog_log_bytes", "Bytes of the event log on disk.", static_cast<double>(log.bytes));
-    gauge("posthog_log_max_bytes", "The event log's bound (serve.log.max_bytes).", static_cast<double>(log.max_bytes));
-    gauge("posthog_log_segments", "Segment files of the event log.", static_cast<double>(log.segments));
-    gauge("posthog_log_pending_events", "Events in the log not yet committed.", static_cast<double>(log.pending_events));
-    counter("posthog_log_fsyncs_total", "fdatasync calls of the event log (one per group commit).",
-            static_cast<double>(log.fsyncs));
-    counter("posthog_log_redelivered_events_total",
-            "Events delivered again after a crash that had been handed to the sink: each may be there twice.",
-            static_cast<double>(log.redelivered_events));
-    gauge("posthog_log_torn_bytes", "Bytes cut from a torn or damaged tail when the log was opened.",
-          static_cast<double>(log.torn_bytes));
-  }
   if (stream_log_ && reader_) {
     auto const c = stream_log_->consumer_status();
     gauge("posthog_stream_partitions_held", "Stream partitions this worker reads.", static_cast<double>(c.partitions.size()));
@@ -93,6 +46,10 @@ void ServeTopology::render_metrics(std::string& text) {
     gauge("posthog_stream_acknowledgements_waiting", "Acknowledgements not yet taken by Redis.",
           static_cast<double>(c.acknowledgements_waiting));
   }
+
+  // Capture, the ports and the event log: a supervised worker's supervisor has them.
+  if (!supervised_)
+    render_capture_metrics(text, *capture_api_, server_.get(), admin_server_.get(), log_->status(), segment_log_ != nullptr);
 
   // The sink, the cache, Redis, the process.
   if (file_sink_)
@@ -121,6 +78,59 @@ void ServeTopology::render_metrics(std::string& text) {
             static_cast<double>(RedisConnection::round_trips()));
   }
   gauge("posthog_resident_memory_bytes", "Resident set size.", static_cast<double>(resident_kib()) * 1024);
+}
+
+void render_capture_metrics(std::string& text, const CaptureEndpoint& capture, const HttpServer* capture_port,
+                            const HttpServer* admin_port, const LogStatus& log, bool segments) {
+  auto gauge = [&](const char* name, const char* help, double v) { prometheus_sample(text, name, "gauge", help, v); };
+  auto counter = [&](const char* name, const char* help, double v) { prometheus_sample(text, name, "counter", help, v); };
+  // Capture and the ports.
+  counter("posthog_requests_refused_busy_total", "Capture requests answered 503 (the event log full).",
+          static_cast<double>(capture.refused_busy()));
+  counter("posthog_requests_refused_unavailable_total",
+          "Capture requests answered 503 (the event log could not be written: disk, fsync, Redis).",
+          static_cast<double>(capture.refused_unavailable()));
+  std::pair<const char*, const HttpServer*> const ports[] = {{"capture", capture_port}, {"admin", admin_port}};
+  auto per_port = [&](const char* name, const char* type, const char* help, std::uint64_t HttpServerStats::*field) {
+    prometheus_header(text, name, type, help);
+    for (auto const& [which, http_server] : ports) {
+      if (!http_server) continue;
+      text += name;
+      text += "{port=\"";
+      text += which;
+      text += "\"} ";
+      append_number(text, static_cast<double>(http_server->stats().*field));
+      text += '\n';
+    }
+  };
+  per_port("posthog_http_connections_open", "gauge", "Connections open.", &HttpServerStats::open_connections);
+  per_port("posthog_http_connections_refused_total", "counter",
+           "Connections over the port's connection cap, answered 503 and closed.", &HttpServerStats::refused_connections);
+  per_port("posthog_http_accept_errors_total", "counter",
+           "accept() failures (out of file descriptors ...), each followed by a pause.", &HttpServerStats::accept_errors);
+
+  // The event log.
+  counter("posthog_log_appended_events_total", "Events appended to the event log (answered 200).",
+          static_cast<double>(log.appended_events));
+  counter("posthog_log_appended_records_total", "Records appended (one per request and partition).",
+          static_cast<double>(log.appended_records));
+  counter("posthog_log_refused_full_total", "Appends refused: the log at its bound.", static_cast<double>(log.refused_full));
+  counter("posthog_log_refused_unavailable_total", "Appends refused: the log could not be written.",
+          static_cast<double>(log.refused_unavailable));
+  gauge("posthog_log_writable", "1 when the event log takes appends.", log.writable ? 1 : 0);
+  if (segments) {
+    gauge("posthog_log_bytes", "Bytes of the event log on disk.", static_cast<double>(log.bytes));
+    gauge("posthog_log_max_bytes", "The event log's bound (serve.log.max_bytes).", static_cast<double>(log.max_bytes));
+    gauge("posthog_log_segments", "Segment files of the event log.", static_cast<double>(log.segments));
+    gauge("posthog_log_pending_events", "Events in the log not yet committed.", static_cast<double>(log.pending_events));
+    counter("posthog_log_fsyncs_total", "fdatasync calls of the event log (one per group commit).",
+            static_cast<double>(log.fsyncs));
+    counter("posthog_log_redelivered_events_total",
+            "Events delivered again after a crash that had been handed to the sink: each may be there twice.",
+            static_cast<double>(log.redelivered_events));
+    gauge("posthog_log_torn_bytes", "Bytes cut from a torn or damaged tail when the log was opened.",
+          static_cast<double>(log.torn_bytes));
+  }
 }
 
 }  // namespace posthog::server

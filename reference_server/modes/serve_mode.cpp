@@ -5,6 +5,7 @@
 
 #include "diagnostics.hpp"
 #include "serve_topology.hpp"
+#include "worker_supervisor.hpp"
 
 namespace posthog::server {
 
@@ -18,9 +19,14 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  // Plugins run in a supervised worker process, unless the settings trust
+  // them with this one (or it runs none: a capture server of a cluster).
+  bool const supervise = settings.isolation == "process" && settings.role != "capture";
   std::unique_ptr<ServeTopology> topology;
+  std::unique_ptr<WorkerSupervisor> supervisor;
   try {
-    topology = std::make_unique<ServeTopology>(file_config, settings, options);
+    if (supervise) supervisor = std::make_unique<WorkerSupervisor>(settings, options);
+    else topology = std::make_unique<ServeTopology>(file_config, settings, options);
   } catch (const std::exception& e) {
     // The store, the log or a port could not be opened: already reported
     // when it was a port (listen_error); said here otherwise.
@@ -31,9 +37,11 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
   for (;;) {
     sigwait(&signals, &signal_number);
     if (signal_number != SIGHUP) break;
-    topology->reload_changed();
+    if (supervisor) supervisor->reload_changed();
+    else topology->reload_changed();
   }
-  return topology->shutdown(signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+  char const* name = signal_number == SIGTERM ? "SIGTERM" : "SIGINT";
+  return supervisor ? supervisor->shutdown(name) : topology->shutdown(name);
 }
 
 }  // namespace posthog::server

@@ -14,15 +14,37 @@
 // (serve.role: capture, worker or all).
 #pragma once
 
+#include <boost/json/object.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
 #include "config/serve_settings.hpp"
 #include "config/server_config.hpp"
 
 namespace posthog::server {
 
+class RemoteLog;
+struct WorkerCrash;
+
+// serve.isolation: process. What a worker process is given by its supervisor
+// (modes/worker_supervisor.hpp): the log, reached over the channel, and the
+// crashes so far, applied before any plugin is set up.
+struct SupervisedRun {
+  RemoteLog* log = nullptr;
+  std::vector<WorkerCrash> crashes;
+  std::size_t fresh_crashes = 0;  // the last ones: first heard of by this worker
+  // A report to the supervisor: {"type": "ready" | "teams" | "summary", ...}.
+  std::function<void(boost::json::object)> report;
+};
+
 struct ServeOptions {
   int output_fd = 1;
   int error_fd = 2;
   int max_capture_depth = 3;
+  const SupervisedRun* supervised = nullptr;  // set in a supervised worker process
+  std::string config_file;  // the config's path, for the worker processes (serve.isolation: process)
 };
 
 int run_serve_mode(const ServerConfig& config, const ServeSettings& settings, const ServeOptions& options = {});

@@ -19,8 +19,11 @@
 #include "stores/redis/redis_team_registry.hpp"
 #include "cluster_follow.hpp"
 #include "diagnostics.hpp"
+#include "serve_ports.hpp"
 #include "process_memory.hpp"
 #include "stored_teams.hpp"
+#include "health/worker_crash.hpp"
+#include "log/remote_log.hpp"
 
 namespace posthog::server {
 namespace {
@@ -42,24 +45,12 @@ int level_number(const std::string& name) {
   return POSTHOG_LOG_INFO;
 }
 
-std::string url_of(const std::string& host, std::uint16_t port) {
-  return "http://" + (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
-}
-
-HttpResponse json_ok(const boost::json::object& body, int status = 200) {
-  HttpResponse r;
-  r.status = status;
-  r.body = boost::json::serialize(body);
-  return r;
-}
-
-constexpr std::size_t admin_connections = 64;
-
 }  // namespace
 
 ServeTopology::ServeTopology(const ServerConfig& file_config, const ServeSettings& settings,
                              const ServeOptions& options)
     : settings_(settings),
+      supervised_(options.supervised),
       started_(std::chrono::steady_clock::now()),
       out_(options.output_fd),
       err_(options.error_fd),
@@ -95,6 +86,10 @@ ServeTopology::ServeTopology(const ServerConfig& file_config, const ServeSetting
         store_.append_error(e);
         err_.write(plugin_error_line(e));
       });
+
+  // A supervised worker: what crashed the workers before it is quarantined
+  // and charged before any plugin is set up (health/worker_crash.hpp).
+  if (supervised_) apply_crashes(host_.states, supervised_->crashes, supervised_->fresh_crashes);
 
   // Jobs and schedules: kept in the store (or Redis, one queue and one lock
   // for the whole cluster), run on threads of their own. The runner exists
@@ -190,6 +185,10 @@ ServeTopology::ServeTopology(const ServerConfig& file_config, const ServeSetting
                                                    policy, bus_->server_id(), report);
     log_ = stream_log_.get();
     if (working()) reader_ = stream_log_.get();
+  } else if (supervised_) {
+    // The supervisor owns the segments; batches come over the channel.
+    log_ = supervised_->log;
+    reader_ = supervised_->log;
   } else {
     SegmentLogOptions log_options;
     log_options.dir = settings.log_dir;
@@ -262,6 +261,7 @@ ServeTopology::ServeTopology(const ServerConfig& file_config, const ServeSetting
   };
   http.on_accept_trouble = accept_trouble("capture");
   try {
+    if (!supervised_)  // a supervised worker's capture is its supervisor's
     server_ = std::make_unique<HttpServer>(http, [this](HttpRequest& request) -> HttpResponse {
       if (CaptureEndpoint::serves(request.path)) {
         if (!capturing())
@@ -299,7 +299,8 @@ ServeTopology::ServeTopology(const ServerConfig& file_config, const ServeSetting
 
   // Start: the watchers, the background runners, the reader, then say so.
   boost::json::object listening{{"type", "listening"},
-                                {"url", url_of(settings.host, server_->port())},
+                                {"url", server_ ? boost::json::value(url_of(settings.host, server_->port()))
+                                                : boost::json::value(nullptr)},
                                 {"sink", forward_sink_ ? settings.sink_url : settings.sink_path.string()},
                                 {"store", settings.store_path.string()},
                                 {"log", redis_ ? boost::json::value("redis") : boost::json::value(settings.log_dir.string())},
@@ -313,9 +314,12 @@ ServeTopology::ServeTopology(const ServerConfig& file_config, const ServeSetting
     bus_->start(cluster_handler(host_.chains, *teams_, host_.services, *hot_swap_, err_), [this] {
       err_.write(diagnostic_line({{"type", "cluster_listening"}, {"server_id", bus_->server_id()}}));
     });
-  // A hook call past the hard timeout is reported while it still runs.
-  watchdog_ = std::make_unique<CallWatchdog>(host_.states, host_.log);
-  watchdog_->start();
+  // A hook call past the hard timeout is reported while it still runs (a
+  // supervised worker's supervisor ends the worker instead).
+  if (!supervised_) {
+    watchdog_ = std::make_unique<CallWatchdog>(host_.states, host_.log);
+    watchdog_->start();
+  }
   setup_retries_->start();
   // A capture server runs no hook on events, so no jobs, schedules or exports either.
   if (working()) {
@@ -336,7 +340,21 @@ ServeTopology::ServeTopology(const ServerConfig& file_config, const ServeSetting
                      return n == 0 || n < max_inflight;
                    });
   }
-  out_.write(diagnostic_line(listening));
+  if (supervised_) {
+    listening["type"] = "ready";
+    listening["admin_port"] = admin_server_ ? admin_server_->port() : 0;
+    listening["tokens"] = tokens();
+    supervised_->report(std::move(listening));
+  } else {
+    out_.write(diagnostic_line(listening));
+  }
+}
+
+boost::json::object ServeTopology::tokens() const {
+  boost::json::object out;
+  auto const set = host_.chains.current();
+  for (auto const& [token, team] : set->tokens()) out[token] = team;
+  return out;
 }
 
 ServeTopology::~ServeTopology() {
@@ -366,10 +384,17 @@ void ServeTopology::capture_elsewhere(std::int64_t team_id, boost::json::object 
 
 int ServeTopology::shutdown(const char* signal_name) {
   err_.write(diagnostic_line({{"type", "shutdown"}, {"signal", signal_name}}));
+  quiesce();
+  return finish();
+}
+
+void ServeTopology::quiesce() {
   // Stop taking requests, answer those already read.
   draining_ = true;
-  server_->stop();
-  server_->wait();
+  if (server_) {
+    server_->stop();
+    server_->wait();
+  }
   // Everything that may run plugin hooks outside the pipeline, and so capture
   // into the log, stops next: the admin API and the folder watch (swaps),
   // schedules, jobs (a running job is finished; what is queued stays in the
@@ -385,6 +410,9 @@ int ServeTopology::shutdown(const char* signal_name) {
   jobs_->stop();
   exports_->stop();
   pipeline_closed_ = true;
+}
+
+int ServeTopology::finish() {
   // The log drains through the pipeline into the sink (a stream stops reading:
   // the other workers take the rest), then the pipeline closes.
   // A sink that keeps failing is given up on after a few tries from here on:
@@ -421,7 +449,8 @@ int ServeTopology::shutdown(const char* signal_name) {
     summary["delivered"] = s.delivered_events;
     summary["backlog_events"] = s.backlog.events;
   }
-  err_.write(diagnostic_line(summary));
+  if (supervised_) supervised_->report(summary);  // the supervisor's summary says it
+  else err_.write(diagnostic_line(summary));
   // Events that could not reach the sink stay in the log for the next start:
   // nothing is lost, but the drain was not complete.
   return summary["events_left_in_log"].as_uint64() ? 1 : 0;

@@ -76,15 +76,29 @@ class ServeTopology {
   // SIGTERM or SIGINT: the exit code once everything accepted is in the sink
   // (1 when events had to be left in the log for the next start).
   int shutdown(const char* signal_name);
+  // The two halves of shutdown(), which a supervised worker runs when its
+  // supervisor says: first whatever runs hooks outside the pipeline stops
+  // (capture, the admin API, swaps, jobs, schedules, exports); then, once the
+  // log has drained through the pipeline, the pipeline closes and the sink is
+  // flushed. finish() returns the exit code.
+  void quiesce();
+  int finish();
+
+  // Every project token and its team, as the running chains have them.
+  boost::json::object tokens() const;
+  // Makes the sink's writes durable (a supervised worker's supervisor asks,
+  // before it makes the log's commits durable).
+  void sync_sink() { sink_->sync(); }
 
  private:
   boost::json::object readiness();
   void render_metrics(std::string& text);  // serve_metrics.cpp
   void capture_elsewhere(std::int64_t team_id, boost::json::object event);
-  bool capturing() const noexcept { return settings_.role != "worker"; }
+  bool capturing() const noexcept { return settings_.role != "worker" && !supervised_; }
   bool working() const noexcept { return settings_.role != "capture"; }
 
   const ServeSettings settings_;
+  const SupervisedRun* const supervised_;
   std::chrono::steady_clock::time_point const started_;
   FdWriter out_, err_;
   std::atomic<bool> draining_{false};

@@ -27,6 +27,7 @@ void ChainWorker::run_one(WorkItem& item) {
   }
   tally_for(chain ? chain->counters() : nullptr);
   ++tally_.in;
+  scratch_.position = item.position;
   bool const keep = !chain || chain->process(item.event, scratch_, log_, stats_);
   if (!keep) {
     ++tally_.dropped;
@@ -87,7 +88,7 @@ void ChainWorker::tally_for(TeamCounters* team) noexcept {
   tally_ = {team, 0, 0, 0};
 }
 
-bool ChainWorker::after_sink() {
+bool ChainWorker::queue_exports() {
   if (!export_rows_.empty()) {
     // Not retried here: an append whose answer was lost may have been applied,
     // and a second one would export the events twice. The caller decides.
@@ -101,13 +102,16 @@ bool ChainWorker::after_sink() {
     }
     export_rows_.clear();
   }
+  return true;
+}
+
+void ChainWorker::finish_batch() {
   // on_event runs once the events were handed to the sink; what it captures
   // goes the way a job's captures go (not into this finished batch).
   current_worker = nullptr;
   for (auto& s : survivors_) s.chain->on_event(s.event, log_, stats_, scratch_.timings);
   survivors_.clear();
   abandon_batch();
-  return true;
 }
 
 void ChainWorker::abandon_batch() {

@@ -5,7 +5,8 @@
 // published mid-batch applies from the next batch); run(item) for each event (the survivors are
 // serialised into output(), events plugins capture run right after the event
 // that captured them, down to WorkerCapture's depth limit); the caller hands
-// output() to the sink; after_sink() runs the on_event hooks and empties
+// output() to the sink; queue_exports() hands the events to the export queue;
+// finish_batch() runs the on_event hooks and empties
 // everything for the next batch. Nothing here is shared with another worker.
 #pragma once
 
@@ -32,6 +33,7 @@ struct WorkItem {
   boost::json::object event;
   std::int64_t team_id = 0;
   int depth = 0;  // 0 for input events, n for an event captured by a plugin at depth n-1
+  std::uint64_t position = 0;  // its record's place in the event log, when known
 };
 
 class ExportRunner;
@@ -58,23 +60,26 @@ class ChainWorker {
   void copy_ip_into_properties(bool copy) noexcept { copy_ip_ = copy; }
 
   void begin_batch();
-  // The set pinned for this batch (between begin_batch and after_sink).
+  // The set pinned for this batch (between begin_batch and finish_batch).
   const ChainSet& chains() const noexcept { return *chains_; }
   void run(WorkItem item);
   JsonBuffer& output() noexcept { return out_; }
   // output() as the sink takes it: the lines, and which team each run of them is.
   SinkBatch sink_batch() const noexcept { return {out_.view(), runs_}; }
-  // The sink took the batch: its events go to the export queue, then
-  // on_event runs, and everything is emptied for the next batch. Returns false
+  // The sink took the batch: its events go to the export queue. Returns false
   // when the export queue could not take them (recorded as an error): the
-  // batch is then not finished, and the caller calls after_sink() again (a
-  // retry) or abandon_batch() (when the batch will run again from the log).
-  bool after_sink();
+  // caller calls queue_exports() again (a retry) or abandon_batch() (when the
+  // batch will run again from the log).
+  bool queue_exports();
+  // The batch is out (and committed): on_event runs, and everything is
+  // emptied for the next batch. After the commit, so that a hook that crashes
+  // the process cannot make a batch already in the sink run again.
+  void finish_batch();
   // The batch's events are not out (the sink gave up, or the batch will run
   // again): nothing is exported, no on_event runs, everything is emptied.
   void abandon_batch();
 
-  // Where a batch's events may be parsed: emptied by after_sink().
+  // Where a batch's events may be parsed: emptied by finish_batch().
   boost::json::storage_ptr batch_storage() noexcept { return arena_.storage(); }
 
   const ChainStats& stats() const noexcept { return stats_; }

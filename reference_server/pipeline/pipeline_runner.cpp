@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "capture/event_normalisation.hpp"
+#include "health/hook_calls.hpp"
 #include "log/log_record.hpp"
 #include "common/json_lines.hpp"
 
@@ -90,7 +91,8 @@ void PipelineRunner::feed_log(Worker& w, const LogBatch& batch) {
         auto& event = v.get_object();
         if (record.kind() == RecordKind::capture) normalise_event(event, record.team_id(), record, e.distinct_id, e.uuid);
         ++w.in;
-        w.chain.run(WorkItem{std::move(event), record.team_id(), record.depth()});
+        w.chain.run(WorkItem{std::move(event), record.team_id(), record.depth(),
+                             r < batch.positions.size() ? batch.positions[r] : 0});
       }
     } catch (const LogRecordError& e) {
       // Not written by a server of this version (a Redis stream anyone can
@@ -167,34 +169,42 @@ void PipelineRunner::run(std::size_t i, std::vector<RunnerBatch>& batches) {
     if (!b.log.records.empty()) feed_log(w, b.log);
     else feed_lines(w, b.lines);
   }
+  if (!hand_out(w, batches, events, from_log)) {
+    w.chain.abandon_batch();
+    return leave(events);
+  }
+  w.chain.finish_batch();
+  leave(events);
+}
+
+// The sink write, the export queue and the commits, as one output section
+// (health/hook_calls.hpp): a worker process that dies meanwhile finishes this
+// first, so a batch is either out and committed or runs again whole.
+bool PipelineRunner::hand_out(Worker& w, std::vector<RunnerBatch>& batches, std::size_t events, bool from_log) {
+  HookCalls::OutputSection const section;
   if (!sink(w, batches, events)) {
     // Given up at close: the events are not out. From the log they stay there
     // (not committed) and run again at the next start.
-    w.chain.abandon_batch();
     left_in_log_.fetch_add(events, std::memory_order_relaxed);
-    return leave(events);
+    return false;
   }
-  for (int attempt = 1; !w.chain.after_sink(); ++attempt) {
+  for (int attempt = 1; !w.chain.queue_exports(); ++attempt) {
     // The export queue refused the events: the log delivers the batches again
     // (Redis), or the queue is asked again (the embedded store).
     bool redelivered = from_log && hooks_.redeliver;
     for (auto& b : batches)
       if (redelivered && b.from_log()) redelivered = hooks_.redeliver(b.log);
-    if (redelivered) {
-      w.chain.abandon_batch();
-      return leave(events);
-    }
+    if (redelivered) return false;
     if (closing_ && attempt >= policy_.attempts_when_closing) {
-      w.chain.abandon_batch();
       left_in_log_.fetch_add(events, std::memory_order_relaxed);
-      return leave(events);
+      return false;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(std::min(5000, 100 << std::min(attempt, 6))));
   }
   if (hooks_.done)
     for (auto& b : batches)
       if (b.from_log()) hooks_.done(b.log);
-  leave(events);
+  return true;
 }
 
 void PipelineRunner::leave(std::size_t events) {

@@ -2,7 +2,7 @@
 //
 //   batch (log records, or JSON lines) -> one parse per event -> normalise
 //   (what capture did not) -> the team's chain -> the sink, retried -> the
-//   export queue and on_event -> done (the log commits the batch)
+//   export queue -> done (the log commits the batch) -> on_event
 //
 // Batches arrive tagged with their partition and go to the worker thread
 // partition % workers, so one person's events are handled by one thread, in
@@ -122,6 +122,7 @@ class PipelineRunner {
   void feed_log(Worker& w, const LogBatch& batch);
   void feed_lines(Worker& w, const LineBatch& batch);
   bool sink(Worker& w, std::vector<RunnerBatch>& batches, std::size_t events);
+  bool hand_out(Worker& w, std::vector<RunnerBatch>& batches, std::size_t events, bool from_log);
   void leave(std::size_t events);
 
   PluginLog& log_;

@@ -1,0 +1,686 @@
+#include "worker_supervisor.hpp"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "common/epoch_ms.hpp"
+#include "health/shared_crashes.hpp"
+#include "http/descriptor_limit.hpp"
+#include "log/redis_stream_log.hpp"
+#include "log/segment_log.hpp"
+#include "metrics/prometheus_text.hpp"
+#include "stores/redis/redis_pool.hpp"
+#include "capture_metrics.hpp"
+#include "diagnostics.hpp"
+#include "serve_ports.hpp"
+#include "process_memory.hpp"
+
+namespace posthog::server {
+namespace {
+
+std::string own_executable() {
+  std::error_code ec;
+  auto const path = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) throw std::runtime_error("cannot find this executable to start worker processes: " + ec.message());
+  return path.string();
+}
+
+std::string describe_status(int status) {
+  if (WIFSIGNALED(status)) return describe_signal(WTERMSIG(status));
+  if (WIFEXITED(status)) return "exit code " + std::to_string(WEXITSTATUS(status));
+  return "status " + std::to_string(status);
+}
+
+}  // namespace
+
+WorkerSupervisor::WorkerSupervisor(const ServeSettings& settings, const ServeOptions& options)
+    : settings_(settings),
+      options_(options),
+      executable_(own_executable()),
+      started_(std::chrono::steady_clock::now()),
+      out_(options.output_fd),
+      err_(options.error_fd) {
+  tokens_.store(std::make_shared<const Tokens>());
+  auto report = [this](const char* type, const std::string& message) {
+    err_.write(diagnostic_line({{"type", type}, {"message", message}}));
+  };
+  // The log: capture appends here; the worker reads it over the channel
+  // (segments) or from Redis itself (a stream).
+  if (!settings.redis_url.empty()) {
+    redis_ = std::make_unique<RedisPool>(RedisEndpoint::parse(settings.redis_url), settings.redis_pool_size,
+                                         std::chrono::milliseconds(settings.redis_timeout_ms));
+    ConsumerPolicy policy;
+    policy.lease = std::chrono::milliseconds(settings.stream_lease_ms);
+    stream_log_ = std::make_unique<RedisStreamLog>(*redis_, settings.redis_prefix,
+                                                   StreamLayout{settings.stream_partitions, settings.stream_max_entries},
+                                                   policy, "supervisor/" + std::to_string(::getpid()), report);
+    log_ = stream_log_.get();
+  } else {
+    SegmentLogOptions log_options;
+    log_options.dir = settings.log_dir;
+    log_options.partitions = settings.log_partitions;
+    log_options.fsync = parse_fsync_policy(settings.log_fsync);
+    log_options.fsync_interval = std::chrono::milliseconds(settings.log_fsync_interval_ms);
+    log_options.max_bytes = settings.log_max_bytes;
+    log_options.segment_bytes = settings.log_segment_bytes;
+    segment_log_ = std::make_unique<SegmentLog>(log_options, [this] { sync_worker_sink(); });
+    log_ = segment_log_.get();
+    auto const s = segment_log_->status();
+    err_.write(diagnostic_line({{"type", "event_log"},
+                                {"dir", settings.log_dir.string()},
+                                {"fsync", settings.log_fsync},
+                                {"pending_events", s.pending_events},
+                                {"redelivered_events", s.redelivered_events},
+                                {"torn_bytes", s.torn_bytes}}));
+  }
+  if (redis_) {
+    try {
+      crashes_ = load_worker_crashes(*redis_, settings.redis_prefix);
+    } catch (const std::exception& e) {
+      report("redis_error", std::string("the crashes kept in Redis could not be read: ") + e.what());
+    }
+  }
+
+  // The first worker, until it is ready (its plugins set up) or gone.
+  supervisor_ = std::thread([this] { supervise(); });
+  {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return worker_ != nullptr || !start_failure_.empty(); });
+    if (!start_failure_.empty()) {
+      lock.unlock();
+      supervisor_.join();
+      throw std::runtime_error(start_failure_);
+    }
+  }
+  if (segment_log_) segment_log_->start([this](LogBatch&& b) { deliver(std::move(b)); }, [this] { return has_room(); });
+  if (settings.health.enabled)
+    hard_timeouts_.start(
+        [this] {
+          watch_hard_timeouts();
+          return std::chrono::milliseconds(100);
+        },
+        [this](const std::exception& e) {
+          err_.write(diagnostic_line({{"type", "supervisor_error"}, {"message", e.what()}}));
+        });
+
+  // The ports.
+  CaptureLimits limits;
+  limits.max_decoded_bytes = settings.max_decoded_bytes;
+  limits.payload.max_events = settings.max_batch_events;
+  limits.payload.max_depth = settings.max_json_depth;
+  limits.retry_after_seconds = settings.retry_after_seconds;
+  limits.trusted_proxies = settings.trusted_proxies;
+  capture_ = std::make_unique<CaptureEndpoint>(limits, [this](std::string_view t) { return team_for_token(t); }, *log_);
+  HttpServerOptions http;
+  http.host = settings.host;
+  http.port = settings.port;
+  http.io_threads = settings.io_threads;
+  http.max_body_bytes = settings.max_body_bytes;
+  std::size_t const descriptors = raise_descriptor_limit();
+  std::size_t const reserve = 64 + admin_connections + settings.redis_pool_size;
+  http.max_connections = connection_cap(settings.max_connections, descriptors, reserve);
+  auto accept_trouble = [this](const char* port) {
+    return [this, port](const std::string& message) {
+      err_.write(diagnostic_line({{"type", "accept_error"}, {"port", port}, {"message", message}}));
+    };
+  };
+  http.on_accept_trouble = accept_trouble("capture");
+  try {
+    server_ = std::make_unique<HttpServer>(http, [this](HttpRequest& request) -> HttpResponse {
+      if (CaptureEndpoint::serves(request.path)) return capture_->handle(request);
+      if (request.path == "/_health") return json_ok({{"status", "ok"}});
+      if (request.path == "/_ready") {
+        auto r = readiness();
+        return json_ok(r, r["ready"].as_bool() ? 200 : 503);
+      }
+      return json_error(404, "not_found", "no such endpoint: " + request.path);
+    });
+    if (!settings.admin_token.empty()) {
+      admin_ = std::make_unique<AdminProxy>(
+          settings.admin_token, [this] { return worker_admin_port(); },
+          [this](std::string& text) { render_metrics(text); }, [this] { return isolation(); });
+      HttpServerOptions admin_http;
+      admin_http.host = settings.admin_host;
+      admin_http.port = settings.admin_port;
+      admin_http.io_threads = 2;  // a long admin call (a reload) does not hold the others
+      admin_http.max_body_bytes = settings.max_body_bytes + (64 << 20);  // an attachment upload
+      admin_http.max_connections = admin_connections;
+      admin_http.on_accept_trouble = accept_trouble("admin");
+      admin_server_ = std::make_unique<HttpServer>(admin_http, [this](HttpRequest& r) { return admin_->handle(r); });
+    }
+  } catch (const std::exception& e) {
+    err_.write(diagnostic_line({{"type", "listen_error"}, {"message", e.what()}}));
+    server_.reset();
+    shutdown("listen_error");
+    throw;
+  }
+  boost::json::object listening{{"type", "listening"},
+                                {"url", url_of(settings.host, server_->port())},
+                                {"sink", settings.sink_type == "posthog" ? settings.sink_url : settings.sink_path.string()},
+                                {"store", settings.store_path.string()},
+                                {"log", redis_ ? boost::json::value("redis") : boost::json::value(settings.log_dir.string())},
+                                {"redis", redis_ ? boost::json::value(redis_->endpoint().describe()) : nullptr},
+                                {"role", settings.role},
+                                {"io_threads", settings.io_threads},
+                                {"isolation", "process"},
+                                {"worker_pid", worker_pid_.load()}};
+  listening["admin_url"] = admin_server_ ? boost::json::value(url_of(settings.admin_host, admin_server_->port()))
+                                         : boost::json::value(nullptr);
+  out_.write(diagnostic_line(listening));
+}
+
+WorkerSupervisor::~WorkerSupervisor() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    if (worker_) worker_->kill(SIGKILL);
+  }
+  changed_.notify_all();
+  if (supervisor_.joinable()) supervisor_.join();
+}
+
+// ---- the workers ------------------------------------------------------------
+
+void WorkerSupervisor::supervise() {
+  auto pause = std::chrono::milliseconds(100);
+  for (bool first = true;; first = false) {
+    std::shared_ptr<WorkerProcess> worker;
+    try {
+      std::vector<std::string> arguments{"worker", "--config", options_.config_file};
+      worker = std::make_shared<WorkerProcess>(executable_, std::move(arguments));
+    } catch (const std::exception& e) {
+      std::lock_guard lock(mutex_);
+      if (first) {
+        start_failure_ = e.what();
+        changed_.notify_all();
+        return;
+      }
+      err_.write(diagnostic_line({{"type", "worker_error"}, {"message", e.what()}}));
+    }
+    auto const began = std::chrono::steady_clock::now();
+    bool ready = false;
+    if (worker) {
+      worker_pid_ = worker->pid();
+      {
+        // Every crash so far, before anything else: applied before any plugin is set up.
+        std::lock_guard lock(mutex_);
+        boost::json::array crashes;
+        for (auto const& c : crashes_) crashes.push_back(c.to_json());
+        boost::json::object start{{"type", "start"},
+                                  {"crashes", std::move(crashes)},
+                                  {"fresh", crashes_.size() - std::min(heard_crashes_, crashes_.size())},
+                                  {"quiesced", quiesced_}};
+        heard_crashes_ = crashes_.size();
+        try {
+          worker->channel().send(ChannelKind::control, boost::json::serialize(start));
+        } catch (const std::exception&) {
+          // It died already: found below.
+        }
+      }
+      ready = run_worker(worker);
+      int const status = worker->wait();
+      worker_died(*worker, status, ready);
+    }
+    {
+      std::unique_lock lock(mutex_);
+      if (first && !ready) {
+        start_failure_ = "the worker process ended before it was ready (" +
+                         (worker ? describe_status(worker->wait()) : std::string("not started")) + ")";
+        changed_.notify_all();
+        return;
+      }
+      if (stopping_) return;
+      ++restarts_;
+      // A worker that ran a while starts again at once; one that keeps dying waits longer each time.
+      if (std::chrono::steady_clock::now() - began > std::chrono::seconds(30)) pause = std::chrono::milliseconds(100);
+      changed_.wait_for(lock, pause, [&] { return stopping_; });
+      if (stopping_) return;
+      pause = std::min(pause * 2, std::chrono::milliseconds(5000));
+    }
+  }
+}
+
+bool WorkerSupervisor::run_worker(const std::shared_ptr<WorkerProcess>& worker) {
+  bool ready = false;
+  auto& channel = worker->channel();
+  for (;;) {
+    std::optional<ChannelFrame> frame;
+    try {
+      frame = channel.receive();
+    } catch (const std::exception& e) {
+      err_.write(diagnostic_line({{"type", "worker_error"}, {"message", e.what()}}));
+    }
+    if (!frame) break;
+    try {
+      switch (frame->kind) {
+        case ChannelKind::report: {
+          auto report = boost::json::parse(frame->body).as_object();
+          auto const type = report["type"].as_string();
+          if (type == "ready") {
+            ready = true;
+            worker_ready(worker, report);
+          } else if (type == "tokens") {
+            set_tokens(report["tokens"].as_object());
+          } else {
+            std::lock_guard lock(mutex_);
+            reports_.push_back(std::move(report));
+            changed_.notify_all();
+          }
+          break;
+        }
+        case ChannelKind::sinking: {
+          ChannelReader in(frame->body);
+          LogBatch b;
+          b.partition = in.u64();
+          b.end = in.u64();
+          if (segment_log_) segment_log_->about_to_sink(b);
+          break;
+        }
+        case ChannelKind::committed: {
+          ChannelReader in(frame->body);
+          LogBatch b;
+          b.partition = in.u64();
+          b.end = in.u64();
+          if (!segment_log_) break;
+          segment_log_->commit(b);
+          {
+            std::lock_guard lock(mutex_);
+            auto& sent = sent_[b.partition];
+            while (!sent.empty() && sent.front().end <= b.end) {
+              in_flight_events_ -= std::min(in_flight_events_, sent.front().events);
+              sent.pop_front();
+            }
+          }
+          changed_.notify_all();
+          segment_log_->wake();
+          break;
+        }
+        case ChannelKind::append:
+          on_append(worker, frame->body);
+          break;
+        case ChannelKind::sink_synced: {
+          ChannelReader in(frame->body);
+          auto const id = in.u64();
+          std::lock_guard lock(mutex_);
+          syncs_[id] = std::string(in.text());
+          changed_.notify_all();
+          break;
+        }
+        default:
+          err_.write(diagnostic_line({{"type", "worker_error"},
+                                      {"message", "an unknown frame from the worker: " +
+                                                      std::to_string(static_cast<int>(frame->kind))}}));
+      }
+    } catch (const std::exception& e) {
+      err_.write(diagnostic_line({{"type", "worker_error"}, {"message", std::string("a frame from the worker: ") + e.what()}}));
+    }
+  }
+  return ready;
+}
+
+void WorkerSupervisor::worker_ready(const std::shared_ptr<WorkerProcess>& worker, const boost::json::object& report) {
+  if (auto const* t = report.if_contains("tokens"); t && t->is_object()) set_tokens(t->get_object());
+  std::uint16_t port = 0;
+  if (auto const* p = report.if_contains("admin_port"); p && p->is_int64()) port = static_cast<std::uint16_t>(p->get_int64());
+  {
+    std::lock_guard lock(mutex_);
+    sent_.clear();
+    in_flight_events_ = 0;
+    // Everything the workers before this one did not commit, from the start.
+    if (segment_log_) {
+      segment_log_->redeliver_uncommitted();
+      epoch_ = segment_log_->epoch();
+    }
+    worker_ = worker;
+    worker_admin_port_ = port;
+  }
+  changed_.notify_all();
+  if (segment_log_) segment_log_->wake();
+}
+
+void WorkerSupervisor::set_tokens(const boost::json::object& tokens) {
+  auto next = std::make_shared<Tokens>();
+  for (auto const& [token, team] : tokens)
+    if (team.is_int64()) next->emplace(std::string(token), team.get_int64());
+  tokens_.store(std::move(next));
+}
+
+std::optional<std::int64_t> WorkerSupervisor::team_for_token(std::string_view token) const {
+  auto const tokens = tokens_.load();
+  auto it = tokens->find(std::string(token));
+  if (it == tokens->end()) return std::nullopt;
+  return it->second;
+}
+
+void WorkerSupervisor::on_append(const std::shared_ptr<WorkerProcess>& worker, std::string_view body) {
+  ChannelReader in(body);
+  auto const id = in.u64();
+  auto const count = in.u32();
+  std::vector<LogAppend> records(count);
+  for (auto& r : records) {
+    r.partition = static_cast<std::size_t>(in.u64()) % log_->partitions();
+    r.events = in.u32();
+    r.payload = std::string(in.text());
+  }
+  auto answer = [worker, id](std::string_view failure) {
+    try {
+      worker->channel().send(ChannelKind::appended, ChannelBody().u64(id).text(failure).take());
+    } catch (const std::exception&) {
+      // The worker is gone; its capture failed with it.
+    }
+  };
+  try {
+    log_->append(records, answer);
+  } catch (const std::exception& e) {  // LogFull, LogUnavailable
+    answer(e.what());
+  }
+}
+
+void WorkerSupervisor::deliver(LogBatch&& batch) {
+  std::shared_ptr<WorkerProcess> worker;
+  {
+    std::lock_guard lock(mutex_);
+    // A batch taken before the last worker died runs again from the log.
+    if (!worker_ || batch.epoch != epoch_) return;
+    sent_[batch.partition].push_back({batch.end, batch.events});
+    in_flight_events_ += batch.events;
+    worker = worker_;
+  }
+  try {
+    worker->channel().send(ChannelKind::batch, encode_batch(batch));
+  } catch (const std::exception&) {
+    // The worker died: the next one gets everything uncommitted.
+  }
+}
+
+bool WorkerSupervisor::has_room() const {
+  std::lock_guard lock(mutex_);
+  return worker_ && (in_flight_events_ == 0 || in_flight_events_ < settings_.max_inflight_events);
+}
+
+void WorkerSupervisor::sync_worker_sink() {
+  std::shared_ptr<WorkerProcess> worker;
+  std::uint64_t id;
+  {
+    std::lock_guard lock(mutex_);
+    if (!worker_) throw std::runtime_error("no worker process is running to sync the sink");
+    worker = worker_;
+    id = next_sync_++;
+  }
+  worker->channel().send(ChannelKind::sync_sink, ChannelBody().u64(id).take());
+  std::unique_lock lock(mutex_);
+  bool const answered = changed_.wait_for(lock, std::chrono::seconds(60), [&] { return syncs_.count(id) || worker_ != worker; });
+  if (!answered || !syncs_.count(id)) throw std::runtime_error("the worker process did not sync the sink");
+  auto const failure = syncs_[id];
+  syncs_.erase(id);
+  if (!failure.empty()) throw std::runtime_error("the sink could not be synced: " + failure);
+}
+
+// ---- crashes --------------------------------------------------------------
+
+std::vector<WorkerCrash> WorkerSupervisor::crashes_of(WorkerProcess& worker, int status) {
+  std::vector<WorkerCrash> found;
+  auto const now = epoch_ms_now();
+  {
+    std::lock_guard lock(mutex_);
+    if (killing_for_) {
+      found.push_back(std::move(*killing_for_));
+      killing_for_.reset();
+      return found;
+    }
+  }
+  int const signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  if (auto const crash = HookCalls::crash_in(worker.hook_calls()))
+    if (auto const call = HookCalls::slot_in(worker.hook_calls(), crash->slot)) {
+      std::string cause = crash->signal == HookCalls::out_of_memory
+                              ? "ran the worker out of memory (serve.isolation.memory_limit_mb " +
+                                    std::to_string(settings_.isolation_memory_limit_mb) + ")"
+                              : describe_signal(crash->signal);
+      found.push_back(WorkerCrash::from_call(*call, std::move(cause), now, crash->signal));
+      return found;
+    }
+  // No mark (a stack overflow leaves the handler no stack; a kill from
+  // outside): every call in progress is suspect, so none runs again on its subject.
+  if (signal)
+    HookCalls::for_each_busy_in(worker.hook_calls(), [&](const HookCallSnapshot& call) {
+      found.push_back(WorkerCrash::from_call(call, describe_signal(signal) + " while this call was running", now, signal));
+    });
+  return found;
+}
+
+void WorkerSupervisor::worker_died(WorkerProcess& worker, int status, bool was_ready) {
+  {
+    std::lock_guard lock(mutex_);
+    worker_.reset();
+    worker_admin_port_ = 0;
+    sent_.clear();
+    in_flight_events_ = 0;
+  }
+  changed_.notify_all();
+  bool const asked = WIFEXITED(status) && stopped_asked_;
+  auto found = asked ? std::vector<WorkerCrash>() : crashes_of(worker, status);
+  boost::json::object line{{"type", asked ? "worker_exit" : "worker_died"},
+                           {"worker_pid", worker.pid()},
+                           {"status", describe_status(status)},
+                           {"was_ready", was_ready},
+                           {"crashes", found.size()}};
+  err_.write(diagnostic_line(line));
+  for (auto const& c : found) {
+    auto o = c.to_json();
+    o["type"] = "plugin_crash";
+    o["worker_pid"] = worker.pid();
+    err_.write(diagnostic_line(o));
+    if (redis_) {
+      try {
+        keep_worker_crash(*redis_, settings_.redis_prefix, c);
+      } catch (const std::exception& e) {
+        err_.write(diagnostic_line({{"type", "redis_error"}, {"message", std::string("a crash could not be kept in Redis: ") + e.what()}}));
+      }
+    }
+  }
+  std::lock_guard lock(mutex_);
+  for (auto& c : found) crashes_.push_back(std::move(c));
+  if (crashes_.size() > max_crashes) {
+    auto const drop = crashes_.size() - max_crashes;
+    crashes_.erase(crashes_.begin(), crashes_.begin() + static_cast<std::ptrdiff_t>(drop));
+    heard_crashes_ -= std::min(heard_crashes_, drop);
+  }
+}
+
+void WorkerSupervisor::watch_hard_timeouts() {
+  std::shared_ptr<WorkerProcess> worker;
+  {
+    std::lock_guard lock(mutex_);
+    if (!worker_ || killing_for_) return;
+    worker = worker_;
+  }
+  auto const limit_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(settings_.health.hard_timeout).count();
+  auto const now = HookCalls::steady_ns();
+  std::optional<HookCallSnapshot> overdue;
+  HookCalls::for_each_busy_in(worker->hook_calls(), [&](const HookCallSnapshot& call) {
+    if (!overdue && now - call.started_ns >= limit_ns) overdue = call;
+  });
+  if (!overdue) return;
+  char limit[32];
+  std::snprintf(limit, sizeof limit, "%g", static_cast<double>(settings_.health.hard_timeout.count()) / 1e3);
+  {
+    std::lock_guard lock(mutex_);
+    killing_for_ = WorkerCrash::from_call(*overdue, std::string("ran past the hard timeout of ") + limit +
+                                                        " s; the worker process was killed",
+                                          epoch_ms_now(), SIGKILL);
+  }
+  // Batches being handed out finish first, so none is half in the sink.
+  HookCalls::close_outputs_in(worker->hook_calls(), std::chrono::seconds(5));
+  worker->kill(SIGKILL);
+}
+
+// ---- control ----------------------------------------------------------------
+
+void WorkerSupervisor::control(const boost::json::object& message) {
+  std::shared_ptr<WorkerProcess> worker;
+  {
+    std::lock_guard lock(mutex_);
+    worker = worker_;
+  }
+  if (!worker) return;
+  try {
+    worker->channel().send(ChannelKind::control, boost::json::serialize(message));
+  } catch (const std::exception&) {
+    // Gone: a new one is told at its start (quiesced).
+  }
+}
+
+std::optional<boost::json::object> WorkerSupervisor::wait_for_report(std::string_view type, std::chrono::milliseconds patience) {
+  std::unique_lock lock(mutex_);
+  auto const found = [&]() -> std::optional<boost::json::object> {
+    for (auto it = reports_.begin(); it != reports_.end(); ++it)
+      if ((*it)["type"].as_string() == type) {
+        auto r = std::move(*it);
+        reports_.erase(it);
+        return r;
+      }
+    return std::nullopt;
+  };
+  std::optional<boost::json::object> report;
+  changed_.wait_for(lock, patience, [&] { return (report = found()).has_value(); });
+  return report;
+}
+
+void WorkerSupervisor::reload_changed() { control({{"type", "reload"}}); }
+
+int WorkerSupervisor::shutdown(const char* signal_name) {
+  err_.write(diagnostic_line({{"type", "shutdown"}, {"signal", signal_name}}));
+  draining_ = true;
+  if (server_) {
+    server_->stop();
+    server_->wait();
+  }
+  if (admin_server_) {
+    admin_server_->stop();
+    admin_server_->wait();
+  }
+  // Hooks outside the pipeline stop (a worker started from now on starts quiesced).
+  {
+    std::lock_guard lock(mutex_);
+    quiesced_ = true;
+  }
+  control({{"type", "quiesce"}});
+  wait_for_report("quiesced", std::chrono::seconds(60));
+  // The log drains through the worker, then its last commits are made durable.
+  if (segment_log_) {
+    segment_log_->stop(std::chrono::seconds(60), [this] {
+      std::lock_guard lock(mutex_);
+      return worker_ != nullptr && in_flight_events_ == 0;
+    });
+    segment_log_->finish(std::chrono::seconds(5));
+  }
+  {
+    std::lock_guard lock(mutex_);
+    stopped_asked_ = true;
+    stopping_ = true;
+  }
+  control({{"type", "stop"}});
+  auto worker_summary = wait_for_report("summary", std::chrono::seconds(90));
+  changed_.notify_all();
+  if (supervisor_.joinable()) supervisor_.join();
+  hard_timeouts_.stop();
+
+  auto const log = log_->status();
+  double const seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  boost::json::object summary{{"type", "summary"},
+                              {"accepted", log.appended_events},
+                              {"refused_busy_requests", capture_ ? capture_->refused_busy() : 0},
+                              {"refused_unavailable_requests", capture_ ? capture_->refused_unavailable() : 0},
+                              {"events_left_in_log", segment_log_ ? log.pending_events : 0},
+                              {"redelivered_events", log.redelivered_events},
+                              {"log_fsyncs", log.fsyncs},
+                              {"isolation", "process"},
+                              {"worker_restarts", restarts_},
+                              {"plugin_crashes", crashes_.size()},
+                              {"seconds", seconds},
+                              {"supervisor_cpu_seconds", cpu_seconds()},
+                              {"supervisor_peak_rss_kib", peak_resident_kib()}};
+  if (worker_summary) {
+    for (auto const* key : {"out", "dropped", "errors", "captured", "malformed", "load_errors", "cpu_seconds",
+                            "peak_rss_kib", "delivered", "backlog_events", "redis_round_trips"})
+      if (auto const* v = worker_summary->if_contains(key)) summary[key] = *v;
+    if (!segment_log_)
+      if (auto const* v = worker_summary->if_contains("events_left_in_log")) summary["events_left_in_log"] = *v;
+  } else {
+    summary["worker_summary"] = "the worker process did not report one";
+  }
+  err_.write(diagnostic_line(summary));
+  auto const left = summary["events_left_in_log"];
+  return (left.is_uint64() && left.get_uint64()) || (left.is_int64() && left.get_int64()) ? 1 : 0;
+}
+
+// ---- what operators see -------------------------------------------------------
+
+boost::json::object WorkerSupervisor::isolation() const {
+  std::lock_guard lock(mutex_);
+  boost::json::array crashes;
+  for (auto const& c : crashes_) crashes.push_back(c.to_json());
+  return {{"isolation", "process"},
+          {"worker_pid", worker_ ? boost::json::value(worker_pid_.load()) : boost::json::value(nullptr)},
+          {"worker_up", worker_ != nullptr},
+          {"restarts", restarts_},
+          {"memory_limit_mb", settings_.isolation_memory_limit_mb},
+          {"hard_timeout_ms", settings_.health.hard_timeout.count()},
+          {"crashes", std::move(crashes)}};
+}
+
+boost::json::object WorkerSupervisor::readiness() const {
+  auto const log = log_->status();
+  boost::json::object r{{"isolation", "process"}};
+  {
+    std::lock_guard lock(mutex_);
+    r["worker_up"] = worker_ != nullptr;
+    r["inflight_events"] = in_flight_events_;
+  }
+  log_->describe(r);
+  // Capture takes events while the worker restarts: ready is the log's to say.
+  bool const ready = !draining_.load() && log.writable;
+  r["status"] = ready ? "ready" : "not_ready";
+  r["ready"] = ready;
+  return r;
+}
+
+void WorkerSupervisor::render_metrics(std::string& text) {
+  render_capture_metrics(text, *capture_, server_.get(), admin_server_.get(), log_->status(), segment_log_ != nullptr);
+  std::vector<WorkerCrash> crashes;
+  std::uint64_t restarts;
+  bool up;
+  {
+    std::lock_guard lock(mutex_);
+    crashes = crashes_;
+    restarts = restarts_;
+    up = worker_ != nullptr;
+  }
+  prometheus_sample(text, "posthog_worker_up", "gauge", "1 while the worker process that runs the plugins is up.",
+                    up ? 1 : 0);
+  prometheus_sample(text, "posthog_worker_restarts_total", "counter", "Worker processes started again after one ended.",
+                    static_cast<double>(restarts));
+  // Per (team, plugin, hook): how many calls ended a worker.
+  std::map<std::tuple<std::int64_t, std::string, std::string>, std::uint64_t> counts;
+  for (auto const& c : crashes) ++counts[{c.team_id, c.plugin, c.hook}];
+  prometheus_header(text, "posthog_plugin_crashes_total", "counter",
+                    "Hook calls that crashed, hung past the hard timeout or ran out of memory, ending their worker.");
+  for (auto const& [key, n] : counts) {
+    auto const& [team, plugin, hook] = key;
+    text += "posthog_plugin_crashes_total{team=\"" + std::to_string(team) + "\",plugin=\"";
+    append_label(text, plugin);
+    text += "\",hook=\"";
+    append_label(text, hook);
+    text += "\"} " + std::to_string(n) + "\n";
+  }
+  prometheus_sample(text, "posthog_supervisor_resident_memory_bytes", "gauge", "The supervisor's resident set size.",
+                    static_cast<double>(resident_kib()) * 1024);
+}
+
+}  // namespace posthog::server
