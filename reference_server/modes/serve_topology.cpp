@@ -169,6 +169,11 @@ ServeTopology::ServeTopology(const ServerConfig& file_config, const ServeSetting
   } else {
     file_sink_ = std::make_unique<JsonlFileSink>(settings.sink_path, JsonlFileSink::parse_policy(settings.sink_fsync));
     sink_ = file_sink_.get();
+    if (file_sink_->torn_bytes())
+      err_.write(diagnostic_line({{"type", "sink_torn_line"},
+                                  {"bytes", file_sink_->torn_bytes()},
+                                  {"message", "the sink file ended in a line a crash left unfinished: cut (its events "
+                                              "were not committed, and are written again from the event log)"}}));
   }
 
   // The event log: where capture puts what it accepts, and where the pipeline

@@ -1,6 +1,7 @@
 #include "jsonl_file_sink.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,14 +15,39 @@ JsonlFileSink::JsonlFileSink(const std::filesystem::path& path, Fsync policy) : 
     std::error_code ec;
     std::filesystem::create_directories(path.parent_path(), ec);
   }
-  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd_ < 0) fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);  // /dev/stdout, a pipe
   if (fd_ < 0) throw std::runtime_error("cannot open the sink file " + path.string() + ": " + std::strerror(errno));
+  cut_torn_line();
   if (policy_ == Fsync::interval)
     syncer_ = std::thread([this] {
       std::unique_lock lock(syncer_mutex_);
       while (!syncer_wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; }))
         if (dirty_.exchange(false) && ::fdatasync(fd_) != 0) ++sync_failures_;  // appends meanwhile: the next one
     });
+}
+
+// A process killed in the middle of a write leaves a line without its end.
+// Its events were not committed, so they are written again, whole: the
+// fragment goes, or it would glue itself to the next line.
+void JsonlFileSink::cut_torn_line() {
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) return;
+  char buffer[4096];
+  off_t end = st.st_size;
+  while (end > 0) {
+    off_t const from = end > static_cast<off_t>(sizeof buffer) ? end - static_cast<off_t>(sizeof buffer) : 0;
+    auto const n = ::pread(fd_, buffer, static_cast<std::size_t>(end - from), from);
+    if (n <= 0) return;  // not readable (opened write-only): left as it is
+    for (auto i = n; i > 0; --i)
+      if (buffer[i - 1] == '\n') {
+        off_t const keep = from + i;
+        if (keep < st.st_size && ::ftruncate(fd_, keep) == 0) torn_bytes_ = static_cast<std::uint64_t>(st.st_size - keep);
+        return;
+      }
+    end = from;
+  }
+  if (::ftruncate(fd_, 0) == 0) torn_bytes_ = static_cast<std::uint64_t>(st.st_size);
 }
 
 JsonlFileSink::~JsonlFileSink() {

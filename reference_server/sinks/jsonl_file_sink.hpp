@@ -37,14 +37,18 @@ class JsonlFileSink final : public EventSink {
   static Fsync parse_policy(std::string_view name);  // throws std::invalid_argument
   // Interval fsyncs that failed (the kernel said the data may not be on disk).
   std::uint64_t sync_failures() const noexcept { return sync_failures_.load(); }
+  // Bytes of a line a crash left unfinished at the end of the file, cut when it was opened.
+  std::uint64_t torn_bytes() const noexcept { return torn_bytes_; }
 
  private:
+  void cut_torn_line();
   std::filesystem::path path_;
   Fsync policy_;
   int fd_ = -1;
   std::mutex mutex_;  // one batch at a time, so a failed one can be cut back
   std::atomic<bool> dirty_{false};  // written since the last interval fsync
   std::atomic<std::uint64_t> sync_failures_{0};
+  std::uint64_t torn_bytes_ = 0;
   std::mutex syncer_mutex_;
   std::condition_variable syncer_wake_;
   bool stopping_ = false;

@@ -35,6 +35,13 @@ std::size_t open_descriptors() {
 }  // namespace
 
 TEST_CASE("Out of descriptors, the acceptor pauses instead of spinning, then serves", "[http][emfile]") {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // The sanitizers' runtimes need descriptors of their own to check a
+  // pointer (UBSan's vptr check opens a pipe), not only to report: out of
+  // them, they report errors that are not there. Run in the plain build.
+  WARN("not run under a sanitizer: it takes every file descriptor away");
+  return;
+#endif
   std::mutex mutex;
   std::vector<std::string> trouble;
   HttpServerOptions options;
