@@ -75,7 +75,9 @@ HttpResponse AdminProxy::handle(const HttpRequest& request) const {
     render_own_metrics_(answer.body);
     return answer;
   }
-  return reached ? answer : restarting();
+  if (!reached) return restarting();
+  if (!get && request.method != "OPTIONS" && answer.status < 300 && changed_) changed_();
+  return answer;
 }
 
 }  // namespace posthog::server

@@ -28,12 +28,17 @@ namespace posthog::server {
 class AdminProxy {
  public:
   // `worker_port`: the running worker's admin port, 0 while there is none.
+  // `changed`: called after a request that may have changed something (not a
+  // GET) succeeded, before it is answered: capture learns a team's new token
+  // before the admin who set it can send an event with it.
   AdminProxy(std::string token, std::function<std::uint16_t()> worker_port,
-             std::function<void(std::string&)> render_own_metrics, std::function<boost::json::object()> isolation)
+             std::function<void(std::string&)> render_own_metrics, std::function<boost::json::object()> isolation,
+             std::function<void()> changed)
       : token_(std::move(token)),
         worker_port_(std::move(worker_port)),
         render_own_metrics_(std::move(render_own_metrics)),
-        isolation_(std::move(isolation)) {}
+        isolation_(std::move(isolation)),
+        changed_(std::move(changed)) {}
 
   HttpResponse handle(const HttpRequest& request) const;
 
@@ -45,6 +50,7 @@ class AdminProxy {
   std::function<std::uint16_t()> worker_port_;
   std::function<void(std::string&)> render_own_metrics_;
   std::function<boost::json::object()> isolation_;
+  std::function<void()> changed_;
 };
 
 }  // namespace posthog::server

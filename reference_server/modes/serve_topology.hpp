@@ -84,6 +84,8 @@ class ServeTopology {
   void quiesce();
   int finish();
 
+  // What /_ready says: the store, the sink, the log, Redis, and whether all is well.
+  boost::json::object readiness();
   // Every project token and its team, as the running chains have them.
   boost::json::object tokens() const;
   // Makes the sink's writes durable (a supervised worker's supervisor asks,
@@ -91,7 +93,6 @@ class ServeTopology {
   void sync_sink() { sink_->sync(); }
 
  private:
-  boost::json::object readiness();
   void render_metrics(std::string& text);  // serve_metrics.cpp
   void capture_elsewhere(std::int64_t team_id, boost::json::object event);
   bool capturing() const noexcept { return settings_.role != "worker" && !supervised_; }

@@ -135,7 +135,11 @@ int run_supervised_worker(const ServerConfig& config, ServeSettings settings, in
       if (frame->kind != ChannelKind::control) continue;
       auto const order = boost::json::parse(frame->body).as_object();
       auto const type = order.at("type").as_string();
-      if (type == "reload") {
+      if (type == "readiness") {
+        run.report({{"type", "readiness_now"}, {"readiness", topology->readiness()}});
+      } else if (type == "tokens") {
+        run.report({{"type", "tokens_now"}, {"tokens", topology->tokens()}});
+      } else if (type == "reload") {
         topology->reload_changed();
       } else if (type == "quiesce") {
         topology->quiesce();

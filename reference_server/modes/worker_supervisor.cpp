@@ -133,7 +133,11 @@ WorkerSupervisor::WorkerSupervisor(const ServeSettings& settings, const ServeOpt
   http.on_accept_trouble = accept_trouble("capture");
   try {
     server_ = std::make_unique<HttpServer>(http, [this](HttpRequest& request) -> HttpResponse {
-      if (CaptureEndpoint::serves(request.path)) return capture_->handle(request);
+      if (CaptureEndpoint::serves(request.path)) {
+        if (settings_.role == "worker")
+          return json_error(404, "not_capturing", "this server is a worker (serve.role); send events to a capture server");
+        return capture_->handle(request);
+      }
       if (request.path == "/_health") return json_ok({{"status", "ok"}});
       if (request.path == "/_ready") {
         auto r = readiness();
@@ -144,7 +148,8 @@ WorkerSupervisor::WorkerSupervisor(const ServeSettings& settings, const ServeOpt
     if (!settings.admin_token.empty()) {
       admin_ = std::make_unique<AdminProxy>(
           settings.admin_token, [this] { return worker_admin_port(); },
-          [this](std::string& text) { render_metrics(text); }, [this] { return isolation(); });
+          [this](std::string& text) { render_metrics(text); }, [this] { return isolation(); },
+          [this] { refresh_tokens(); });
       HttpServerOptions admin_http;
       admin_http.host = settings.admin_host;
       admin_http.port = settings.admin_port;
@@ -188,6 +193,14 @@ WorkerSupervisor::~WorkerSupervisor() {
 // ---- the workers ------------------------------------------------------------
 
 void WorkerSupervisor::supervise() {
+  struct Done {
+    WorkerSupervisor& s;
+    ~Done() {
+      std::lock_guard lock(s.mutex_);
+      s.supervisor_done_ = true;
+      s.changed_.notify_all();
+    }
+  } done{*this};
   auto pause = std::chrono::milliseconds(100);
   for (bool first = true;; first = false) {
     std::shared_ptr<WorkerProcess> worker;
@@ -268,6 +281,7 @@ bool WorkerSupervisor::run_worker(const std::shared_ptr<WorkerProcess>& worker) 
           } else if (type == "tokens") {
             set_tokens(report["tokens"].as_object());
           } else {
+            if (type == "tokens_now") set_tokens(report["tokens"].as_object());
             std::lock_guard lock(mutex_);
             reports_.push_back(std::move(report));
             changed_.notify_all();
@@ -522,17 +536,18 @@ void WorkerSupervisor::watch_hard_timeouts() {
 
 // ---- control ----------------------------------------------------------------
 
-void WorkerSupervisor::control(const boost::json::object& message) {
+bool WorkerSupervisor::control(const boost::json::object& message) {
   std::shared_ptr<WorkerProcess> worker;
   {
     std::lock_guard lock(mutex_);
     worker = worker_;
   }
-  if (!worker) return;
+  if (!worker) return false;
   try {
     worker->channel().send(ChannelKind::control, boost::json::serialize(message));
+    return true;
   } catch (const std::exception&) {
-    // Gone: a new one is told at its start (quiesced).
+    return false;  // gone: a new one is told what it needs at its start (quiesced)
   }
 }
 
@@ -550,6 +565,10 @@ std::optional<boost::json::object> WorkerSupervisor::wait_for_report(std::string
   std::optional<boost::json::object> report;
   changed_.wait_for(lock, patience, [&] { return (report = found()).has_value(); });
   return report;
+}
+
+void WorkerSupervisor::refresh_tokens() {
+  if (control({{"type", "tokens"}})) wait_for_report("tokens_now", std::chrono::seconds(5));
 }
 
 void WorkerSupervisor::reload_changed() { control({{"type", "reload"}}); }
@@ -570,8 +589,7 @@ int WorkerSupervisor::shutdown(const char* signal_name) {
     std::lock_guard lock(mutex_);
     quiesced_ = true;
   }
-  control({{"type", "quiesce"}});
-  wait_for_report("quiesced", std::chrono::seconds(60));
+  if (control({{"type", "quiesce"}})) wait_for_report("quiesced", std::chrono::seconds(60));
   // The log drains through the worker, then its last commits are made durable.
   if (segment_log_) {
     segment_log_->stop(std::chrono::seconds(60), [this] {
@@ -585,9 +603,14 @@ int WorkerSupervisor::shutdown(const char* signal_name) {
     stopped_asked_ = true;
     stopping_ = true;
   }
-  control({{"type", "stop"}});
-  auto worker_summary = wait_for_report("summary", std::chrono::seconds(90));
-  changed_.notify_all();
+  std::optional<boost::json::object> worker_summary;
+  if (control({{"type", "stop"}})) worker_summary = wait_for_report("summary", std::chrono::seconds(90));
+  {
+    // A worker that did not stop (or was starting) is ended.
+    std::unique_lock lock(mutex_);
+    if (!changed_.wait_for(lock, std::chrono::seconds(10), [&] { return supervisor_done_; }) && worker_pid_ > 0)
+      ::kill(worker_pid_, SIGKILL);
+  }
   if (supervisor_.joinable()) supervisor_.join();
   hard_timeouts_.stop();
 
@@ -635,9 +658,19 @@ boost::json::object WorkerSupervisor::isolation() const {
           {"crashes", std::move(crashes)}};
 }
 
-boost::json::object WorkerSupervisor::readiness() const {
+boost::json::object WorkerSupervisor::readiness() {
   auto const log = log_->status();
-  boost::json::object r{{"isolation", "process"}};
+  // The worker's view first (the store, the sink, the teams, the partitions
+  // it reads), then what is the supervisor's to say.
+  boost::json::object r;
+  bool worker_ready = true;
+  if (auto const answer = control({{"type", "readiness"}}) ? wait_for_report("readiness_now", std::chrono::seconds(2))
+                                                           : std::nullopt)
+    if (auto const* w = answer->if_contains("readiness"); w && w->is_object()) {
+      r = w->get_object();
+      if (auto const* ok = r.if_contains("ready"); ok && ok->is_bool()) worker_ready = ok->get_bool();
+    }
+  r["isolation"] = "process";
   {
     std::lock_guard lock(mutex_);
     r["worker_up"] = worker_ != nullptr;
@@ -645,7 +678,13 @@ boost::json::object WorkerSupervisor::readiness() const {
   }
   log_->describe(r);
   // Capture takes events while the worker restarts: ready is the log's to say.
-  bool const ready = !draining_.load() && log.writable;
+  bool ready = !draining_.load() && log.writable && worker_ready;
+  if (redis_) {
+    bool const reachable = redis_->reachable();
+    r["redis"] = boost::json::object{{"url", redis_->endpoint().describe()}, {"reachable", reachable}};
+    r["role"] = settings_.role;
+    ready = ready && reachable;
+  }
   r["status"] = ready ? "ready" : "not_ready";
   r["ready"] = ready;
   return r;

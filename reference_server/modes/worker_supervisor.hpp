@@ -92,15 +92,16 @@ class WorkerSupervisor {
   void watch_hard_timeouts();
   void on_append(const std::shared_ptr<WorkerProcess>& worker, std::string_view body);
   void set_tokens(const boost::json::object& tokens);
+  void refresh_tokens();  // asks the worker, and waits for its answer
   void deliver(LogBatch&& batch);
   bool has_room() const;
   void sync_worker_sink();
-  void control(const boost::json::object& message);
+  bool control(const boost::json::object& message);  // false: no worker to tell
   std::optional<boost::json::object> wait_for_report(std::string_view type, std::chrono::milliseconds patience);
   std::optional<std::int64_t> team_for_token(std::string_view token) const;
   void render_metrics(std::string& text);
   boost::json::object isolation() const;
-  boost::json::object readiness() const;
+  boost::json::object readiness();
   std::uint16_t worker_admin_port() const noexcept { return worker_admin_port_.load(); }
 
   const ServeSettings settings_;
@@ -134,6 +135,7 @@ class WorkerSupervisor {
   bool quiesced_ = false;      // shutting down: workers run no hooks outside the pipeline
   bool stopped_asked_ = false;
   bool stopping_ = false;
+  bool supervisor_done_ = false;
   std::atomic<pid_t> worker_pid_{0};
   std::atomic<std::uint16_t> worker_admin_port_{0};
   std::atomic<std::shared_ptr<const Tokens>> tokens_;
