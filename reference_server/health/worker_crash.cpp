@@ -22,7 +22,8 @@ WorkerCrash WorkerCrash::from_call(const HookCallSnapshot& call, std::string cau
 
 boost::json::object WorkerCrash::to_json() const {
   return {{"team_id", team_id}, {"plugin", plugin}, {"hook", hook},   {"subject", subject},
-          {"position", position}, {"cause", cause},   {"at_ms", at_ms}, {"signal", signal}};
+          {"position", position}, {"cause", cause},   {"at_ms", at_ms}, {"signal", signal},
+          {"forgiven", forgiven}};
 }
 
 WorkerCrash WorkerCrash::from_json(const boost::json::object& o) {
@@ -43,6 +44,7 @@ WorkerCrash WorkerCrash::from_json(const boost::json::object& o) {
   c.cause = text("cause");
   c.at_ms = number("at_ms");
   c.signal = static_cast<int>(number("signal"));
+  if (auto const* f = o.if_contains("forgiven"); f && f->is_bool()) c.forgiven = f->get_bool();
   return c;
 }
 
@@ -66,7 +68,7 @@ void apply_crashes(TeamPluginStates& states, const std::vector<WorkerCrash>& cra
     auto const& c = crashes[i];
     auto& state = states.of(c.team_id, c.plugin);
     state.quarantine({c.subject, c.hook, c.cause});
-    if (!policy.enabled) continue;
+    if (!policy.enabled || c.forgiven) continue;
     // An empty bucket and more: paused, at the crash's own time.
     auto transition = state.health().charge(policy, policy.bucket_tokens + 1, c.at_ms,
                                             c.hook + " crashed its worker process: " + c.cause);

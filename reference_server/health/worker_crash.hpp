@@ -39,6 +39,8 @@ struct WorkerCrash {
   std::string cause;          // "SIGSEGV (segmentation fault)", "killed past the hard timeout of 30 s", ...
   std::int64_t at_ms = 0;     // wall clock
   int signal = 0;             // the signal that ended the worker; 0 when it exited
+  // An admin enabled the plugin again since: still quarantined, no longer charged.
+  bool forgiven = false;
 
   static WorkerCrash from_call(const HookCallSnapshot& call, std::string cause, std::int64_t at_ms, int signal);
   boost::json::object to_json() const;

@@ -76,7 +76,7 @@ HttpResponse AdminProxy::handle(const HttpRequest& request) const {
     return answer;
   }
   if (!reached) return restarting();
-  if (!get && request.method != "OPTIONS" && answer.status < 300 && changed_) changed_();
+  if (!get && request.method != "OPTIONS" && answer.status < 300 && changed_) changed_(request);
   return answer;
 }
 

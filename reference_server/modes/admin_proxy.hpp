@@ -33,7 +33,7 @@ class AdminProxy {
   // before the admin who set it can send an event with it.
   AdminProxy(std::string token, std::function<std::uint16_t()> worker_port,
              std::function<void(std::string&)> render_own_metrics, std::function<boost::json::object()> isolation,
-             std::function<void()> changed)
+             std::function<void(const HttpRequest&)> changed)
       : token_(std::move(token)),
         worker_port_(std::move(worker_port)),
         render_own_metrics_(std::move(render_own_metrics)),
@@ -50,7 +50,7 @@ class AdminProxy {
   std::function<std::uint16_t()> worker_port_;
   std::function<void(std::string&)> render_own_metrics_;
   std::function<boost::json::object()> isolation_;
-  std::function<void()> changed_;
+  std::function<void(const HttpRequest&)> changed_;
 };
 
 }  // namespace posthog::server

@@ -84,6 +84,9 @@ ServeTopology::ServeTopology(const ServerConfig& file_config, const ServeSetting
       },
       [this](const PluginErrorRecord& e) {
         store_.append_error(e);
+        // Errors are written in groups; a crash record is written at once,
+        // since the next crash may end this process before the group is.
+        if (e.kind == "plugin_crash") store_.flush_logs();
         err_.write(plugin_error_line(e));
       });
 

@@ -149,7 +149,7 @@ WorkerSupervisor::WorkerSupervisor(const ServeSettings& settings, const ServeOpt
       admin_ = std::make_unique<AdminProxy>(
           settings.admin_token, [this] { return worker_admin_port(); },
           [this](std::string& text) { render_metrics(text); }, [this] { return isolation(); },
-          [this] { refresh_tokens(); });
+          [this](const HttpRequest& r) { admin_changed(r); });
       HttpServerOptions admin_http;
       admin_http.host = settings.admin_host;
       admin_http.port = settings.admin_port;
@@ -202,14 +202,15 @@ void WorkerSupervisor::supervise() {
     }
   } done{*this};
   auto pause = std::chrono::milliseconds(100);
-  for (bool first = true;; first = false) {
+  bool ever_ready = false;
+  for (;;) {
     std::shared_ptr<WorkerProcess> worker;
     try {
       std::vector<std::string> arguments{"worker", "--config", options_.config_file};
       worker = std::make_shared<WorkerProcess>(executable_, std::move(arguments));
     } catch (const std::exception& e) {
       std::lock_guard lock(mutex_);
-      if (first) {
+      if (!ever_ready) {
         start_failure_ = e.what();
         changed_.notify_all();
         return;
@@ -217,7 +218,7 @@ void WorkerSupervisor::supervise() {
       err_.write(diagnostic_line({{"type", "worker_error"}, {"message", e.what()}}));
     }
     auto const began = std::chrono::steady_clock::now();
-    bool ready = false;
+    bool ready = false, crashed = false;
     if (worker) {
       worker_pid_ = worker->pid();
       {
@@ -237,12 +238,16 @@ void WorkerSupervisor::supervise() {
         }
       }
       ready = run_worker(worker);
+      ever_ready = ever_ready || ready;
       int const status = worker->wait();
-      worker_died(*worker, status, ready);
+      crashed = worker_died(*worker, status, ready) > 0;
     }
     {
       std::unique_lock lock(mutex_);
-      if (first && !ready) {
+      // A plugin set-up that crashed the first worker is refused by the next;
+      // a first worker that ended for any other reason (its config, its
+      // store) would end the same way again: the server does not start.
+      if (!ever_ready && !crashed) {
         start_failure_ = "the worker process ended before it was ready (" +
                          (worker ? describe_status(worker->wait()) : std::string("not started")) + ")";
         changed_.notify_all();
@@ -468,7 +473,7 @@ std::vector<WorkerCrash> WorkerSupervisor::crashes_of(WorkerProcess& worker, int
   return found;
 }
 
-void WorkerSupervisor::worker_died(WorkerProcess& worker, int status, bool was_ready) {
+std::size_t WorkerSupervisor::worker_died(WorkerProcess& worker, int status, bool was_ready) {
   {
     std::lock_guard lock(mutex_);
     worker_.reset();
@@ -499,12 +504,14 @@ void WorkerSupervisor::worker_died(WorkerProcess& worker, int status, bool was_r
     }
   }
   std::lock_guard lock(mutex_);
+  std::size_t const count = found.size();
   for (auto& c : found) crashes_.push_back(std::move(c));
   if (crashes_.size() > max_crashes) {
     auto const drop = crashes_.size() - max_crashes;
     crashes_.erase(crashes_.begin(), crashes_.begin() + static_cast<std::ptrdiff_t>(drop));
     heard_crashes_ -= std::min(heard_crashes_, drop);
   }
+  return count;
 }
 
 void WorkerSupervisor::watch_hard_timeouts() {
@@ -565,6 +572,25 @@ std::optional<boost::json::object> WorkerSupervisor::wait_for_report(std::string
   std::optional<boost::json::object> report;
   changed_.wait_for(lock, patience, [&] { return (report = found()).has_value(); });
   return report;
+}
+
+void WorkerSupervisor::admin_changed(const HttpRequest& request) {
+  // POST /api/teams/{id}/plugins/{name}/enable: the crashes of that plugin
+  // so far no longer count against its health in the workers to come.
+  std::string_view path = request.path;
+  constexpr std::string_view teams = "/api/teams/", plugins = "/plugins/", enable = "/enable";
+  if (path.rfind(teams, 0) == 0 && path.size() > enable.size() && path.substr(path.size() - enable.size()) == enable) {
+    auto const rest = path.substr(teams.size(), path.size() - teams.size() - enable.size());
+    auto const cut = rest.find(plugins);
+    if (cut != std::string_view::npos) {
+      auto const team = std::string(rest.substr(0, cut));
+      auto const plugin = rest.substr(cut + plugins.size());
+      std::lock_guard lock(mutex_);
+      for (auto& c : crashes_)
+        if (std::to_string(c.team_id) == team && c.plugin == plugin) c.forgiven = true;
+    }
+  }
+  refresh_tokens();
 }
 
 void WorkerSupervisor::refresh_tokens() {

@@ -87,12 +87,14 @@ class WorkerSupervisor {
   // One worker's life, frame by frame; true when it got ready.
   bool run_worker(const std::shared_ptr<WorkerProcess>& worker);
   void worker_ready(const std::shared_ptr<WorkerProcess>& worker, const boost::json::object& report);
-  void worker_died(WorkerProcess& worker, int status, bool was_ready);
+  // Returns how many crashes it found.
+  std::size_t worker_died(WorkerProcess& worker, int status, bool was_ready);
   std::vector<WorkerCrash> crashes_of(WorkerProcess& worker, int status);
   void watch_hard_timeouts();
   void on_append(const std::shared_ptr<WorkerProcess>& worker, std::string_view body);
   void set_tokens(const boost::json::object& tokens);
   void refresh_tokens();  // asks the worker, and waits for its answer
+  void admin_changed(const HttpRequest& request);
   void deliver(LogBatch&& batch);
   bool has_room() const;
   void sync_worker_sink();

@@ -13,6 +13,12 @@
 // the first N set-ups of the team's copy. The `file` attachment, when there is
 // one, is read at set-up and stamped on events as testkit_file.
 //
+// Misbehaving on request (serve.isolation's tests): `crash` is "segfault"
+// (writes through a null pointer), "abort", "hang" (never returns) or "alloc"
+// (allocates until the allocation fails) in process_event; `crash_on_event`
+// the same in on_event; label "crash setup" segfaults in setup_team; job
+// "crash" segfaults.
+//
 // meta pieces: `metric_sum`, `metric_max`, `metric_min` (numbers) update the
 // declared metrics "events" (sum), "largest" (max) and "smallest" (min);
 // `wrong_metric` calls increment() on the max; `cursor` (a key) stamps
@@ -31,6 +37,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <boost/json/value_to.hpp>
 #include <memory>
 #include <optional>
@@ -38,10 +46,32 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
 std::atomic<int> instance_setups{0};
+
+[[noreturn]] void misbehave(std::string_view how) {
+  if (how == "abort") std::abort();
+  if (how == "hang")
+    for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+  if (how == "alloc") {
+    // Kept where the optimiser cannot drop it, touched so it is real.
+    static std::vector<std::unique_ptr<char[]>> hoard;
+    for (;;) {
+      hoard.push_back(std::make_unique<char[]>(64 << 20));
+      std::memset(hoard.back().get(), 1, 64 << 20);
+    }
+  }
+  volatile int* nowhere = nullptr;
+  *nowhere = 1;
+  std::abort();  // not reached
+}
+
+void misbehave_if_asked(const posthog::Event& e, std::string_view key) {
+  if (auto const* how = e.property(key); how && how->is_string()) misbehave(how->get_string());
+}
 
 struct Shared {
   int id;
@@ -66,6 +96,7 @@ class Testkit {
         api_key_length_(team.config.find_string("api_key").value_or("").size()),
         quiet_(team.config.string("mode") == "quiet") {
     if (label_ == "refuse") throw std::invalid_argument("label 'refuse' makes setup_team throw");
+    if (label_ == "crash setup") misbehave("segfault");
     // "flaky setup N": the first N set-ups of this team's copy throw (counted in its cache).
     if (label_.rfind("flaky setup ", 0) == 0 &&
         team.meta.cache.incr("setup_attempts") <= std::stoi(label_.substr(12)))
@@ -90,6 +121,7 @@ class Testkit {
                                                            {"smallest", posthog::MetricKind::min}};
 
   bool process_event(posthog::Event& event, posthog::Meta& meta) {
+    misbehave_if_asked(event, "crash");
     if (auto const* ms = event.property("sleep_ms"); ms && ms->is_int64())
       std::this_thread::sleep_for(std::chrono::milliseconds(ms->get_int64()));
     if (flag(event, "drop")) return false;
@@ -173,12 +205,13 @@ class Testkit {
                      std::to_string(meta.max_attempts()));
   }
   void explode(const boost::json::value&, posthog::Meta&) { throw std::logic_error("the job exploded"); }
+  void crash(const boost::json::value&, posthog::Meta&) { misbehave("segfault"); }
   void capture(const boost::json::value& payload, posthog::Meta& meta) {
     meta.capture("captured by job", {{"origin", payload.at("origin")}, {"distinct_id", "job"}});
   }
   static constexpr posthog::Job<Testkit> jobs[] = {
       {"remember", &Testkit::remember}, {"flaky", &Testkit::flaky}, {"explode", &Testkit::explode},
-      {"capture", &Testkit::capture}};
+      {"capture", &Testkit::capture}, {"crash", &Testkit::crash}};
 
   void run_every_minute(posthog::Meta& meta) {
     meta.cache.incr("minute_runs");
@@ -188,6 +221,7 @@ class Testkit {
 
   void on_event(const posthog::Event& event, posthog::Meta& meta) {
     if (flag(event, "throw_on_event")) throw std::runtime_error("on_event asked to throw");
+    misbehave_if_asked(event, "crash_on_event");
     meta.cache.incr("on_event_count");
   }
 
