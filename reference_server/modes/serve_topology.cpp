@@ -22,6 +22,7 @@
 #include "serve_ports.hpp"
 #include "process_memory.hpp"
 #include "stored_teams.hpp"
+#include "health/shared_crashes.hpp"
 #include "health/worker_crash.hpp"
 #include "log/remote_log.hpp"
 
@@ -92,7 +93,11 @@ ServeTopology::ServeTopology(const ServerConfig& file_config, const ServeSetting
 
   // A supervised worker: what crashed the workers before it is quarantined
   // and charged before any plugin is set up (health/worker_crash.hpp).
-  if (supervised_) apply_crashes(host_.states, supervised_->crashes, supervised_->fresh_crashes);
+  if (supervised_) {
+    apply_crashes(host_.states, supervised_->crashes, supervised_->fresh_crashes);
+    for (auto const& c : supervised_->crashes) known_crashes_.insert(boost::json::serialize(c.to_json()));
+    quarantined_calls_ = known_crashes_.size();
+  }
 
   // Jobs and schedules: kept in the store (or Redis, one queue and one lock
   // for the whole cluster), run on threads of their own. The runner exists
@@ -329,6 +334,16 @@ ServeTopology::ServeTopology(const ServerConfig& file_config, const ServeSetting
     watchdog_->start();
   }
   setup_retries_->start();
+  if (supervised_ && redis_)
+    shared_crashes_.start(
+        [this] {
+          learn_shared_crashes();
+          return std::chrono::milliseconds(1000);
+        },
+        [this](const std::exception& e) {
+          err_.write(diagnostic_line({{"type", "redis_error"}, {"message", std::string("worker crashes: ") + e.what()}}));
+        },
+        std::chrono::milliseconds(1000));
   // A capture server runs no hook on events, so no jobs, schedules or exports either.
   if (working()) {
     exports_->start();
@@ -356,6 +371,16 @@ ServeTopology::ServeTopology(const ServerConfig& file_config, const ServeSetting
   } else {
     out_.write(diagnostic_line(listening));
   }
+}
+
+void ServeTopology::learn_shared_crashes() {
+  for (auto& c : load_worker_crashes(*redis_, settings_.redis_prefix)) {
+    c.forgiven = false;  // compared as written by the supervisor that kept it
+    if (!known_crashes_.insert(boost::json::serialize(c.to_json())).second) continue;
+    // Another server's: quarantined here too; its health is that server's.
+    host_.states.of(c.team_id, c.plugin).quarantine({c.subject, c.hook, c.cause});
+  }
+  quarantined_calls_ = known_crashes_.size();
 }
 
 boost::json::object ServeTopology::tokens() const {
@@ -495,6 +520,7 @@ boost::json::object ServeTopology::readiness() {
     r["role"] = settings_.role;
     ready = ready && reachable;
   }
+  if (supervised_) r["quarantined_calls"] = quarantined_calls_.load();
   r["status"] = ready ? "ready" : "not_ready";
   r["ready"] = ready;
   return r;

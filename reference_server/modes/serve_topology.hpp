@@ -18,9 +18,11 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "admin/admin_api.hpp"
+#include "common/periodic_task.hpp"
 #include "sources/capture_endpoint.hpp"
 #include "config/serve_settings.hpp"
 #include "exports/export_runner.hpp"
@@ -146,6 +148,13 @@ class ServeTopology {
   std::unique_ptr<AdminApi> admin_;
   std::unique_ptr<HttpServer> server_, admin_server_;
   std::unique_ptr<CallWatchdog> watchdog_;
+  // A supervised worker with Redis: crashes on other servers, read every
+  // second, so that a partition taken over from a crashed worker does not
+  // crash this one (health/shared_crashes.hpp).
+  PeriodicTask shared_crashes_;
+  std::set<std::string> known_crashes_;  // as JSON text
+  std::atomic<std::size_t> quarantined_calls_{0};  // crashes known here: /_ready says
+  void learn_shared_crashes();
 };
 
 }  // namespace posthog::server

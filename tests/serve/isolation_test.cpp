@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "serve_process.hpp"
+#include "../support/redis_server.hpp"
 
 namespace isolation_test {
 
@@ -227,6 +228,65 @@ TEST_CASE("isolation: a plugin that segfaults, aborts, hangs or eats memory cost
     }
   }
   for (auto const& [id, kind] : poisoned) CHECK(seen[id] == 1);
+}
+
+TEST_CASE("isolation: with Redis and two servers, the event that crashed one worker does not crash the other",
+          "[serve][isolation][crash][redis]") {
+  posthog::testing::RedisServer redis;
+  auto c = config(0);
+  c["serve"].as_object()["redis"] = boost::json::object{{"stream", {{"lease_ms", 1000}}}};
+  std::vector<std::string> env{"REDIS_URL=" + redis.url()};
+  ServeProcess a(c, env), b(c, env);
+  Client one(a.port(), "phc_one", "one"), two(b.port(), "phc_two", "two");
+  wait_until([&] { return one.batches() >= 20 && two.batches() >= 20; }, "both clients are answered");
+  auto crashes = [&](const ServeProcess& s) {
+    auto r = admin(s, "GET", "/api/isolation");
+    return r && r->status == 200 ? boost::json::parse(r->body).at("crashes").as_array().size() : 0;
+  };
+  auto in_sinks = [&](const std::string& id) {
+    std::vector<boost::json::object> found;
+    for (auto const* s : {&a, &b})
+      for (auto const& e : s->sink_events())
+        if (id_of(e) == id) found.push_back(e);
+    return found;
+  };
+  std::vector<std::string> const kinds{"segfault", "abort"};
+  for (std::size_t k = 0; k < kinds.size(); ++k) {
+    auto const id = "poison-" + kinds[k];
+    posthog::testing::post_batch(a,
+                                 {boost::json::object{{"event", "poison"},
+                                                      {"distinct_id", "poisoner"},
+                                                      {"properties", {{"id", id}, {"crash", kinds[k]}}}}},
+                                 "phc_two");
+    // Whichever server read it crashed once; its partition moved or its new
+    // worker took it back; either way the event went on without testkit.
+    wait_until([&] { return !in_sinks(id).empty(); }, "the poisoned event reached a sink");
+    // Both servers' workers know the crash, wherever it happened: the one
+    // that takes the partition over skips testkit for the event.
+    auto quarantined = [&](const ServeProcess& s) -> std::size_t {
+      auto r = httplib::Client("127.0.0.1", s.port()).Get("/_ready");
+      if (!r) return 0;
+      auto const* q = boost::json::parse(r->body).as_object().if_contains("quarantined_calls");
+      return q ? static_cast<std::size_t>(q->to_number<std::uint64_t>()) : 0;
+    };
+    wait_until([&] { return quarantined(a) >= k + 1 && quarantined(b) >= k + 1; }, "both workers know the crash");
+    for (auto const* s : {&a, &b}) REQUIRE(admin(*s, "POST", "/api/teams/2/plugins/testkit/enable"));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // longer than a lease: a loop would show
+  CHECK(crashes(a) + crashes(b) == kinds.size());
+  one.stop();
+  two.stop();
+  for (auto const& kind : kinds)
+    for (auto const& e : in_sinks("poison-" + kind)) CHECK(listed(e, "$plugins_failed", "testkit (2)"));
+  REQUIRE(a.stop() == 0);
+  REQUIRE(b.stop() == 0);
+  std::set<std::string> seen;
+  for (auto const* s : {&a, &b})
+    for (auto const& e : s->sink_events()) seen.insert(id_of(e));
+  std::size_t missing = 0;
+  for (auto* client : {&one, &two})
+    for (auto const& id : client->acknowledged()) missing += seen.count(id) == 0;
+  CHECK(missing == 0);
 }
 
 TEST_CASE("isolation: a crash in setup_team refuses the copy, and the server serves", "[serve][isolation][crash]") {
