@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/json/parse.hpp>
 
+#include "health/hook_calls.hpp"
 #include "common/json_lines.hpp"
 #include "stores/durable_store.hpp"
 
@@ -184,6 +185,7 @@ void ExportRunner::hand_over(const ExportBatch& batch, std::int64_t now) {
   posthog_error error;
   error.kind[0] = error.message[0] = '\0';
   Attempt const attempt{static_cast<std::uint32_t>(batch.attempt + 1), static_cast<std::uint32_t>(policy_.max_retries + 1)};
+  HookCalls::set_subject("export " + std::to_string(batch.id));  // what a crash was about
   auto const status = copy->export_events(pointers, attempt, error);
   if (status == POSTHOG_OK) {
     queue_.delivered(batch.id, batch.claim);

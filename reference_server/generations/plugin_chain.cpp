@@ -10,7 +10,6 @@
 #include <optional>
 
 #include "health/hook_calls.hpp"
-#include "health/team_plugin_states.hpp"
 #include "common/plugin_log.hpp"
 
 namespace posthog::server {
@@ -25,21 +24,6 @@ void record(PluginLog& log, const TeamPlugin& plugin, const char* hook, const po
             const boost::json::object& event) {
   log.error({plugin.team_id(), plugin.name(), hook, error.kind, error.message, uuid_of(event),
              boost::json::serialize(event), {}});
-}
-
-// The call that crashed a worker on this event is not made again: it failed.
-std::optional<QuarantinedCall> quarantined(const TeamPlugin& plugin, std::string_view subject, const char* hook) {
-  auto const* state = plugin.state();
-  if (!state || !state->has_quarantine()) return std::nullopt;
-  return state->quarantined(subject, hook);
-}
-
-void record_crash(PluginLog& log, const TeamPlugin& plugin, const char* hook, const QuarantinedCall& call,
-                  const boost::json::object& event) {
-  log.error({plugin.team_id(), plugin.name(), hook, "plugin_crash",
-             std::string(hook) + " crashed its worker process on this event (" + call.cause +
-                 "); the plugin is skipped for it, as if it had thrown",
-             uuid_of(event), boost::json::serialize(event), {}});
 }
 
 void subject_of(const boost::json::object& event, std::string& subject) {
@@ -77,13 +61,7 @@ bool PluginChain::process(boost::json::object& event, ChainScratch& scratch, Plu
     HookCalls::set_subject(scratch.subject, scratch.position);
   }
   for (auto const& [plugin, may_fail] : process_event_) {
-    if (auto const q = quarantined(*plugin, scratch.subject, "process_event")) {
-      ++stats.plugin_errors;
-      scratch.failed.push_back(plugin);
-      record_crash(log, *plugin, "process_event", *q, event);
-      continue;
-    }
-    if (!plugin->runnable()) {  // paused or disabled: as if it were not installed
+    if (!plugin->runnable() && !plugin->crashed_on_subject("process_event")) {  // paused or disabled: as if not installed
       scratch.skipped.push_back(plugin);
       continue;
     }
@@ -195,12 +173,7 @@ void PluginChain::on_event(const boost::json::object& event, PluginLog& log, Cha
   subject_of(event, subject);
   HookCalls::set_subject(subject);
   for (const TeamPlugin* plugin : on_event_) {
-    if (auto const q = quarantined(*plugin, subject, "on_event")) {
-      ++stats.plugin_errors;
-      record_crash(log, *plugin, "on_event", *q, event);
-      continue;
-    }
-    if (!plugin->runnable()) continue;  // paused or disabled: listed as deferred, and never run
+    if (!plugin->runnable() && !plugin->crashed_on_subject("on_event")) continue;  // paused or disabled: never run
     posthog_error error;
     error.kind[0] = error.message[0] = '\0';
     PluginTimings* timed = timings ? &timings[plugin->metrics_slot()] : nullptr;

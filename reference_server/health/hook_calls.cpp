@@ -240,7 +240,18 @@ bool HookCalls::close_outputs_in(void* memory, std::chrono::milliseconds patienc
   return close_outputs(*static_cast<Table*>(memory), 0, static_cast<long>(patience.count()));
 }
 
+namespace {
+thread_local std::string this_subject;
+}  // namespace
+
+const std::string& HookCalls::subject() noexcept { return this_subject; }
+
 void HookCalls::set_subject(std::string_view subject, std::uint64_t position) noexcept {
+  try {
+    this_subject.assign(subject);
+  } catch (const std::bad_alloc&) {
+    this_subject.clear();  // a subject of a few dozen bytes: only a process out of memory gets here
+  }
   Slot* s = mine().slot;
   if (!s) return;
   s->subject.store(subject);

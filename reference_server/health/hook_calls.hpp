@@ -97,6 +97,8 @@ class HookCalls {
 
   // What this thread's calls are about from now on (kept until changed).
   static void set_subject(std::string_view subject, std::uint64_t position = 0) noexcept;
+  // The subject this thread set last.
+  static const std::string& subject() noexcept;
   // Calls in progress, on every thread.
   static void for_each_busy(const std::function<void(const HookCallSnapshot&)>& visit);
   static std::int64_t steady_ns() noexcept {

@@ -144,6 +144,11 @@ TeamPlugin::~TeamPlugin() {
     services_.log->error({team_id(), name(), "teardown", error.kind, error.message, {}, {}, {}});
 }
 
+bool TeamPlugin::crashed_on_subject(const char* hook) const {
+  auto const* st = state();
+  return st && st->has_quarantine() && st->quarantined(HookCalls::subject(), hook).has_value();
+}
+
 bool TeamPlugin::runnable() const noexcept {
   auto* st = state();
   if (!st) return true;
@@ -169,6 +174,16 @@ posthog_status TeamPlugin::watched(const char* hook, posthog_error& error, std::
   auto const clock = took ? &HookCalls::steady_ns : &HookCalls::coarse_ns;
   auto const started = clock();
   auto const host_failures = host_service_failures();
+  // The call that crashed a worker process on this subject (an event, a job,
+  // an export batch) is not made again: it fails, as if it had thrown.
+  if (auto const* state = this->state(); state && state->has_quarantine())
+    if (auto const crash = state->quarantined(HookCalls::subject(), hook)) {
+      std::snprintf(error.kind, sizeof error.kind, "plugin_crash");
+      std::snprintf(error.message, sizeof error.message,
+                    "%s crashed its worker process on this %s (%s); the plugin is skipped for it, as if it had thrown",
+                    hook, HookCalls::subject().substr(0, HookCalls::subject().find(' ')).c_str(), crash->cause.c_str());
+      return POSTHOG_ERROR;
+    }
   posthog_status status;
   {
     HookCall watch(team_id(), &scope_.context().plugin, hook, started);

@@ -80,6 +80,10 @@ class TeamPlugin {
   // False while this (team, plugin) is paused or disabled for its health
   // (health/plugin_health.hpp): the caller skips the hook.
   bool runnable() const noexcept;
+  // This hook crashed a worker process on the calling thread's subject
+  // (health/worker_crash.hpp): called anyway, it fails at once with the crash,
+  // so the event lists the plugin as failed, not deferred, even while paused.
+  bool crashed_on_subject(const char* hook) const;
   // This (team, plugin)'s state, if it has one yet.
   TeamPluginState* state() const { return scope_.context().state_if_any(); }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "health/hook_calls.hpp"
 #include "scheduled_tasks.hpp"
 
 namespace posthog::server {
@@ -118,7 +119,13 @@ void JobRunner::run(const Job& job) {
     finish(job, POSTHOG_ERROR, error);
     return;
   }
-  if (!copy->runnable()) {
+  // What a crash in the hook is about: the job, quarantined in the next
+  // worker, where it fails as if it had thrown (even while the plugin is
+  // paused for that crash).
+  HookCalls::set_subject("job " + std::to_string(job.id));
+  auto const* task = scheduled_task(job.name);
+  std::string const hook(task ? task->hook_name : "run_job");
+  if (!copy->runnable() && !copy->crashed_on_subject(hook.c_str())) {
     // Paused or disabled for its health: a scheduled run skips this period (the
     // next one is its retry, as ever); a job waits, its attempts untouched.
     if (scheduled_task(job.name)) queue_.done(job.id, job.claim);
@@ -128,7 +135,7 @@ void JobRunner::run(const Job& job) {
     return;
   }
   posthog_status status;
-  if (auto const* task = scheduled_task(job.name)) {
+  if (task) {
     // A version swapped in since the period was queued may not have the hook any more.
     status = copy->has_scheduled(task->hook) ? copy->run_scheduled(task->hook, error) : POSTHOG_OK;
   } else {

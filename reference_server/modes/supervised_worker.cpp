@@ -52,6 +52,10 @@ int run_supervised_worker(const ServerConfig& config, ServeSettings settings, in
   for (int s : {SIGTERM, SIGINT, SIGHUP}) ::signal(s, SIG_IGN);
   ::fcntl(channel_fd, F_SETFD, FD_CLOEXEC);  // not inherited by whatever a plugin starts
   WorkerProcess::adopt_hook_calls(hook_calls_fd);
+  // No core files: a plugin that crashes on every event would fill the disk
+  // with them; the crash is recorded with its hook and event instead.
+  rlimit no_core{};
+  ::setrlimit(RLIMIT_CORE, &no_core);
   if (settings.isolation_memory_limit_mb) {
     rlimit limit{};
     limit.rlim_cur = limit.rlim_max = settings.isolation_memory_limit_mb << 20;

@@ -312,7 +312,7 @@ bool WorkerSupervisor::run_worker(const std::shared_ptr<WorkerProcess>& worker) 
             std::lock_guard lock(mutex_);
             auto& sent = sent_[b.partition];
             while (!sent.empty() && sent.front().end <= b.end) {
-              in_flight_events_ -= std::min(in_flight_events_, sent.front().events);
+              in_flight_events_ -= std::min(in_flight_events_.load(), sent.front().events);
               sent.pop_front();
             }
           }
@@ -351,12 +351,20 @@ void WorkerSupervisor::worker_ready(const std::shared_ptr<WorkerProcess>& worker
     std::lock_guard lock(mutex_);
     sent_.clear();
     in_flight_events_ = 0;
-    // Everything the workers before this one did not commit, from the start.
-    if (segment_log_) {
-      segment_log_->redeliver_uncommitted();
-      epoch_ = segment_log_->epoch();
-    }
+  }
+  // Everything the workers before this one did not commit, from the start.
+  // (The log's lock is never taken under the supervisor's: the log's reader
+  // asks has_room() under its own.)
+  std::uint64_t epoch = 0;
+  if (segment_log_) {
+    segment_log_->redeliver_uncommitted();
+    epoch = segment_log_->epoch();
+  }
+  {
+    std::lock_guard lock(mutex_);
+    epoch_ = epoch;
     worker_ = worker;
+    worker_up_ = true;
     worker_admin_port_ = port;
   }
   changed_.notify_all();
@@ -418,9 +426,10 @@ void WorkerSupervisor::deliver(LogBatch&& batch) {
   }
 }
 
+// Asked by the log's reader under the log's lock: no lock of the supervisor's.
 bool WorkerSupervisor::has_room() const {
-  std::lock_guard lock(mutex_);
-  return worker_ && (in_flight_events_ == 0 || in_flight_events_ < settings_.max_inflight_events);
+  auto const in_flight = in_flight_events_.load();
+  return worker_up_.load() && (in_flight == 0 || in_flight < settings_.max_inflight_events);
 }
 
 void WorkerSupervisor::sync_worker_sink() {
@@ -477,6 +486,7 @@ std::size_t WorkerSupervisor::worker_died(WorkerProcess& worker, int status, boo
   {
     std::lock_guard lock(mutex_);
     worker_.reset();
+    worker_up_ = false;
     worker_admin_port_ = 0;
     sent_.clear();
     in_flight_events_ = 0;
@@ -700,7 +710,7 @@ boost::json::object WorkerSupervisor::readiness() {
   {
     std::lock_guard lock(mutex_);
     r["worker_up"] = worker_ != nullptr;
-    r["inflight_events"] = in_flight_events_;
+    r["inflight_events"] = in_flight_events_.load();
   }
   log_->describe(r);
   // Capture takes events while the worker restarts: ready is the log's to say.

@@ -125,7 +125,8 @@ class WorkerSupervisor {
   std::shared_ptr<WorkerProcess> worker_;  // running and ready; null while (re)starting
   std::uint64_t epoch_ = 0;                // the log's delivery epoch the worker was given
   std::map<std::size_t, std::deque<Sent>> sent_;  // per partition, in order, not yet committed
-  std::size_t in_flight_events_ = 0;
+  std::atomic<std::size_t> in_flight_events_{0};  // changed under mutex_, read without by has_room()
+  std::atomic<bool> worker_up_{false};              // worker_ set
   std::map<std::uint64_t, std::string> syncs_;  // answers to sink syncs ("" when synced)
   std::uint64_t next_sync_ = 1;
   std::vector<boost::json::object> reports_;  // quiesced, summary: waited for by shutdown

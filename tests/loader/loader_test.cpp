@@ -59,7 +59,7 @@ TEST_CASE("A sound module loads and shows its descriptor", "[loader]") {
   CHECK(m->has_hook(&posthog_plugin_vtable::export_events));
   CHECK(m->has_hook(&posthog_plugin_vtable::run_job));
   CHECK_FALSE(m->has_hook(&posthog_plugin_vtable::run_every_day));
-  CHECK(m->job_names() == std::vector<std::string>{"remember", "flaky", "explode", "capture"});
+  CHECK(m->job_names() == std::vector<std::string>{"remember", "flaky", "explode", "capture", "crash"});
   CHECK(m->manifest().field("label")->required);
 }
 

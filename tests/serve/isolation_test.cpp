@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <map>
@@ -165,6 +166,15 @@ TEST_CASE("isolation: a plugin that segfaults, aborts, hangs or eats memory cost
   two.stop();
   CHECK(one.failures() + two.failures() == 0);  // capture never stopped answering 200
 
+  // Each poisoned event ran again in the next worker, without testkit.
+  wait_until(
+      [&] {
+        std::set<std::string> ids;
+        for (auto const& e : server.sink_events()) ids.insert(id_of(e));
+        return std::all_of(poisoned.begin(), poisoned.end(), [&](auto const& p) { return ids.count(p.first) > 0; });
+      },
+      "every poisoned event reached the sink");
+
   auto isolation = admin(server, "GET", "/api/isolation");
   REQUIRE(isolation);
   auto const crashes = boost::json::parse(isolation->body).at("crashes").as_array();
@@ -190,17 +200,17 @@ TEST_CASE("isolation: a plugin that segfaults, aborts, hangs or eats memory cost
   CHECK_THAT(metrics->body, Catch::Contains("posthog_worker_restarts_total " + std::to_string(kinds.size())));
   auto errors = admin(server, "GET", "/api/teams/2/plugins/testkit/errors");
   REQUIRE(errors);
-  std::size_t crash_errors = 0;
+  // Each poisoned event has its plugin_crash error, with the event as the
+  // plugin received it (twice when a later crash sent its batch round again).
+  std::set<std::string> with_error;
   auto const error_list = boost::json::parse(errors->body);
   for (auto const& e : error_list.at("errors").as_array())
     if (e.at("kind") == "plugin_crash") {
-      ++crash_errors;
-      // The event as the plugin received it.
       INFO(boost::json::serialize(e));
-      CHECK(e.at("event").at("properties").at("id").as_string().starts_with("poison-"));
+      with_error.insert(std::string(e.at("event").at("properties").at("id").as_string()));
     }
   INFO(errors->body);
-  CHECK(crash_errors == kinds.size());
+  for (auto const& [id, kind] : poisoned) CHECK(with_error.count(id) == 1);
 
   REQUIRE(server.stop() == 0);
   auto const events = server.sink_events();
@@ -270,7 +280,11 @@ TEST_CASE("isolation: with Redis and two servers, the event that crashed one wor
       return q ? static_cast<std::size_t>(q->to_number<std::uint64_t>()) : 0;
     };
     wait_until([&] { return quarantined(a) >= k + 1 && quarantined(b) >= k + 1; }, "both workers know the crash");
-    for (auto const* s : {&a, &b}) REQUIRE(admin(*s, "POST", "/api/teams/2/plugins/testkit/enable"));
+    for (auto const* s : {&a, &b})
+      wait_until([&] {
+        auto r = admin(*s, "POST", "/api/teams/2/plugins/testkit/enable");
+        return r && r->status == 200;
+      }, "testkit enabled again");
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // longer than a lease: a loop would show
   CHECK(crashes(a) + crashes(b) == kinds.size());
@@ -306,6 +320,54 @@ TEST_CASE("isolation: a crash in setup_team refuses the copy, and the server ser
   auto const e = server.sink_events().at(0);
   CHECK(listed(e, "$plugins_succeeded", "helloworld (2)"));
   CHECK_FALSE(listed(e, "$plugins_succeeded", "testkit (2)"));
+}
+
+TEST_CASE("isolation: a job that crashes fails as if it had thrown, and on_event's crash loses no event",
+          "[serve][isolation][crash]") {
+  auto c = config(0);
+  c["serve"].as_object()["jobs"] = boost::json::object{{"visibility_seconds", 1}};
+  ServeProcess server(c);
+  // on_event runs after the batch is committed: its crash costs the calls
+  // after it in that batch, never an event in the sink.
+  posthog::testing::post_batch(server,
+                               {boost::json::object{{"event", "e"}, {"distinct_id", "d"},
+                                                    {"properties", {{"id", "on-event"}, {"crash_on_event", "segfault"}}}}},
+                               "phc_two");
+  wait_until(
+      [&] {
+        auto r = admin(server, "GET", "/api/isolation");
+        if (!r || r->status != 200) return false;
+        auto const body = boost::json::parse(r->body);
+        return body.at("crashes").as_array().size() == 1 && body.at("worker_up").as_bool();
+      },
+      "the on_event crash is recorded and a new worker is up");
+  auto enabled = admin(server, "POST", "/api/teams/2/plugins/testkit/enable");
+  REQUIRE(enabled);
+  REQUIRE(enabled->status == 200);
+  posthog::testing::post_batch(server,
+                               {boost::json::object{{"event", "e"}, {"distinct_id", "d"},
+                                                    {"properties", {{"id", "job"}, {"job", "crash"}}}}},
+                               "phc_two");
+  // The job crashes its worker; the next worker fails it, as a throw would.
+  wait_until(
+      [&] {
+        auto r = admin(server, "GET", "/api/teams/2/plugins/testkit/jobs");
+        return r && r->status == 200 && boost::json::parse(r->body).at("failed").to_number<int>() == 1;
+      },
+      "the crashed job is failed");
+  auto const jobs = boost::json::parse(admin(server, "GET", "/api/teams/2/plugins/testkit/jobs")->body);
+  CHECK_THAT(std::string(jobs.at("failed_jobs").at(0).at("last_error").as_string()), Catch::Contains("plugin_crash"));
+  auto const isolation = boost::json::parse(admin(server, "GET", "/api/isolation")->body);
+  auto const& crashes = isolation.at("crashes").as_array();
+  REQUIRE(crashes.size() == 2);
+  CHECK(crashes[0].at("hook") == "on_event");
+  CHECK(crashes[1].at("hook") == "run_job");
+  CHECK(crashes[1].at("subject").as_string().starts_with("job "));
+  REQUIRE(server.stop() == 0);
+  std::map<std::string, int> seen;
+  for (auto const& e : server.sink_events()) ++seen[id_of(e)];
+  CHECK(seen["on-event"] == 1);
+  CHECK(seen["job"] == 1);
 }
 
 TEST_CASE("isolation: thread mode still runs plugins in the server's own threads", "[serve][isolation]") {
