@@ -24,6 +24,17 @@ std::string_view to_string(SetupStatus::Phase p) noexcept {
   return "ok";
 }
 
+std::vector<HealthTransition> TeamPluginState::transitions() const {
+  std::lock_guard lock(setup_mutex_);
+  return {transitions_.begin(), transitions_.end()};
+}
+
+void TeamPluginState::remember(HealthTransition t) {
+  std::lock_guard lock(setup_mutex_);
+  transitions_.push_front(std::move(t));
+  if (transitions_.size() > kept_transitions) transitions_.pop_back();
+}
+
 TeamPluginState& TeamPluginStates::of(std::int64_t team_id, std::string_view plugin) {
   std::lock_guard lock(mutex_);
   auto& slot = states_[{team_id, std::string(plugin)}];
@@ -48,9 +59,10 @@ std::vector<TeamPluginState*> TeamPluginStates::all() const {
   return out;
 }
 
-void TeamPluginStates::report(const TeamPluginState& state, const std::optional<HealthTransition>& transition) {
+void TeamPluginStates::report(TeamPluginState& state, const std::optional<HealthTransition>& transition) {
   if (!transition) return;
   transitions_[static_cast<std::size_t>(transition->to)].fetch_add(1, std::memory_order_relaxed);
+  state.remember(*transition);
   if (observer_) observer_(state, *transition);
 }
 

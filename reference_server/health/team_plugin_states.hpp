@@ -19,6 +19,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -56,6 +57,11 @@ std::string_view to_string(SetupStatus::Phase p) noexcept;
 
 class TeamPluginState {
  public:
+  // Transitions kept per pair: enough to read what happened over a bad day
+  // (three pauses and their recoveries are six), bounded so that a plugin
+  // flapping for weeks costs no more than this.
+  static constexpr std::size_t kept_transitions = 32;
+
   TeamPluginState(std::int64_t team_id, std::string plugin) : team_id_(team_id), plugin_(std::move(plugin)) {}
   TeamPluginState(const TeamPluginState&) = delete;
   TeamPluginState& operator=(const TeamPluginState&) = delete;
@@ -76,13 +82,18 @@ class TeamPluginState {
     setup_ = std::move(s);
   }
 
+  // The health transitions of this pair, newest first, at most kept_transitions.
+  std::vector<HealthTransition> transitions() const;
+  void remember(HealthTransition t);
+
  private:
   std::int64_t team_id_;
   std::string plugin_;
   PluginHealth health_;
   DeclaredMetrics metrics_;
-  mutable std::mutex setup_mutex_;
+  mutable std::mutex setup_mutex_;  // the set-up status and the transitions
   SetupStatus setup_;
+  std::deque<HealthTransition> transitions_;
 };
 
 class TeamPluginStates {
@@ -105,7 +116,8 @@ class TeamPluginStates {
 
   // Set before any hook runs. Called outside every lock of the state.
   void observe(TransitionObserver observer) { observer_ = std::move(observer); }
-  void report(const TeamPluginState& state, const std::optional<HealthTransition>& transition);
+  // Counts a transition, keeps it in the pair's history and tells the observer.
+  void report(TeamPluginState& state, const std::optional<HealthTransition>& transition);
   std::uint64_t transitions_to(HealthState s) const noexcept {
     return transitions_[static_cast<std::size_t>(s)].load(std::memory_order_relaxed);
   }
