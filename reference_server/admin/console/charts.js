@@ -24,8 +24,9 @@ function frame(maximum, unit, xLabels) {
   for (const fraction of [0, 0.5, 1]) {
     const value = maximum * fraction;
     grid.push(svg('line', {x1: margin.left, x2: width - margin.right, y1: y(value), y2: y(value), class: 'grid'}));
+    const digits = value === 0 || value >= 10 ? 0 : Math.min(4, 1 - Math.floor(Math.log10(value)));
     grid.push(svg('text', {x: margin.left - 6, y: y(value) + 4, class: 'axis', 'text-anchor': 'end'},
-      `${formatNumber(value, value < 10 ? 2 : 0)}${unit}`));
+      `${formatNumber(value, digits)}${unit}`));
   }
   for (const [x, text, anchor] of xLabels)
     grid.push(svg('text', {x, y: height - 8, class: 'axis', 'text-anchor': anchor}, text));

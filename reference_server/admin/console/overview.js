@@ -54,17 +54,20 @@ export function overviewPage(main) {
         p50: ms(0.5), p90: ms(0.9), p99: ms(0.99),
       };
     });
+    // The first sample has nothing before it to make a rate with.
+    const charted = points.slice(1);
     const series = (name, key, className, digits = 1) => {
-      const values = points.map((p) => p[key]);
+      const values = charted.map((p) => p[key]);
       const latest = values[values.length - 1];
       return {name, className, values, current: latest === null || latest === undefined ? '–' : formatNumber(latest, digits)};
     };
-    const span = `-${Math.round((samples.length * pollMs) / 60000) || 1} min`;
+    const seconds = (Date.parse(now.at) - Date.parse(samples[Math.min(1, samples.length - 1)].at)) / 1000;
+    const span = seconds >= 120 ? `-${Math.round(seconds / 60)} min` : `-${Math.round(seconds)} s`;
     const previous = samples[samples.length - 2];
-    const seconds = previous ? (Date.parse(now.at) - Date.parse(previous.at)) / 1000 : 0;
+    const interval = previous ? (Date.parse(now.at) - Date.parse(previous.at)) / 1000 : 0;
     const teamRows = now.teams.map((t) => {
       const before = previous && previous.teams.find((p) => p.team_id === t.team_id);
-      const perSecond = before && seconds > 0 ? Math.max(0, (t.in - before.in) / seconds) : null;
+      const perSecond = before && interval > 0 ? Math.max(0, (t.in - before.in) / interval) : null;
       return h('tr', {'data-team': t.team_id}, h('td', {}, link(`/ui/teams/${t.team_id}`, `team ${t.team_id}`)),
         h('td', {class: 'number'}, formatNumber(t.in)), h('td', {class: 'number'}, formatNumber(t.out)),
         h('td', {class: 'number'}, formatNumber(t.dropped)), h('td', {class: 'number'}, formatNumber(perSecond, 1)));

@@ -89,7 +89,7 @@ export async function teamPage(main, navigate, teamId) {
       p.item.querySelector('.position').textContent = `${i + 1}.`;
       list.append(p.item);
     });
-    addSelect.replaceChildren(...addOptions());
+    addSelect.replaceChildren(...addOptions().flat());
   }
 
   const addSelect = h('select', {id: 'add-plugin'});
@@ -162,7 +162,14 @@ export async function teamPage(main, navigate, teamId) {
     section('Plugin chain', h('p', {class: 'muted'}, 'Events go through the enabled plugins from the top down. Drag a plugin, or use the arrows, to change the order.'),
       list, h('div', {class: 'add-row'}, addSelect, add)),
     h('div', {class: 'actions'}, save, status,
-      h('button', {type: 'button', class: 'danger', onclick: async () => {
+      h('button', {type: 'button', class: 'danger', onclick: async (event) => {
+        // Two clicks: the first only asks (no dialog, which a CSP-strict page keeps simple).
+        const button = event.currentTarget;
+        if (!button.dataset.armed) {
+          button.dataset.armed = 'yes';
+          button.textContent = `Delete team ${teamId}: click again to confirm`;
+          return;
+        }
         try { await api('DELETE', path.team(teamId)); navigate('/ui/teams'); } catch (error) { clear(status).append(notice('error', error.message)); }
       }}, 'Delete team')));
   await reload(team);
