@@ -174,6 +174,15 @@ describe(`the admin console (${backend})`, () => {
     assert.equal(await page.locator('li[data-plugin="testkit"] input[name="api_key"]').inputValue(), '');
     assert.ok(!(await page.content()).includes('a-secret-value'));
 
+    // An attachment field uploads through the attachments endpoint, and the team is set up again with it.
+    await page.locator('li[data-plugin="testkit"] .field[data-key="file"] input[type="file"]').setInputFiles(
+      {name: 'regions.csv', mimeType: 'text/csv', buffer: Buffer.from('eu,us\n')});
+    await page.click('li[data-plugin="testkit"] .field[data-key="file"] button');
+    await page.locator('li[data-plugin="testkit"] .attachment-state', {hasText: 'regions.csv (6 bytes, text/csv)'}).waitFor();
+    // plugin.json's markdown is shown as text, not as markup.
+    await page.click('li[data-plugin="helloworld"] summary');
+    await page.locator('li[data-plugin="helloworld"] .markdown', {hasText: 'A greeting on every event'}).waitFor();
+
     const team = await adminApi('GET', '/api/teams/2');
     assert.deepEqual(team.plugins.map((p) => p.name), ['helloworld', 'testkit']);
     assert.equal(team.plugins[1].config.label, 'edited in the console');
@@ -184,6 +193,7 @@ describe(`the admin console (${backend})`, () => {
     const saved = server.sinkEvents().find((e) => e.event === 'after the save');
     assert.equal(saved.properties.testkit_max, 5, 'the chain runs the config saved from the page');
     assert.equal(saved.properties.hello, 'world');
+    assert.equal(saved.properties.testkit_file.file_name, 'regions.csv');
   });
 
   it('shows a failing plugin paused with its errors, and enables it again', async () => {
@@ -197,6 +207,18 @@ describe(`the admin console (${backend})`, () => {
     const event = JSON.parse(await first.locator('pre').textContent());
     assert.equal(event.properties.throw, true, 'each error comes with the event as the plugin received it');
     assert.match(await page.locator('#health-history').textContent(), /paused.*asked to throw/s);
+
+    // The logs, by level and by what they say.
+    await page.selectOption('#log-level', 'error');
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll('#logs tbody tr')].map((row) => row.textContent);
+      return rows.length >= 1 && rows.every((text) => text.includes('error') && text.includes('paused'));
+    });
+    await page.selectOption('#log-level', '');
+    await page.fill('#log-search', 'healthy -> degraded');
+    await page.waitForFunction(() => document.querySelectorAll('#logs tbody tr').length === 1);
+    assert.match(await page.locator('#logs tbody tr').textContent(), /warn/);
+    await page.fill('#log-search', '');
 
     await page.click('#enable-plugin');
     await page.locator('[data-fact="health"]', {hasText: 'healthy'}).waitFor();
