@@ -25,12 +25,12 @@ std::string_view to_string(SetupStatus::Phase p) noexcept {
 }
 
 std::vector<HealthTransition> TeamPluginState::transitions() const {
-  std::lock_guard lock(setup_mutex_);
+  std::lock_guard lock(mutex_);
   return {transitions_.begin(), transitions_.end()};
 }
 
 void TeamPluginState::remember(HealthTransition t) {
-  std::lock_guard lock(setup_mutex_);
+  std::lock_guard lock(mutex_);
   transitions_.push_front(std::move(t));
   if (transitions_.size() > kept_transitions) transitions_.pop_back();
 }

@@ -74,11 +74,11 @@ class TeamPluginState {
   const DeclaredMetrics& metrics() const noexcept { return metrics_; }
 
   SetupStatus setup() const {
-    std::lock_guard lock(setup_mutex_);
+    std::lock_guard lock(mutex_);
     return setup_;
   }
   void set_setup(SetupStatus s) {
-    std::lock_guard lock(setup_mutex_);
+    std::lock_guard lock(mutex_);
     setup_ = std::move(s);
   }
 
@@ -91,7 +91,7 @@ class TeamPluginState {
   std::string plugin_;
   PluginHealth health_;
   DeclaredMetrics metrics_;
-  mutable std::mutex setup_mutex_;  // the set-up status and the transitions
+  mutable std::mutex mutex_;  // the set-up status and the transitions
   SetupStatus setup_;
   std::deque<HealthTransition> transitions_;
 };
