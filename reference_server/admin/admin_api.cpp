@@ -16,19 +16,13 @@
 #include "generations/chain_set.hpp"
 #include "common/event_ids.hpp"
 #include "stores/plugin_attachments.hpp"
+#include "json_answer.hpp"
 #include "plugin_status.hpp"
 
 namespace posthog::server {
 namespace {
 
 constexpr std::string_view redacted = "********";
-
-HttpResponse json_answer(int status, const boost::json::value& body) {
-  HttpResponse r;
-  r.status = status;
-  r.body = boost::json::serialize(body);
-  return r;
-}
 
 std::optional<std::int64_t> parse_id(std::string_view s) {
   std::int64_t v = 0;
@@ -106,9 +100,15 @@ void keep_redacted_secrets(TeamSpec& next, const TeamSpec* current, const ChainS
 
 }  // namespace
 
-bool AdminApi::authorized(const HttpRequest& request) const noexcept { return bearer_matches(request, c_.token); }
+bool AdminApi::bearer_authorized(const HttpRequest& request) const noexcept { return bearer_matches(request, c_.token); }
 
 HttpResponse AdminApi::handle(const HttpRequest& request) {
+  auto response = route(request);
+  add_admin_security_headers(response);
+  return response;
+}
+
+HttpResponse AdminApi::route(const HttpRequest& request) {
   auto const parts = split_path(request.path);
   bool const get = request.method == "GET" || request.method == "HEAD";
   if (get && request.path == "/_health") return json_answer(200, {{"status", "ok"}});
@@ -116,14 +116,9 @@ HttpResponse AdminApi::handle(const HttpRequest& request) {
     auto r = c_.readiness();
     return json_answer(r["ready"].as_bool() ? 200 : 503, r);
   }
-  if (!authorized(request)) {
-    auto r = json_error(401, "unauthorized",
-                        request.header("authorization").empty()
-                            ? "the admin API needs an Authorization: Bearer <token> header"
-                            : "the admin token is not valid");
-    r.headers.emplace_back("WWW-Authenticate", "Bearer");
-    return r;
-  }
+  if (get && (request.path == "/" || (!parts.empty() && parts[0] == "ui"))) return console_file(request.path);
+  if (parts.size() == 2 && parts[0] == "api" && parts[1] == "session") return session(request);
+  if (auto refused = refusal(request)) return std::move(*refused);
   try {
     if (get && request.path == "/metrics") {
       HttpResponse r;
@@ -132,6 +127,7 @@ HttpResponse AdminApi::handle(const HttpRequest& request) {
       return r;
     }
     if (parts.size() == 2 && parts[0] == "api" && parts[1] == "modules" && get) return modules();
+    if (parts.size() == 2 && parts[0] == "api" && parts[1] == "overview" && get) return overview();
     if (parts.size() == 2 && parts[0] == "api" && parts[1] == "teams" && get) return teams();
     if (parts.size() >= 2 && parts.size() <= 4 && parts[0] == "api" && parts[1] == "plugins" && c_.swap) {
       std::string const name = parts.size() >= 3 ? std::string(parts[2]) : std::string();
@@ -181,6 +177,8 @@ HttpResponse AdminApi::handle(const HttpRequest& request) {
         return plugin_exports(*id, std::string(parts[4]));
       if (parts.size() == 6 && parts[3] == "plugins" && parts[5] == "jobs" && get && c_.jobs)
         return plugin_jobs(*id, std::string(parts[4]));
+      if (parts.size() == 6 && parts[3] == "plugins" && parts[5] == "app_metrics" && get)
+        return app_metrics(*id, std::string(parts[4]));
       if (parts.size() == 6 && parts[3] == "plugins" && (parts[5] == "logs" || parts[5] == "errors") && get)
         return plugin_logs(*id, std::string(parts[4]), request.query, parts[5] == "errors");
       if (parts.size() == 4 && parts[3] == "logs" && get) return team_logs(*id, request.query);

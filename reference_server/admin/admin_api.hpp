@@ -1,6 +1,14 @@
-// AdminApi: JSON over HTTP on its own port, for operators, never for clients.
+// AdminApi: JSON over HTTP on its own port, for operators, never for clients,
+// and the web console that uses it (admin_console.cpp).
 //
 //   GET    /_health, /_ready                        no token needed (probes)
+//   GET    /, /ui/...                               the console's page; /ui/assets/{file}
+//                                                   its scripts and styles (no token needed:
+//                                                   they hold no data)
+//   POST   /api/session                             {"token"}: the console signs in (a session
+//                                                   cookie, and the CSRF token in the answer)
+//   GET    /api/session, DELETE /api/session        the session's CSRF token; sign out
+//   GET    /api/overview                            counters for the console's live charts
 //   GET    /metrics                                 Prometheus text format
 //   GET    /api/modules                             loaded modules, and the refused ones
 //   GET    /api/teams                               every team: id, token, chain
@@ -20,6 +28,9 @@
 //   GET    /api/teams/{id}/plugins/{name}/logs      newest first, ?limit=N (default 100), ?level=warn
 //   GET    /api/teams/{id}/logs                     every plugin of the team's lines, merged, newest first
 //   GET    /api/teams/{id}/plugins/{name}/errors    each with the event that caused it
+//   GET    /api/teams/{id}/plugins/{name}/app_metrics
+//                                                   calls that succeeded and failed, and their
+//                                                   time, per hour over the last 24 hours
 //   GET    /api/plugins                             per plugin: version serving, previous,
 //                                                   refused swap attempts (file, step, team, field)
 //   GET    /api/plugins/{name}
@@ -35,14 +46,21 @@
 //   GET    /api/sink/parked                         forward batches the target refused for good
 //   POST   /api/sink/parked/retry                   put them back in the backlog
 //
-// Everything but the probes needs `Authorization: Bearer <token>`; with no token
-// configured the API does not listen at all. Secret fields are never returned:
+// Everything but the probes and the console's files needs `Authorization:
+// Bearer <token>` or a console session (and then, to change anything, the
+// session's X-CSRF-Token header); with no token configured the API does not
+// listen at all. Every answer carries a Content-Security-Policy that allows
+// only the port's own scripts, and none grants another origin access (no
+// CORS). Secret fields are never returned:
 // they read "********", and a PUT that sends "********" back for one keeps the
 // value already set, so a client can round-trip a team without knowing it.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,6 +74,7 @@
 #include "generations/live_chains.hpp"
 #include "sinks/posthog_forward_sink.hpp"
 #include "stores/durable_store.hpp"
+#include "admin_sessions.hpp"
 
 namespace posthog::server {
 
@@ -76,14 +95,30 @@ struct AdminContext {
   TeamRegistry* teams = nullptr;                   // where PUT/DELETE keep teams; null: the store
   // Tells the other servers of a cluster (with Redis); null: a single server.
   std::function<void(boost::json::object)> announce;
+  // Capture requests answered 503 so far, for the overview; null: none counted.
+  std::function<std::uint64_t()> capture_refusals;
+  std::size_t max_sessions = 16;
+  std::chrono::seconds session_lifetime = std::chrono::hours(8);
 };
 
 class AdminApi {
  public:
-  explicit AdminApi(AdminContext context) : c_(std::move(context)) {}
+  explicit AdminApi(AdminContext context)
+      : c_(std::move(context)), sessions_(c_.max_sessions, c_.session_lifetime) {}
+  // Every answer, with the port's security headers.
   HttpResponse handle(const HttpRequest& request);
 
  private:
+  HttpResponse route(const HttpRequest& request);
+  // admin_console.cpp: the console's files, its sessions, and what only it asks for.
+  HttpResponse console_file(std::string_view path) const;
+  HttpResponse session(const HttpRequest& request);
+  // Why a request may not use the API (no token, a wrong one, an ended
+  // session, a change without the session's CSRF token); nothing when it may.
+  std::optional<HttpResponse> refusal(const HttpRequest& request) const;
+  HttpResponse overview() const;
+  HttpResponse app_metrics(std::int64_t id, const std::string& plugin) const;
+
   HttpResponse modules() const;
   HttpResponse teams() const;
   HttpResponse team(std::int64_t id) const;
@@ -102,12 +137,16 @@ class AdminApi {
   HttpResponse jobs_overview();
   HttpResponse plugin_jobs(std::int64_t id, const std::string& plugin);
   HttpResponse replay_job(std::string_view job);
-  bool authorized(const HttpRequest& request) const noexcept;
+  bool bearer_authorized(const HttpRequest& request) const noexcept;
   TeamRegistry& team_registry() const noexcept { return c_.teams ? *c_.teams : c_.store; }
   // Announces a team change; what the response says about it.
   boost::json::value announce_team(std::int64_t id);
 
   AdminContext c_;
+  AdminSessions sessions_;
 };
+
+// Content-Security-Policy and its companions, on every answer of the admin port.
+void add_admin_security_headers(HttpResponse& response);
 
 }  // namespace posthog::server

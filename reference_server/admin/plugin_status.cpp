@@ -28,11 +28,15 @@ boost::json::object plugin_status_json(const TeamPluginStates& states, const Tea
                         {"paused_until", iso_time_or_null(health.paused_until_ms)},
                         {"recent_pauses", health.recent_pauses},
                         {"checks", policy.enabled}};
-  if (health.last)
-    h["last_transition"] = boost::json::object{{"from", to_string(health.last->from)},
-                                               {"to", to_string(health.last->to)},
-                                               {"at", iso_time_or_null(health.last->at_ms)},
-                                               {"reason", health.last->reason}};
+  auto transition_json = [](const HealthTransition& t) {
+    return boost::json::object{
+        {"from", to_string(t.from)}, {"to", to_string(t.to)}, {"at", iso_time_or_null(t.at_ms)}, {"reason", t.reason}};
+  };
+  if (health.last) h["last_transition"] = transition_json(*health.last);
+  boost::json::array history;
+  if (state)
+    for (auto const& t : state->transitions()) history.push_back(transition_json(t));
+  h["history"] = std::move(history);
   return {{"health", std::move(h)},
           {"setup", boost::json::object{{"state", to_string(setup.phase)},
                                         {"failed_attempts", setup.attempts},

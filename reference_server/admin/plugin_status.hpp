@@ -1,7 +1,8 @@
 // How one (team, plugin) is doing, as the admin API shows it: its health
-// (state, tokens left, pause, the last transition and why), how its set-up is
-// going, and the metrics it declared. A pair with no state kept yet
-// (team_plugin_states.hpp) is healthy, set up, and has declared nothing.
+// (state, tokens left, pause, the last transition and the newest ones, each
+// with its reason), how its set-up is going, and the metrics it declared.
+// A pair with no state kept yet (team_plugin_states.hpp) is healthy, set up,
+// and has declared nothing.
 #pragma once
 
 #include <boost/json/object.hpp>

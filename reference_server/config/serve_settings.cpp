@@ -231,6 +231,10 @@ ServeSettings ServeSettings::from(const ServerConfig& config, const Environment&
       set_listen(s.admin_host, s.admin_port, l->get_string(), "$.serve.admin.listen");
     }
     s.admin_token = string(admin, "token", "$.serve.admin.token", s.admin_token);
+    s.admin_session_seconds = static_cast<unsigned>(
+        json_number(admin, "session_seconds", s.admin_session_seconds, 60, 30 * 86'400, "$.serve.admin."));
+    s.admin_max_sessions =
+        static_cast<unsigned>(json_number(admin, "max_sessions", s.admin_max_sessions, 1, 1000, "$.serve.admin."));
   }
 
   // The environment wins over the file.

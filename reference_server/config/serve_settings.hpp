@@ -11,7 +11,8 @@
 //             //     "batch_events": 500, "max_backlog_events": 1000000, "drain_seconds": 5},
 //             "store": "plugin-server.db", "cache_max_bytes": 268435456, "log_level": "info",
 //             "log": {"dir": "event-log", "fsync": "batch", "max_bytes": 1073741824},
-//             "admin": {"listen": "127.0.0.1:8001", "token": "..."}}
+//             "admin": {"listen": "127.0.0.1:8001", "token": "...", "session_seconds": 28800,
+//                       "max_sessions": 16}}
 //
 //   WEB_HOST, WEB_PORT, IO_THREADS, WORKER_CONCURRENCY, MAX_BODY_BYTES,
 //   MAX_DECODED_BYTES, MAX_INFLIGHT_EVENTS, MAX_BATCH_EVENTS, MAX_CONNECTIONS, RETRY_AFTER_SECONDS,
@@ -110,6 +111,10 @@ struct ServeSettings {
   std::string admin_host = "127.0.0.1";
   std::uint16_t admin_port = 8001;
   std::string admin_token;  // empty: the admin API is off
+  // The console's sign-in sessions: each lives this long at most, and at most
+  // this many at once (signing in past it ends the oldest).
+  unsigned admin_session_seconds = 8 * 3600;  // 60 .. 30 days
+  unsigned admin_max_sessions = 16;           // 1 .. 1,000
 
   using Environment = std::function<std::optional<std::string>(const char* name)>;
   static Environment process_environment();

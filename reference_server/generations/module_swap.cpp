@@ -229,7 +229,7 @@ SwapResult ModuleSwap::publish(const PluginSpec& spec, std::shared_ptr<PluginMod
   result.drain_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   result.generation = generation;
   result.outcome = SwapResult::Outcome::swapped;
-  versions_.serving(spec.name, module, generation, result.drain_ms);
+  versions_.serving(spec.name, module, generation, result.drain_ms, trigger);
   if (listener_) {
     try {
       listener_(spec.name, *module, trigger);

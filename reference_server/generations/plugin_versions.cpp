@@ -20,9 +20,13 @@ boost::json::object module_json(const PluginModule& m) {
 }  // namespace
 
 std::shared_ptr<PluginModule> PluginVersions::serving(const std::string& plugin, std::shared_ptr<PluginModule> module,
-                                                      std::uint64_t generation, double drain_ms) {
+                                                      std::uint64_t generation, double drain_ms,
+                                                      std::string_view trigger) {
   std::lock_guard lock(mutex_);
   auto& e = entries_[plugin];
+  e.history.push_front({module->version(), module->content_hash(), module->file(), std::string(trigger), generation,
+                        drain_ms, std::chrono::system_clock::now()});
+  if (e.history.size() > kept_versions) e.history.pop_back();
   auto replaced = e.serving;
   if (replaced) {
     e.previous = replaced;
@@ -85,6 +89,12 @@ boost::json::object PluginVersions::entry_json(const std::string& plugin, const 
     o["serving"] = nullptr;
   }
   o["previous"] = e.previous ? boost::json::value(module_json(*e.previous)) : boost::json::value(nullptr);
+  boost::json::array history;
+  for (auto const& v : e.history)
+    history.push_back({{"version", v.version},       {"content_hash", v.content_hash}, {"file", v.file},
+                       {"trigger", v.trigger},       {"generation", v.generation},     {"drain_ms", v.drain_ms},
+                       {"at_ms", ms_since_epoch(v.at)}});
+  o["history"] = std::move(history);
   boost::json::array failed;
   for (auto const& a : e.failed) {
     boost::json::object f{{"file", a.file},       {"trigger", a.trigger},

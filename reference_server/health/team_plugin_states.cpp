@@ -25,17 +25,28 @@ std::string_view to_string(SetupStatus::Phase p) noexcept {
 }
 
 void TeamPluginState::quarantine(QuarantinedCall call) {
-  std::lock_guard lock(setup_mutex_);
+  std::lock_guard lock(mutex_);
   if (quarantine_.size() >= max_quarantined) quarantine_.erase(quarantine_.begin());
   quarantine_.push_back(std::move(call));
   has_quarantine_.store(true, std::memory_order_release);
 }
 
 std::optional<QuarantinedCall> TeamPluginState::quarantined(std::string_view subject, std::string_view hook) const {
-  std::lock_guard lock(setup_mutex_);
+  std::lock_guard lock(mutex_);
   for (auto const& q : quarantine_)
     if (q.subject == subject && q.hook == hook) return q;
   return std::nullopt;
+}
+
+std::vector<HealthTransition> TeamPluginState::transitions() const {
+  std::lock_guard lock(mutex_);
+  return {transitions_.begin(), transitions_.end()};
+}
+
+void TeamPluginState::remember(HealthTransition t) {
+  std::lock_guard lock(mutex_);
+  transitions_.push_front(std::move(t));
+  if (transitions_.size() > kept_transitions) transitions_.pop_back();
 }
 
 TeamPluginState& TeamPluginStates::of(std::int64_t team_id, std::string_view plugin) {
@@ -62,9 +73,10 @@ std::vector<TeamPluginState*> TeamPluginStates::all() const {
   return out;
 }
 
-void TeamPluginStates::report(const TeamPluginState& state, const std::optional<HealthTransition>& transition) {
+void TeamPluginStates::report(TeamPluginState& state, const std::optional<HealthTransition>& transition) {
   if (!transition) return;
   transitions_[static_cast<std::size_t>(transition->to)].fetch_add(1, std::memory_order_relaxed);
+  state.remember(*transition);
   if (observer_) observer_(state, *transition);
 }
 

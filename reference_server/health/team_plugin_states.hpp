@@ -19,6 +19,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -66,6 +67,11 @@ struct QuarantinedCall {
 
 class TeamPluginState {
  public:
+  // Transitions kept per pair: enough to read what happened over a bad day
+  // (three pauses and their recoveries are six), bounded so that a plugin
+  // flapping for weeks costs no more than this.
+  static constexpr std::size_t kept_transitions = 32;
+
   TeamPluginState(std::int64_t team_id, std::string plugin) : team_id_(team_id), plugin_(std::move(plugin)) {}
   TeamPluginState(const TeamPluginState&) = delete;
   TeamPluginState& operator=(const TeamPluginState&) = delete;
@@ -78,11 +84,11 @@ class TeamPluginState {
   const DeclaredMetrics& metrics() const noexcept { return metrics_; }
 
   SetupStatus setup() const {
-    std::lock_guard lock(setup_mutex_);
+    std::lock_guard lock(mutex_);
     return setup_;
   }
   void set_setup(SetupStatus s) {
-    std::lock_guard lock(setup_mutex_);
+    std::lock_guard lock(mutex_);
     setup_ = std::move(s);
   }
 
@@ -93,15 +99,20 @@ class TeamPluginState {
   void quarantine(QuarantinedCall call);
   std::optional<QuarantinedCall> quarantined(std::string_view subject, std::string_view hook) const;
 
+  // The health transitions of this pair, newest first, at most kept_transitions.
+  std::vector<HealthTransition> transitions() const;
+  void remember(HealthTransition t);
+
  private:
   std::int64_t team_id_;
   std::string plugin_;
   PluginHealth health_;
   DeclaredMetrics metrics_;
-  mutable std::mutex setup_mutex_;
+  mutable std::mutex mutex_;  // the set-up status, the quarantine and the transitions
   SetupStatus setup_;
   std::atomic<bool> has_quarantine_{false};
-  std::vector<QuarantinedCall> quarantine_;  // under setup_mutex_
+  std::vector<QuarantinedCall> quarantine_;  // under mutex_
+  std::deque<HealthTransition> transitions_;
 };
 
 class TeamPluginStates {
@@ -124,7 +135,8 @@ class TeamPluginStates {
 
   // Set before any hook runs. Called outside every lock of the state.
   void observe(TransitionObserver observer) { observer_ = std::move(observer); }
-  void report(const TeamPluginState& state, const std::optional<HealthTransition>& transition);
+  // Counts a transition, keeps it in the pair's history and tells the observer.
+  void report(TeamPluginState& state, const std::optional<HealthTransition>& transition);
   std::uint64_t transitions_to(HealthState s) const noexcept {
     return transitions_[static_cast<std::size_t>(s)].load(std::memory_order_relaxed);
   }

@@ -14,6 +14,7 @@
 #include "stores/plugin_attachments.hpp"
 #include "common/plugin_log.hpp"
 #include "common/load_error.hpp"
+#include "common/epoch_ms.hpp"
 
 namespace posthog::server {
 
@@ -170,8 +171,9 @@ bool TeamPlugin::runnable() const noexcept {
 template <class Call>
 posthog_status TeamPlugin::watched(const char* hook, posthog_error& error, std::chrono::nanoseconds* took,
                                    Call&& call) const noexcept {
-  // A latency histogram wants the precise clock; health and the watchdog make do with the coarse one.
-  auto const clock = took ? &HookCalls::steady_ns : &HookCalls::coarse_ns;
+  // A latency histogram and the hourly durations want the precise clock; health
+  // and the watchdog make do with the coarse one.
+  auto const clock = took || services_.app_metrics ? &HookCalls::steady_ns : &HookCalls::coarse_ns;
   auto const started = clock();
   auto const host_failures = host_service_failures();
   // The call that crashed a worker process on this subject (an event, a job,
@@ -192,6 +194,7 @@ posthog_status TeamPlugin::watched(const char* hook, posthog_error& error, std::
   }
   std::chrono::nanoseconds const elapsed(clock() - started);
   if (took) *took = elapsed;
+  if (services_.app_metrics) count_hourly(status, elapsed);
   auto* states = services_.states;
   // A call during which the server's own stores failed the plugin (Redis
   // away, say) failed or dragged because of them: not charged.
@@ -213,6 +216,24 @@ posthog_status TeamPlugin::watched(const char* hook, posthog_error& error, std::
       services_.log->log({team_id(), name(), POSTHOG_LOG_ERROR, std::string("health charge failed: ") + e.what(), {}});
   }
   return status;
+}
+
+void TeamPlugin::count_hourly(posthog_status status, std::chrono::nanoseconds took) const noexcept {
+  auto* calls = hourly_.load(std::memory_order_acquire);
+  if (!calls) {
+    try {
+      calls = &services_.app_metrics->of(team_id(), name());
+    } catch (const std::exception& e) {
+      if (services_.log)
+        services_.log->log({team_id(), name(), POSTHOG_LOG_ERROR, std::string("app metrics not kept: ") + e.what(), {}});
+      return;
+    }
+    hourly_.store(calls, std::memory_order_release);
+  }
+  // PostHog's app metrics: a drop is the plugin's answer, so a success; a
+  // RetryError is a call that did not succeed, so a failure (retried later).
+  bool const failed = status != POSTHOG_OK && status != POSTHOG_DROP;
+  calls->record(coarse_epoch_ms(), failed, took.count());
 }
 
 posthog_status TeamPlugin::process_event(boost::json::object& event, posthog_error& error,

@@ -9,6 +9,7 @@
 #include <posthog/abi.h>
 
 #include <boost/json/object.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -18,6 +19,7 @@
 
 #include "config/export_settings.hpp"
 #include "loader/plugin_module.hpp"
+#include "metrics/hourly_app_metrics.hpp"
 #include "plugin_scope.hpp"
 
 namespace posthog::server {
@@ -113,11 +115,14 @@ class TeamPlugin {
   template <class Call>
   posthog_status watched(const char* hook, posthog_error& error, std::chrono::nanoseconds* took,
                          Call&& call) const noexcept;
+  // Adds the call to this pair's hourly app metrics (services_.app_metrics).
+  void count_hourly(posthog_status status, std::chrono::nanoseconds took) const noexcept;
   std::shared_ptr<PluginInstance> instance_;
   PluginScope scope_;
   posthog_team* handle_ = nullptr;
   HostServices& services_;
   std::unique_ptr<const ExportSettings> export_settings_;  // only for a plugin with export_events
+  mutable std::atomic<HourlyCalls*> hourly_{nullptr};     // found on the first call
 };
 
 }  // namespace posthog::server

@@ -22,6 +22,7 @@ class TeamCache;
 class PluginStorage;
 class PluginLog;
 class PipelineMetrics;
+class HourlyAppMetrics;
 class TeamPluginStates;
 class TeamPluginState;
 class SetupRetries;
@@ -54,6 +55,7 @@ struct HostServices {
   JobSink* jobs = nullptr;             // serve mode's job queue; null: meta.jobs fails with a clear error
   TeamPluginStates* states = nullptr;  // health, set-up status, declared metrics; null: none kept
   SetupRetries* setup_retries = nullptr;  // serve mode's: a failed setup_team is tried again; null: refused
+  HourlyAppMetrics* app_metrics = nullptr;  // serve mode's 24 hours per (team, plugin); null: none kept
 };
 
 // The table handed to a module's entry function.

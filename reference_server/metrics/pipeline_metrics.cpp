@@ -24,6 +24,19 @@ TeamCounters* PipelineMetrics::team(std::int64_t team_id) {
   return c.get();
 }
 
+PipelineSnapshot PipelineMetrics::snapshot() const {
+  std::lock_guard lock(mutex_);
+  PipelineSnapshot s;
+  s.teams.reserve(teams_.size());
+  for (auto const& [id, c] : teams_)
+    s.teams.push_back({id, c->in.load(std::memory_order_relaxed), c->out.load(std::memory_order_relaxed),
+                       c->dropped.load(std::memory_order_relaxed)});
+  for (std::size_t slot = 0; slot < plugin_names_.size(); ++slot)
+    for (auto const& w : workers_)
+      for (std::size_t b = 0; b < s.latency.size(); ++b) s.latency[b] += w[slot].buckets[b].get();
+  return s;
+}
+
 void PipelineMetrics::render(std::string& out) const {
   std::lock_guard lock(mutex_);
   auto team_family = [&](const char* name, const char* help, std::atomic<std::uint64_t> TeamCounters::*field) {

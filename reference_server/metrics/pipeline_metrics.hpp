@@ -56,6 +56,18 @@ struct TeamCounters {
   std::atomic<std::uint64_t> in{0}, out{0}, dropped{0};
 };
 
+// The counters at one moment, summed: what the console's overview polls.
+struct PipelineSnapshot {
+  struct Team {
+    std::int64_t team_id = 0;
+    std::uint64_t in = 0, out = 0, dropped = 0;
+  };
+  std::vector<Team> teams;
+  // process_event calls of every plugin by latency bucket (PluginTimings::bounds,
+  // then one over every bound), not cumulative.
+  std::array<std::uint64_t, PluginTimings::bounds.size() + 1> latency{};
+};
+
 class PipelineMetrics {
  public:
   static constexpr std::size_t max_plugins = 256;  // slots per worker; later plugins share the last
@@ -71,6 +83,7 @@ class PipelineMetrics {
 
   // Appends every counter in Prometheus text format.
   void render(std::string& out) const;
+  PipelineSnapshot snapshot() const;
 
  private:
   std::vector<std::unique_ptr<PluginTimings[]>> workers_;

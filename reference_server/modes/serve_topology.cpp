@@ -61,6 +61,7 @@ ServeTopology::ServeTopology(const ServerConfig& file_config, const ServeSetting
       host_(options.max_capture_depth, settings.cache_max_bytes, settings.health) {
   host_.services.storage = &storage_;
   host_.services.metrics = &metrics_;
+  host_.services.app_metrics = &app_metrics_;
   // With Redis, meta.cache and meta.storage are shared by every server that
   // points at it. Unreachable at start is not fatal: plugin calls fail with
   // the reason, /_ready says so, and the pool reconnects when it is back.
@@ -289,12 +290,16 @@ ServeTopology::ServeTopology(const ServerConfig& file_config, const ServeSetting
       return json_error(404, "not_found", "no such endpoint: " + request.path);
     });
     if (!settings.admin_token.empty()) {
-      admin_ = std::make_unique<AdminApi>(AdminContext{
+      AdminContext admin{
           settings.admin_token, host_.chains, host_.services, store_, host_.refusals,
           [this](std::string& text) { render_metrics(text); }, [this] { return readiness(); }, forward_sink_.get(),
           &hot_swap_->swap(), &hot_swap_->versions(), exports_.get(), jobs_.get(), schedules_.get(), teams_,
           bus_ ? std::function<void(boost::json::object)>([this](boost::json::object m) { bus_->publish(std::move(m)); })
-               : nullptr});
+               : nullptr};
+      admin.capture_refusals = [this] { return capture_api_->refused_busy() + capture_api_->refused_unavailable(); };
+      admin.max_sessions = settings.admin_max_sessions;
+      admin.session_lifetime = std::chrono::seconds(settings.admin_session_seconds);
+      admin_ = std::make_unique<AdminApi>(std::move(admin));
       HttpServerOptions admin_http;
       admin_http.host = settings.admin_host;
       admin_http.port = settings.admin_port;

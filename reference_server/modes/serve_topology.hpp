@@ -33,6 +33,7 @@
 #include "stores/schedule_lock.hpp"
 #include "jobs/scheduler.hpp"
 #include "log/event_log.hpp"
+#include "metrics/hourly_app_metrics.hpp"
 #include "metrics/pipeline_metrics.hpp"
 #include "pipeline/pipeline_runner.hpp"
 #include "sinks/fd_writer.hpp"
@@ -114,6 +115,7 @@ class ServeTopology {
   std::unique_ptr<RedisCache> redis_cache_;
   std::unique_ptr<RedisStorage> redis_storage_;
   PipelineMetrics metrics_;
+  HourlyAppMetrics app_metrics_;
 
   // The plugin host: modules, instances, team copies, and the services they use.
   EmbeddedPluginHost host_;

@@ -8,6 +8,7 @@
 #include <chrono>
 
 #include "health/plugin_health.hpp"
+#include "health/team_plugin_states.hpp"
 
 namespace plugin_health_test {
 
@@ -116,6 +117,38 @@ TEST_CASE("With health off nothing is ever charged", "[health]") {
   PluginHealth h;
   CHECK_FALSE(h.charge(p, 1e9, 0, "e"));
   CHECK(h.state() == HealthState::healthy);
+}
+
+TEST_CASE("Each (team, plugin) keeps its newest transitions with their reasons, bounded", "[health]") {
+  HealthPolicy p;
+  p.bucket_tokens = 300;
+  p.refill_per_second = 0;
+  std::int64_t now = 1'000'000;
+  TeamPluginStates states(p, [&] { return now; });
+  int observed = 0;
+  states.observe([&](const TeamPluginState&, const HealthTransition&) { ++observed; });
+  auto& s = states.of(3, "testkit");
+  CHECK(s.transitions().empty());
+  for (int i = 0; i < 3; ++i) states.report(s, s.health().charge(p, 100, now, "process_event threw #" + std::to_string(i)));
+  states.report(s, s.health().enable(p, ++now));
+  auto const history = s.transitions();
+  REQUIRE(history.size() == 3);  // newest first: enabled, paused, degraded
+  CHECK(history[0].to == HealthState::healthy);
+  CHECK(history[0].reason == "enabled by an admin");
+  CHECK(history[1].to == HealthState::paused);
+  CHECK(history[1].reason.rfind("process_event threw #2", 0) == 0);
+  CHECK(history[2].from == HealthState::healthy);
+  CHECK(history[2].to == HealthState::degraded);
+  CHECK(observed == 3);
+  CHECK(states.find(3, "other") == nullptr);
+
+  for (int round = 0; round < 40; ++round) {
+    states.report(s, s.health().charge(p, 300, ++now, "round " + std::to_string(round)));
+    states.report(s, s.health().enable(p, ++now));
+  }
+  auto const kept = s.transitions();
+  CHECK(kept.size() == TeamPluginState::kept_transitions);
+  CHECK(kept[1].reason.rfind("round 39", 0) == 0);
 }
 
 }  // namespace plugin_health_test

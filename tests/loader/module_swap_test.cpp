@@ -216,6 +216,15 @@ TEST_CASE("Rollback serves the version before; with none there is nothing to do"
   CHECK(back.to_version == "1.0.0");
   CHECK(f.stamp(1) == "1.0.0");
   CHECK(f.versions.previous("swapkit")->version() == "2.0.0");
+  // The versions that served, newest first, with how each came to serve.
+  auto const history = f.versions.to_json("swapkit").at("history").as_array();
+  REQUIRE(history.size() == 3);
+  CHECK(history[0].at("version") == "1.0.0");
+  CHECK(history[0].at("trigger") == "rollback");
+  CHECK(history[1].at("version") == "2.0.0");
+  CHECK(history[1].at("trigger") == "test");
+  CHECK(history[2].at("version") == "1.0.0");
+  CHECK(history[2].at("trigger") == "startup");
   // The folder watch and SIGHUP look only at files that changed: the file
   // still holds v2, and the rollback to v1 stands.
   for (auto const& r : f.swap->swap_changed("SIGHUP")) CHECK(r.outcome == SwapResult::Outcome::unchanged);
