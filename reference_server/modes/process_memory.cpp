@@ -1,5 +1,6 @@
 #include "process_memory.hpp"
 
+#include <malloc.h>
 #include <sys/resource.h>
 
 #include <cstdio>
@@ -34,5 +35,7 @@ double cpu_seconds() {
 
 long resident_kib() { return status_field_kib("VmRSS"); }
 long peak_resident_kib() { return status_field_kib("VmHWM"); }
+
+void return_free_memory() noexcept { ::malloc_trim(0); }
 
 }  // namespace posthog::server

@@ -4,12 +4,13 @@
 #include <signal.h>
 
 #include "diagnostics.hpp"
+#include "process_memory.hpp"
 #include "serve_topology.hpp"
 #include "worker_supervisor.hpp"
 
 namespace posthog::server {
 
-int run_serve_mode(const ServerConfig& file_config, const ServeSettings& settings, const ServeOptions& options) {
+int run_serve_mode(ServerConfig file_config, const ServeSettings& settings, const ServeOptions& options) {
   // Every thread started from here on inherits a mask without SIGTERM/SIGINT/
   // SIGHUP: only this thread receives them, in sigwait below.
   sigset_t signals;
@@ -33,6 +34,10 @@ int run_serve_mode(const ServerConfig& file_config, const ServeSettings& setting
     FdWriter(options.error_fd).write(diagnostic_line({{"type", "start_error"}, {"message", e.what()}}));
     return 1;
   }
+  // The teams' specs now live in the chains (or, supervising, in the worker):
+  // the file's copy would only hold memory, 2 KB a team.
+  file_config = ServerConfig{};
+  return_free_memory();
   int signal_number = 0;
   for (;;) {
     sigwait(&signals, &signal_number);

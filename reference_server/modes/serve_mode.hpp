@@ -47,6 +47,7 @@ struct ServeOptions {
   std::string config_file;  // the config's path, for the worker processes (serve.isolation: process)
 };
 
-int run_serve_mode(const ServerConfig& config, const ServeSettings& settings, const ServeOptions& options = {});
+// Takes the config whole: once the server is built from it, it is let go.
+int run_serve_mode(ServerConfig config, const ServeSettings& settings, const ServeOptions& options = {});
 
 }  // namespace posthog::server

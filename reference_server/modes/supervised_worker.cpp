@@ -16,6 +16,7 @@
 #include "health/worker_crash.hpp"
 #include "log/remote_log.hpp"
 #include "diagnostics.hpp"
+#include "process_memory.hpp"
 #include "serve_topology.hpp"
 #include "worker_process.hpp"
 
@@ -43,7 +44,7 @@ StartOrder read_start(LogChannel& channel) {
 
 }  // namespace
 
-int run_supervised_worker(const ServerConfig& config, ServeSettings settings, int channel_fd, int hook_calls_fd) {
+int run_supervised_worker(ServerConfig config, ServeSettings settings, int channel_fd, int hook_calls_fd) {
   FdWriter err(2);
   // Dies with the supervisor; a supervisor that died before this line is seen by the parent id.
   pid_t const parent = ::getppid();
@@ -95,6 +96,8 @@ int run_supervised_worker(const ServerConfig& config, ServeSettings settings, in
     err.write(diagnostic_line({{"type", "start_error"}, {"message", e.what()}}));
     return 1;
   }
+  config = ServerConfig{};  // built from: held by the chains now
+  return_free_memory();
   if (start.quiesced) topology->quiesce();
 
   // The chains change (a team added, a token changed): capture must know.

@@ -15,6 +15,6 @@
 
 namespace posthog::server {
 
-int run_supervised_worker(const ServerConfig& config, ServeSettings settings, int channel_fd, int hook_calls_fd);
+int run_supervised_worker(ServerConfig config, ServeSettings settings, int channel_fd, int hook_calls_fd);
 
 }  // namespace posthog::server

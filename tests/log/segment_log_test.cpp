@@ -63,10 +63,26 @@ struct Collector {
   std::mutex mutex;
   std::vector<LogBatch> batches;
   std::atomic<std::size_t> events{0};
+  // `events` grows after the batch is in the list, so a test that waited on
+  // it finds every batch it counted.
   void take(LogBatch&& b) {
-    events += b.events;
     std::lock_guard lock(mutex);
+    auto const n = b.events;
     batches.push_back(std::move(b));
+    events += n;
+  }
+  // The list is the reader thread's too: every look at it takes the lock.
+  template <class Each>
+  void each(Each f) {
+    std::lock_guard lock(mutex);
+    for (auto& b : batches) f(b);
+  }
+  void commit_all(SegmentLog& log) {
+    each([&](LogBatch& b) { log.commit(b); });
+  }
+  std::size_t size() {
+    std::lock_guard lock(mutex);
+    return batches.size();
   }
   template <class Done>
   void wait(Done done) {
@@ -185,7 +201,7 @@ TEST_CASE("Records come back per partition, in order, and a commit frees them", 
   REQUIRE(by_partition[3].size() == 10);
   for (int i = 0; i < 10; ++i) CHECK(by_partition[3][i] == "{\"event\":\"p3r" + std::to_string(i) + "-0\"}");
   CHECK(by_partition.count(2) == 0);
-  for (auto& b : got.batches) log.commit(b);
+  got.commit_all(log);
   CHECK(log.status().pending_events == 0);
   log.stop(std::chrono::seconds(5));
   log.finish(std::chrono::seconds(5));
@@ -255,8 +271,8 @@ TEST_CASE("After a crash, everything not committed is delivered again; committed
   Collector got;
   log.start([&](LogBatch&& b) { got.take(std::move(b)); }, [] { return true; });
   got.wait([&] { return got.events == 10; });
-  for (auto const& b : got.batches) CHECK(b.partition == 1);
-  for (auto& b : got.batches) log.commit(b);
+  got.each([](LogBatch& b) { CHECK(b.partition == 1); });
+  got.commit_all(log);
   log.stop(std::chrono::seconds(5));
   log.finish(std::chrono::seconds(5));
   // A clean stop leaves an empty log: the next start delivers nothing.
@@ -302,14 +318,17 @@ TEST_CASE("A torn tail is cut off and counted; the whole records before it are k
   Collector got;
   log.start([&](LogBatch&& b) { got.take(std::move(b)); }, [] { return true; });
   got.wait([&] { return got.events == kept; });
-  auto const t = texts(got.batches.at(0));
+  auto const t = [&] {
+    std::lock_guard lock(got.mutex);
+    return texts(got.batches.at(0));
+  }();
   REQUIRE(t.size() == kept);
   CHECK(t[3] == R"({"event":"r1-1"})");
   // The log goes on after the cut: a new record lands right after it.
   std::vector<LogAppend> more{record(0, "after")};
   log.append(more);
   got.wait([&] { return got.events == kept + 1; });
-  for (auto& b : got.batches) log.commit(b);
+  got.commit_all(log);
   log.stop(std::chrono::seconds(5));
   log.finish(std::chrono::seconds(5));
 }
@@ -339,14 +358,14 @@ TEST_CASE("A full log refuses appends whole, and takes them again once segments 
   Collector got;
   log.start([&](LogBatch&& b) { got.take(std::move(b)); }, [] { return true; });
   got.wait([&] { return got.events == 7; });
-  for (auto& b : got.batches) log.commit(b);
+  got.commit_all(log);
   log.checkpoint();  // deletes the segments every partition is past
   CHECK(log.status().bytes < one * 3);
   std::vector<LogAppend> r{record(0, std::string(1000, 'x'))};
   log.append(r);
   CHECK(log.status().writable);
   got.wait([&] { return got.events == 8; });
-  for (auto& b : got.batches) log.commit(b);
+  got.commit_all(log);
   log.stop(std::chrono::seconds(5));
   log.finish(std::chrono::seconds(5));
 }
@@ -380,10 +399,11 @@ TEST_CASE("A write error refuses the append, leaves nothing half-written, and cl
   log.start([&](LogBatch&& b) { got.take(std::move(b)); }, [] { return true; });
   got.wait([&] { return got.events == 2; });
   std::vector<std::string> all;
-  for (auto& b : got.batches)
+  got.each([&](LogBatch& b) {
     for (auto& t : texts(b)) all.push_back(t);
+  });
   CHECK(all == std::vector<std::string>{R"({"event":"first-0"})", R"({"event":"second-0"})"});
-  for (auto& b : got.batches) log.commit(b);
+  got.commit_all(log);
   log.stop(std::chrono::seconds(5));
   log.finish(std::chrono::seconds(5));
 }
@@ -418,7 +438,7 @@ TEST_CASE("The reader stops while the pipeline is full and goes on when woken", 
   log.wake();
   got.wait([&] { return got.events == 3; });
   for (std::size_t i = 1; i < 5; ++i) {
-    got.wait([&] { return got.batches.size() > i; });
+    got.wait([&] { return got.size() > i; });
     std::lock_guard lock(got.mutex);
     log.commit(got.batches[i]);
     --in_flight;
@@ -448,7 +468,7 @@ TEST_CASE("A changed partition count is refused while the old layout has events"
     Collector got;
     log.start([&](LogBatch&& b) { got.take(std::move(b)); }, [] { return true; });
     got.wait([&] { return got.events == 1; });
-    for (auto& b : got.batches) log.commit(b);
+    got.commit_all(log);
     log.stop(std::chrono::seconds(5));
     log.finish(std::chrono::seconds(5));
   }

@@ -45,6 +45,7 @@ std::string good_event(const char* name = "e") {
 double metric(const ServeProcess& s, const std::string& sample) {
   httplib::Client c("127.0.0.1", s.admin_port());
   c.set_bearer_token_auth(admin_token);
+  c.set_read_timeout(60);  // the sanitizer builds are slow; this is no timing
   auto r = c.Get("/metrics");
   REQUIRE(r);
   REQUIRE(r->status == 200);
@@ -384,21 +385,31 @@ TEST_CASE("hostile: the worst request of each kind costs under 10x the body limi
   // Each request on a server of its own, measured from the idle server (after
   // a first request set its pools up) to the peak while it answered and the
   // pipeline took what it accepted through to the sink: the request's whole cost.
+  // With process isolation (the default) the request is paid for twice: the
+  // supervisor decodes it and writes the log, the worker reads the log and
+  // runs the chain. Both processes' growth is counted.
   std::size_t worst_kib = 0;
   for (auto const& c : cases) {
     INFO(c.what);
     ServeProcess server(config({{"max_body_bytes", limit}, {"max_decoded_bytes", limit}, {"io_threads", 1}}));
     posthog::testing::post_event(server, {});
     posthog::testing::wait_until([&] { return metric(server, "posthog_log_pending_events") == 0; }, "the first event");
-    reset_peak(server.pid());
-    auto const before = status_kib(server.pid(), "VmRSS");
+    auto const worker = static_cast<pid_t>(
+        posthog::testing::admin_get(server, admin_token, "/api/isolation").at("worker_pid").as_int64());
+    std::vector<pid_t> const pids{server.pid(), worker};
+    std::size_t before = 0;
+    for (auto pid : pids) {
+      reset_peak(pid);
+      before += status_kib(pid, "VmRSS");
+    }
     httplib::Client client("127.0.0.1", server.port());
-    client.set_read_timeout(60);
+    client.set_read_timeout(120);
     auto r = client.Post((c.path + (c.query.empty() ? "" : "?" + c.query)).c_str(), c.body, c.content_type.c_str());
     REQUIRE(r);
     CHECK(r->status == c.status);
     posthog::testing::wait_until([&] { return metric(server, "posthog_log_pending_events") == 0; }, "the pipeline");
-    auto const peak = status_kib(server.pid(), "VmHWM");
+    std::size_t peak = 0;
+    for (auto pid : pids) peak += status_kib(pid, "VmHWM");
     auto const grew = peak > before ? peak - before : 0;
     worst_kib = std::max(worst_kib, grew);
     std::printf("  %-40s body %8zu B  answered %d  peak RSS +%6zu KiB (%.1fx the body limit)\n", c.what, c.body.size(),

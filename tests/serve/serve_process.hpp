@@ -145,6 +145,7 @@ struct CaptureEvent {
 namespace detail {
 inline int post_capture(const ServeProcess& s, const char* path, const boost::json::object& body) {
   httplib::Client c("127.0.0.1", s.port());
+  c.set_read_timeout(60);  // an fsync under a sanitizer's load can be slow; a refusal is what is tested
   auto r = c.Post(path, boost::json::serialize(body), "application/json");
   return r ? r->status : 0;
 }
