@@ -24,6 +24,7 @@
 
 #include <boost/json/object.hpp>
 #include "common/json_lines.hpp"
+#include "common/owned_counter.hpp"
 #include "common/reusable_arena.hpp"
 #include <cstddef>
 #include <cstdint>
@@ -40,10 +41,11 @@ namespace posthog::server {
 class PluginLog;
 
 // Counters a worker keeps for itself (no sharing, no atomics) and sums at the end.
+// Counted by the thread that runs the chain, read by /metrics on others.
 struct ChainStats {
-  std::uint64_t dropped = 0;
-  std::uint64_t plugin_errors = 0;
-  std::uint64_t illegal_team_changes = 0;
+  OwnedCounter dropped;
+  OwnedCounter plugin_errors;
+  OwnedCounter illegal_team_changes;
 };
 
 // Per-thread scratch space for the snapshots taken before each plugin: a fixed

@@ -22,19 +22,10 @@
 #include <string>
 #include <vector>
 
+#include "common/owned_counter.hpp"
 #include "prometheus_text.hpp"
 
 namespace posthog::server {
-
-// One writer, any number of readers.
-class OwnedCounter {
- public:
-  void add(std::uint64_t n = 1) noexcept { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
-  std::uint64_t get() const noexcept { return v_.load(std::memory_order_relaxed); }
-
- private:
-  std::atomic<std::uint64_t> v_{0};
-};
 
 struct PluginTimings {
   // Upper bounds of the latency buckets, in seconds (Prometheus' `le`).

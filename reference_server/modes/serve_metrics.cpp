@@ -49,7 +49,7 @@ void ServeTopology::render_metrics(std::string& text) {
 
   // Capture, the ports and the event log: a supervised worker's supervisor has them.
   if (!supervised_)
-    render_capture_metrics(text, *capture_api_, server_.get(), admin_server_.get(), log_->status(), segment_log_ != nullptr);
+    render_capture_metrics(text, *capture_api_, capture_port_.load(), admin_port_.load(), log_->status(), segment_log_ != nullptr);
 
   // The sink, the cache, Redis, the process.
   if (file_sink_)

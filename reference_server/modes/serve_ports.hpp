@@ -7,9 +7,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "http/http_exchange.hpp"
+#include "http/http_server.hpp"
+#include "sources/capture_endpoint.hpp"
 
 namespace posthog::server {
 
@@ -27,5 +30,23 @@ inline HttpResponse json_ok(const boost::json::object& body, int status = 200) {
   r.body = boost::json::serialize(body);
   return r;
 }
+
+struct ServeSettings;
+class FdWriter;
+
+CaptureLimits capture_limits(const ServeSettings& settings);
+
+// The capture port: where and how it listens, its connection cap fitted to
+// the descriptor limit with `reserve` descriptors kept for everything else
+// the process opens (a line on `err` when that lowered the cap).
+HttpServerOptions capture_port_options(const ServeSettings& settings, std::size_t reserve, FdWriter& err);
+
+// The admin port: its connections, and bodies as large as an attachment upload.
+HttpServerOptions admin_port_options(const ServeSettings& settings, unsigned io_threads, FdWriter& err);
+
+// The capture port's routes: PostHog's capture API (404 on a server that
+// does not capture) and the probes.
+HttpServer::Handler capture_routes(CaptureEndpoint& capture, std::function<bool()> capturing,
+                                   std::function<boost::json::object()> readiness);
 
 }  // namespace posthog::server

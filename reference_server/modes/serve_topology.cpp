@@ -4,7 +4,6 @@
 
 #include <algorithm>
 
-#include "http/descriptor_limit.hpp"
 #include "stores/store_job_queue.hpp"
 #include "stores/store_export_queue.hpp"
 #include "log/log_record.hpp"
@@ -12,7 +11,6 @@
 #include "log/redis_stream_log.hpp"
 #include "log/segment_log.hpp"
 #include "common/json_lines.hpp"
-#include "stores/plugin_attachments.hpp"
 #include "stores/redis/redis_export_queue.hpp"
 #include "stores/redis/redis_job_queue.hpp"
 #include "stores/redis/redis_schedule_lock.hpp"
@@ -241,54 +239,17 @@ ServeTopology::ServeTopology(const ServerConfig& file_config, const ServeSetting
   host_.capture.capture_elsewhere(
       [this](std::int64_t team_id, boost::json::object event) { capture_elsewhere(team_id, std::move(event)); });
 
-  CaptureLimits limits;
-  limits.max_decoded_bytes = settings.max_decoded_bytes;
-  limits.payload.max_events = settings.max_batch_events;
-  limits.payload.max_depth = settings.max_json_depth;
-  limits.retry_after_seconds = settings.retry_after_seconds;
-  limits.trusted_proxies = settings.trusted_proxies;
   capture_api_ = std::make_unique<CaptureEndpoint>(
-      limits, [this](std::string_view token) { return host_.chains.current()->team_for_token(token); }, *log_);
+      capture_limits(settings),
+      [this](std::string_view token) { return host_.chains.current()->team_for_token(token); }, *log_);
 
-  // The ports.
-  HttpServerOptions http;
-  http.host = settings.host;
-  http.port = settings.port;
-  http.io_threads = settings.io_threads;
-  http.max_body_bytes = settings.max_body_bytes;
-  // Descriptors kept for everything that is not a capture connection: the
-  // admin port's, the store's, the sink's, the log's, Redis's and the plugins'.
-  std::size_t const descriptors = raise_descriptor_limit();
-  std::size_t const reserve = 192 + admin_connections + settings.redis_pool_size;
-  http.max_connections = connection_cap(settings.max_connections, descriptors, reserve);
-  if (http.max_connections < settings.max_connections)
-    err_.write(diagnostic_line({{"type", "connection_cap"},
-                                {"max_connections", http.max_connections},
-                                {"message", "serve.max_connections lowered to fit the file descriptor limit (" +
-                                                std::to_string(descriptors) + ", " + std::to_string(reserve) +
-                                                " kept for the admin port, the store, the sink, Redis and plugins); "
-                                                "raise it with ulimit -n"}}));
-  auto accept_trouble = [this](const char* port) {
-    return [this, port](const std::string& message) {
-      err_.write(diagnostic_line({{"type", "accept_error"}, {"port", port}, {"message", message}}));
-    };
-  };
-  http.on_accept_trouble = accept_trouble("capture");
+  // The ports. Descriptors kept for everything that is not a capture
+  // connection: the store's, the sink's, the log's and the plugins'.
+  auto const http = capture_port_options(settings, 192, err_);
   try {
     if (!supervised_)  // a supervised worker's capture is its supervisor's
-    server_ = std::make_unique<HttpServer>(http, [this](HttpRequest& request) -> HttpResponse {
-      if (CaptureEndpoint::serves(request.path)) {
-        if (!capturing())
-          return json_error(404, "not_capturing", "this server is a worker (serve.role); send events to a capture server");
-        return capture_api_->handle(request);
-      }
-      if (request.path == "/_health") return json_ok({{"status", "ok"}});
-      if (request.path == "/_ready") {
-        auto r = readiness();
-        return json_ok(r, r["ready"].as_bool() ? 200 : 503);
-      }
-      return json_error(404, "not_found", "no such endpoint: " + request.path);
-    });
+      server_ = std::make_unique<HttpServer>(
+          http, capture_routes(*capture_api_, [this] { return capturing(); }, [this] { return readiness(); }));
     if (!settings.admin_token.empty()) {
       AdminContext admin{
           settings.admin_token, host_.chains, host_.services, store_, host_.refusals,
@@ -300,20 +261,16 @@ ServeTopology::ServeTopology(const ServerConfig& file_config, const ServeSetting
       admin.max_sessions = settings.admin_max_sessions;
       admin.session_lifetime = std::chrono::seconds(settings.admin_session_seconds);
       admin_ = std::make_unique<AdminApi>(std::move(admin));
-      HttpServerOptions admin_http;
-      admin_http.host = settings.admin_host;
-      admin_http.port = settings.admin_port;
-      admin_http.io_threads = 1;
-      admin_http.max_body_bytes = PluginAttachments::max_bytes + (64 << 10);  // an attachment upload
-      admin_http.max_connections = admin_connections;
-      admin_http.on_accept_trouble = accept_trouble("admin");
-      admin_server_ = std::make_unique<HttpServer>(admin_http, [this](HttpRequest& r) { return admin_->handle(r); });
+      admin_server_ = std::make_unique<HttpServer>(admin_port_options(settings, 1, err_),
+                                                   [this](HttpRequest& r) { return admin_->handle(r); });
     }
   } catch (const std::exception& e) {
     err_.write(diagnostic_line({{"type", "listen_error"}, {"message", e.what()}}));
     draining_ = true;
     throw;
   }
+  capture_port_ = server_.get();
+  admin_port_ = admin_server_.get();
 
   // Start: the watchers, the background runners, the reader, then say so.
   boost::json::object listening{{"type", "listening"},
@@ -442,6 +399,7 @@ void ServeTopology::quiesce() {
     admin_server_->wait();
   }
   if (bus_) bus_->stop();
+  shared_crashes_.stop();
   hot_swap_->stop_watching();
   setup_retries_->stop();
   schedules_->stop();

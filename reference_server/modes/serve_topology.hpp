@@ -149,13 +149,17 @@ class ServeTopology {
   // The ports, and what watches the plugins' calls.
   std::unique_ptr<AdminApi> admin_;
   std::unique_ptr<HttpServer> server_, admin_server_;
+  // The same, for /metrics: a port's handlers run before the constructor has
+  // stored the server they belong to, so they read these, published after.
+  std::atomic<const HttpServer*> capture_port_{nullptr}, admin_port_{nullptr};
   std::unique_ptr<CallWatchdog> watchdog_;
   // A supervised worker with Redis: crashes on other servers, read every
   // second, so that a partition taken over from a crashed worker does not
-  // crash this one (health/shared_crashes.hpp).
-  PeriodicTask shared_crashes_;
+  // crash this one (health/shared_crashes.hpp). Declared after what it
+  // touches, so that it stops before they are destroyed.
   std::set<std::string> known_crashes_;  // as JSON text
   std::atomic<std::size_t> quarantined_calls_{0};  // crashes known here: /_ready says
+  PeriodicTask shared_crashes_;
   void learn_shared_crashes();
 };
 

@@ -11,7 +11,6 @@
 
 #include "common/epoch_ms.hpp"
 #include "health/shared_crashes.hpp"
-#include "http/descriptor_limit.hpp"
 #include "log/redis_stream_log.hpp"
 #include "log/segment_log.hpp"
 #include "metrics/prometheus_text.hpp"
@@ -46,7 +45,7 @@ WorkerSupervisor::WorkerSupervisor(const ServeSettings& settings, const ServeOpt
       started_(std::chrono::steady_clock::now()),
       out_(options.output_fd),
       err_(options.error_fd) {
-  tokens_.store(std::make_shared<const Tokens>());
+  tokens_ = std::make_shared<const Tokens>();
   auto report = [this](const char* type, const std::string& message) {
     err_.write(diagnostic_line({{"type", type}, {"message", message}}));
   };
@@ -110,54 +109,22 @@ WorkerSupervisor::WorkerSupervisor(const ServeSettings& settings, const ServeOpt
         });
 
   // The ports.
-  CaptureLimits limits;
-  limits.max_decoded_bytes = settings.max_decoded_bytes;
-  limits.payload.max_events = settings.max_batch_events;
-  limits.payload.max_depth = settings.max_json_depth;
-  limits.retry_after_seconds = settings.retry_after_seconds;
-  limits.trusted_proxies = settings.trusted_proxies;
-  capture_ = std::make_unique<CaptureEndpoint>(limits, [this](std::string_view t) { return team_for_token(t); }, *log_);
-  HttpServerOptions http;
-  http.host = settings.host;
-  http.port = settings.port;
-  http.io_threads = settings.io_threads;
-  http.max_body_bytes = settings.max_body_bytes;
-  std::size_t const descriptors = raise_descriptor_limit();
-  std::size_t const reserve = 64 + admin_connections + settings.redis_pool_size;
-  http.max_connections = connection_cap(settings.max_connections, descriptors, reserve);
-  auto accept_trouble = [this](const char* port) {
-    return [this, port](const std::string& message) {
-      err_.write(diagnostic_line({{"type", "accept_error"}, {"port", port}, {"message", message}}));
-    };
-  };
-  http.on_accept_trouble = accept_trouble("capture");
+  capture_ = std::make_unique<CaptureEndpoint>(capture_limits(settings),
+                                              [this](std::string_view t) { return team_for_token(t); }, *log_);
+  // Descriptors kept for what is not a capture connection: the log's, the
+  // worker's channel and table, the proxy's connections to the worker.
+  auto const http = capture_port_options(settings, 64, err_);
   try {
-    server_ = std::make_unique<HttpServer>(http, [this](HttpRequest& request) -> HttpResponse {
-      if (CaptureEndpoint::serves(request.path)) {
-        if (settings_.role == "worker")
-          return json_error(404, "not_capturing", "this server is a worker (serve.role); send events to a capture server");
-        return capture_->handle(request);
-      }
-      if (request.path == "/_health") return json_ok({{"status", "ok"}});
-      if (request.path == "/_ready") {
-        auto r = readiness();
-        return json_ok(r, r["ready"].as_bool() ? 200 : 503);
-      }
-      return json_error(404, "not_found", "no such endpoint: " + request.path);
-    });
+    server_ = std::make_unique<HttpServer>(
+        http, capture_routes(*capture_, [this] { return settings_.role != "worker"; }, [this] { return readiness(); }));
     if (!settings.admin_token.empty()) {
       admin_ = std::make_unique<AdminProxy>(
           settings.admin_token, [this] { return worker_admin_port(); },
           [this](std::string& text) { render_metrics(text); }, [this] { return isolation(); },
           [this](const HttpRequest& r) { admin_changed(r); });
-      HttpServerOptions admin_http;
-      admin_http.host = settings.admin_host;
-      admin_http.port = settings.admin_port;
-      admin_http.io_threads = 2;  // a long admin call (a reload) does not hold the others
-      admin_http.max_body_bytes = settings.max_body_bytes + (64 << 20);  // an attachment upload
-      admin_http.max_connections = admin_connections;
-      admin_http.on_accept_trouble = accept_trouble("admin");
-      admin_server_ = std::make_unique<HttpServer>(admin_http, [this](HttpRequest& r) { return admin_->handle(r); });
+      // Two threads: a long admin call (a reload) does not hold the others.
+      admin_server_ = std::make_unique<HttpServer>(admin_port_options(settings, 2, err_),
+                                                   [this](HttpRequest& r) { return admin_->handle(r); });
     }
   } catch (const std::exception& e) {
     err_.write(diagnostic_line({{"type", "listen_error"}, {"message", e.what()}}));
@@ -165,6 +132,8 @@ WorkerSupervisor::WorkerSupervisor(const ServeSettings& settings, const ServeOpt
     shutdown("listen_error");
     throw;
   }
+  capture_port_ = server_.get();
+  admin_port_ = admin_server_.get();
   boost::json::object listening{{"type", "listening"},
                                 {"url", url_of(settings.host, server_->port())},
                                 {"sink", settings.sink_type == "posthog" ? settings.sink_url : settings.sink_path.string()},
@@ -375,11 +344,15 @@ void WorkerSupervisor::set_tokens(const boost::json::object& tokens) {
   auto next = std::make_shared<Tokens>();
   for (auto const& [token, team] : tokens)
     if (team.is_int64()) next->emplace(std::string(token), team.get_int64());
-  tokens_.store(std::move(next));
+  std::lock_guard lock(tokens_mutex_);
+  tokens_ = std::move(next);
 }
 
 std::optional<std::int64_t> WorkerSupervisor::team_for_token(std::string_view token) const {
-  auto const tokens = tokens_.load();
+  auto const tokens = [&] {
+    std::lock_guard lock(tokens_mutex_);
+    return tokens_;
+  }();
   auto it = tokens->find(std::string(token));
   if (it == tokens->end()) return std::nullopt;
   return it->second;
@@ -727,7 +700,7 @@ boost::json::object WorkerSupervisor::readiness() {
 }
 
 void WorkerSupervisor::render_metrics(std::string& text) {
-  render_capture_metrics(text, *capture_, server_.get(), admin_server_.get(), log_->status(), segment_log_ != nullptr);
+  render_capture_metrics(text, *capture_, capture_port_.load(), admin_port_.load(), log_->status(), segment_log_ != nullptr);
   std::vector<WorkerCrash> crashes;
   std::uint64_t restarts;
   bool up;

@@ -141,7 +141,10 @@ class WorkerSupervisor {
   bool supervisor_done_ = false;
   std::atomic<pid_t> worker_pid_{0};
   std::atomic<std::uint16_t> worker_admin_port_{0};
-  std::atomic<std::shared_ptr<const Tokens>> tokens_;
+  // Replaced whole, read per request. A mutex rather than
+  // std::atomic<std::shared_ptr>: libstdc++ 12's lock bit is invisible to TSan.
+  mutable std::mutex tokens_mutex_;
+  std::shared_ptr<const Tokens> tokens_;
 
   std::thread supervisor_;
   PeriodicTask hard_timeouts_;
@@ -150,6 +153,9 @@ class WorkerSupervisor {
   std::unique_ptr<CaptureEndpoint> capture_;
   std::unique_ptr<AdminProxy> admin_;
   std::unique_ptr<HttpServer> server_, admin_server_;
+  // The same, for /metrics: a port's handlers run before the constructor has
+  // stored the server they belong to, so they read these, published after.
+  std::atomic<const HttpServer*> capture_port_{nullptr}, admin_port_{nullptr};
 };
 
 }  // namespace posthog::server

@@ -116,8 +116,8 @@ class ChainWorker {
   bool copy_ip_ = false;
   std::vector<ExportRow> export_rows_;
   std::deque<WorkItem> captured_;
-  std::uint64_t written_ = 0;
-  std::uint64_t captured_count_ = 0;
+  OwnedCounter written_;  // read by /metrics while this worker runs
+  OwnedCounter captured_count_;
   int depth_ = 0;
 };
 

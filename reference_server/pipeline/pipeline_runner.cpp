@@ -21,7 +21,7 @@ struct PipelineRunner::Worker {
   // lines meet capture's own nesting limit.
   boost::json::parser parser{boost::json::storage_ptr(), event_parse_options()};
   boost::json::parser line_parser{boost::json::storage_ptr(), event_parse_options(default_max_json_depth)};
-  std::uint64_t in = 0, malformed = 0;
+  OwnedCounter in, malformed;  // read by stats() on other threads
 };
 
 PipelineRunner::PipelineRunner(const LiveChains& chains, PluginLog& log, EventSink& sink, RunnerPolicy policy,
