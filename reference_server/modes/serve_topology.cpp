@@ -17,6 +17,7 @@
 #include "stores/redis/redis_team_registry.hpp"
 #include "cluster_follow.hpp"
 #include "diagnostics.hpp"
+#include "serve_log.hpp"
 #include "serve_ports.hpp"
 #include "process_memory.hpp"
 #include "stored_teams.hpp"
@@ -189,12 +190,7 @@ ServeTopology::ServeTopology(const ServerConfig& file_config, const ServeSetting
     err_.write(diagnostic_line({{"type", type}, {"message", message}}));
   };
   if (redis_) {
-    ConsumerPolicy policy;
-    policy.lease = std::chrono::milliseconds(settings.stream_lease_ms);
-    policy.read_entries = settings.stream_read_entries;
-    stream_log_ = std::make_unique<RedisStreamLog>(*redis_, settings.redis_prefix,
-                                                   StreamLayout{settings.stream_partitions, settings.stream_max_entries},
-                                                   policy, bus_->server_id(), report);
+    stream_log_ = open_stream_log(*redis_, settings, bus_->server_id(), report);
     log_ = stream_log_.get();
     if (working()) reader_ = stream_log_.get();
   } else if (supervised_) {
@@ -202,23 +198,9 @@ ServeTopology::ServeTopology(const ServerConfig& file_config, const ServeSetting
     log_ = supervised_->log;
     reader_ = supervised_->log;
   } else {
-    SegmentLogOptions log_options;
-    log_options.dir = settings.log_dir;
-    log_options.partitions = settings.log_partitions;
-    log_options.fsync = parse_fsync_policy(settings.log_fsync);
-    log_options.fsync_interval = std::chrono::milliseconds(settings.log_fsync_interval_ms);
-    log_options.max_bytes = settings.log_max_bytes;
-    log_options.segment_bytes = settings.log_segment_bytes;
-    segment_log_ = std::make_unique<SegmentLog>(log_options, [this] { sink_->sync(); });
+    segment_log_ = open_segment_log(settings, [this] { sink_->sync(); }, err_);
     log_ = segment_log_.get();
     reader_ = segment_log_.get();
-    auto const s = segment_log_->status();
-    err_.write(diagnostic_line({{"type", "event_log"},
-                                {"dir", settings.log_dir.string()},
-                                {"fsync", settings.log_fsync},
-                                {"pending_events", s.pending_events},
-                                {"redelivered_events", s.redelivered_events},
-                                {"torn_bytes", s.torn_bytes}}));
   }
 
   // The pipeline: one runner, whatever the log.

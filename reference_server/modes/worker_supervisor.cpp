@@ -17,6 +17,7 @@
 #include "stores/redis/redis_pool.hpp"
 #include "capture_metrics.hpp"
 #include "diagnostics.hpp"
+#include "serve_log.hpp"
 #include "serve_ports.hpp"
 #include "process_memory.hpp"
 
@@ -34,6 +35,15 @@ std::string describe_status(int status) {
   if (WIFSIGNALED(status)) return describe_signal(WTERMSIG(status));
   if (WIFEXITED(status)) return "exit code " + std::to_string(WEXITSTATUS(status));
   return "status " + std::to_string(status);
+}
+
+// A `sinking` or `committed` frame: which batch, by its partition and end.
+LogBatch batch_position(std::string_view body) {
+  ChannelReader in(body);
+  LogBatch b;
+  b.partition = in.u64();
+  b.end = in.u64();
+  return b;
 }
 
 }  // namespace
@@ -54,29 +64,11 @@ WorkerSupervisor::WorkerSupervisor(const ServeSettings& settings, const ServeOpt
   if (!settings.redis_url.empty()) {
     redis_ = std::make_unique<RedisPool>(RedisEndpoint::parse(settings.redis_url), settings.redis_pool_size,
                                          std::chrono::milliseconds(settings.redis_timeout_ms));
-    ConsumerPolicy policy;
-    policy.lease = std::chrono::milliseconds(settings.stream_lease_ms);
-    stream_log_ = std::make_unique<RedisStreamLog>(*redis_, settings.redis_prefix,
-                                                   StreamLayout{settings.stream_partitions, settings.stream_max_entries},
-                                                   policy, "supervisor/" + std::to_string(::getpid()), report);
+    stream_log_ = open_stream_log(*redis_, settings, "supervisor/" + std::to_string(::getpid()), report);
     log_ = stream_log_.get();
   } else {
-    SegmentLogOptions log_options;
-    log_options.dir = settings.log_dir;
-    log_options.partitions = settings.log_partitions;
-    log_options.fsync = parse_fsync_policy(settings.log_fsync);
-    log_options.fsync_interval = std::chrono::milliseconds(settings.log_fsync_interval_ms);
-    log_options.max_bytes = settings.log_max_bytes;
-    log_options.segment_bytes = settings.log_segment_bytes;
-    segment_log_ = std::make_unique<SegmentLog>(log_options, [this] { sync_worker_sink(); });
+    segment_log_ = open_segment_log(settings, [this] { sync_worker_sink(); }, err_);
     log_ = segment_log_.get();
-    auto const s = segment_log_->status();
-    err_.write(diagnostic_line({{"type", "event_log"},
-                                {"dir", settings.log_dir.string()},
-                                {"fsync", settings.log_fsync},
-                                {"pending_events", s.pending_events},
-                                {"redelivered_events", s.redelivered_events},
-                                {"torn_bytes", s.torn_bytes}}));
   }
   if (redis_) {
     try {
@@ -263,18 +255,12 @@ bool WorkerSupervisor::run_worker(const std::shared_ptr<WorkerProcess>& worker) 
           break;
         }
         case ChannelKind::sinking: {
-          ChannelReader in(frame->body);
-          LogBatch b;
-          b.partition = in.u64();
-          b.end = in.u64();
+          auto b = batch_position(frame->body);
           if (segment_log_) segment_log_->about_to_sink(b);
           break;
         }
         case ChannelKind::committed: {
-          ChannelReader in(frame->body);
-          LogBatch b;
-          b.partition = in.u64();
-          b.end = in.u64();
+          auto b = batch_position(frame->body);
           if (!segment_log_) break;
           segment_log_->commit(b);
           {

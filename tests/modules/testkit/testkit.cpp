@@ -33,6 +33,8 @@
 // at attempt <n> of <max>"; "explode" throws; "capture" captures an event
 // "captured by job" with payload.origin. run_every_minute / run_every_hour log
 // their name and count their runs in the cache ("minute_runs").
+#include <sys/mman.h>
+
 #include <posthog/plugin.hpp>
 
 #include <atomic>
@@ -64,8 +66,10 @@ std::atomic<int> instance_setups{0};
       std::memset(hoard.back().get(), 1, 64 << 20);
     }
   }
-  volatile int* nowhere = nullptr;
-  *nowhere = 1;
+  // A write to a page mapped without access: a real SIGSEGV. Not a null
+  // dereference, which UBSan reports (and ends the process on) before it faults.
+  void* const page = ::mmap(nullptr, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  *static_cast<volatile int*>(page) = 1;
   std::abort();  // not reached
 }
 
