@@ -13,6 +13,8 @@
 //   int status = worker.wait();       // once the channel said the worker is gone
 #pragma once
 
+#include <atomic>
+
 #include <sys/types.h>
 
 #include <memory>
@@ -53,7 +55,9 @@ class WorkerProcess {
   pid_t pid_ = -1;
   std::unique_ptr<LogChannel> channel_;
   void* table_ = nullptr;
-  bool reaped_ = false;
+  // Set by the supervising thread's wait(); read by the hard-timeout watcher
+  // before it signals, so that it never signals a reaped (maybe reused) pid.
+  std::atomic<bool> reaped_{false};
   int status_ = 0;
 };
 

@@ -154,7 +154,7 @@ TEST_CASE("isolation: a plugin that segfaults, aborts, hangs or eats memory cost
           return r && r->status == 200 && boost::json::parse(r->body).at("crashes").as_array().size() == k + 1 &&
                  boost::json::parse(r->body).at("worker_up").as_bool();
         },
-        "the supervisor recorded the crash and the new worker is up");
+        "the supervisor recorded the crash and the new worker is up", &server);
     auto enabled = admin(server, "POST", "/api/teams/2/plugins/testkit/enable");
     REQUIRE(enabled);
     CHECK(enabled->status == 200);
@@ -276,7 +276,8 @@ TEST_CASE("isolation: with Redis and two servers, the event that crashed one wor
     auto quarantined = [&](const ServeProcess& s) -> std::size_t {
       auto r = httplib::Client("127.0.0.1", s.port()).Get("/_ready");
       if (!r) return 0;
-      auto const* q = boost::json::parse(r->body).as_object().if_contains("quarantined_calls");
+      auto const ready = boost::json::parse(r->body);
+      auto const* q = ready.as_object().if_contains("quarantined_calls");
       return q ? static_cast<std::size_t>(q->to_number<std::uint64_t>()) : 0;
     };
     wait_until([&] { return quarantined(a) >= k + 1 && quarantined(b) >= k + 1; }, "both workers know the crash");

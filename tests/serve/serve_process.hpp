@@ -177,15 +177,17 @@ inline void post_batch(const ServeProcess& s, boost::json::array events, const s
                         detail::post_capture(s, "/batch/", {{"api_key", api_key}, {"batch", std::move(events)}}));
 }
 
-// Polls `done` every 10 ms, 3,000 times at most, then requires it (with `what` in the report).
+// Polls `done` every 10 ms, 3,000 times at most, then requires it (with `what`
+// in the report, and what `server`'s stderr says when one is given).
 template <class Done>
-void wait_until(Done done, const char* what) {
+void wait_until(Done done, const char* what, const ServeProcess* server = nullptr) {
   // 3,000 looks 10 ms apart, and two minutes at most: a look that gets slower
   // as the test runs (a sink read whole) must not make a failure take forever.
   auto const give_up = std::chrono::steady_clock::now() + std::chrono::minutes(2);
   for (int i = 0; i < 3000 && !done() && std::chrono::steady_clock::now() < give_up; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   INFO(what);
+  if (server && !done()) FAIL(what << "; the server's stderr:\n" << server->stderr_text());
   REQUIRE(done());
 }
 
