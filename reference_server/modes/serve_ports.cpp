@@ -58,6 +58,12 @@ HttpServerOptions admin_port_options(const ServeSettings& settings, unsigned io_
   return admin;
 }
 
+void close_port(HttpServer* port) {
+  if (!port) return;
+  port->stop();
+  port->wait();
+}
+
 HttpServer::Handler capture_routes(CaptureEndpoint& capture, std::function<bool()> capturing,
                                    std::function<boost::json::object()> readiness) {
   return [&capture, capturing = std::move(capturing), readiness = std::move(readiness)](HttpRequest& request) {

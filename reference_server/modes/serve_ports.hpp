@@ -46,6 +46,10 @@ HttpServerOptions admin_port_options(const ServeSettings& settings, unsigned io_
 
 // The capture port's routes: PostHog's capture API (404 on a server that
 // does not capture) and the probes.
+// Stops taking connections and waits for the answers to what was read; a null
+// port (one that never opened) is nothing to close.
+void close_port(HttpServer* port);
+
 HttpServer::Handler capture_routes(CaptureEndpoint& capture, std::function<bool()> capturing,
                                    std::function<boost::json::object()> readiness);
 

@@ -368,18 +368,12 @@ int ServeTopology::shutdown(const char* signal_name) {
 void ServeTopology::quiesce() {
   // Stop taking requests, answer those already read.
   draining_ = true;
-  if (server_) {
-    server_->stop();
-    server_->wait();
-  }
+  close_port(server_.get());
   // Everything that may run plugin hooks outside the pipeline, and so capture
   // into the log, stops next: the admin API and the folder watch (swaps),
   // schedules, jobs (a running job is finished; what is queued stays in the
   // store) and exports (what is pending stays in the store for the next start).
-  if (admin_server_) {
-    admin_server_->stop();
-    admin_server_->wait();
-  }
+  close_port(admin_server_.get());
   if (bus_) bus_->stop();
   shared_crashes_.stop();
   hot_swap_->stop_watching();

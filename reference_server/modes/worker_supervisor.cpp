@@ -571,14 +571,8 @@ void WorkerSupervisor::reload_changed() { control({{"type", "reload"}}); }
 int WorkerSupervisor::shutdown(const char* signal_name) {
   err_.write(diagnostic_line({{"type", "shutdown"}, {"signal", signal_name}}));
   draining_ = true;
-  if (server_) {
-    server_->stop();
-    server_->wait();
-  }
-  if (admin_server_) {
-    admin_server_->stop();
-    admin_server_->wait();
-  }
+  close_port(server_.get());
+  close_port(admin_server_.get());
   // Hooks outside the pipeline stop (a worker started from now on starts quiesced).
   {
     std::lock_guard lock(mutex_);
