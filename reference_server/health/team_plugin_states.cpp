@@ -26,15 +26,27 @@ std::string_view to_string(SetupStatus::Phase p) noexcept {
 
 void TeamPluginState::quarantine(QuarantinedCall call) {
   std::lock_guard lock(mutex_);
-  if (quarantine_.size() >= max_quarantined) quarantine_.erase(quarantine_.begin());
-  quarantine_.push_back(std::move(call));
+  auto& calls = quarantine_[call.subject];
+  for (auto const& q : calls)
+    if (q.hook == call.hook) return;  // known already (from this server and from Redis, say)
+  if (quarantine_order_.size() >= max_quarantined) {
+    auto const [subject, hook] = std::move(quarantine_order_.front());
+    quarantine_order_.pop_front();
+    auto const it = quarantine_.find(subject);
+    std::erase_if(it->second, [&](const QuarantinedCall& q) { return q.hook == hook; });
+    if (it->second.empty() && it->first != call.subject) quarantine_.erase(it);
+  }
+  quarantine_order_.emplace_back(call.subject, call.hook);
+  quarantine_[call.subject].push_back(std::move(call));
   has_quarantine_.store(true, std::memory_order_release);
 }
 
 std::optional<QuarantinedCall> TeamPluginState::quarantined(std::string_view subject, std::string_view hook) const {
   std::lock_guard lock(mutex_);
-  for (auto const& q : quarantine_)
-    if (q.subject == subject && q.hook == hook) return q;
+  auto const it = quarantine_.find(subject);
+  if (it == quarantine_.end()) return std::nullopt;
+  for (auto const& q : it->second)
+    if (q.hook == hook) return q;
   return std::nullopt;
 }
 

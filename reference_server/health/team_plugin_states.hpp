@@ -27,6 +27,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -93,7 +94,8 @@ class TeamPluginState {
   }
 
   // Crash quarantine: cheap to ask when empty (one relaxed load), which is
-  // always but after a crash. The newest `max_quarantined` are kept.
+  // always but after a crash; after one, a lock and a hash lookup by subject
+  // per call (no allocation). The newest `max_quarantined` are kept.
   static constexpr std::size_t max_quarantined = 1024;
   bool has_quarantine() const noexcept { return has_quarantine_.load(std::memory_order_acquire); }
   void quarantine(QuarantinedCall call);
@@ -111,7 +113,14 @@ class TeamPluginState {
   mutable std::mutex mutex_;  // the set-up status, the quarantine and the transitions
   SetupStatus setup_;
   std::atomic<bool> has_quarantine_{false};
-  std::vector<QuarantinedCall> quarantine_;  // under mutex_
+  // Under mutex_: by subject (the calls of each, usually one), and the
+  // (subject, hook) pairs oldest first, for keeping the newest.
+  struct SubjectHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, std::vector<QuarantinedCall>, SubjectHash, std::equal_to<>> quarantine_;
+  std::deque<std::pair<std::string, std::string>> quarantine_order_;
   std::deque<HealthTransition> transitions_;
 };
 

@@ -151,4 +151,28 @@ TEST_CASE("Each (team, plugin) keeps its newest transitions with their reasons, 
   CHECK(kept[1].reason.rfind("round 39", 0) == 0);
 }
 
+TEST_CASE("Quarantined calls are found by subject and hook, and only the newest are kept", "[health][crash]") {
+  TeamPluginState state(2, "testkit");
+  CHECK_FALSE(state.has_quarantine());
+  state.quarantine({"event a", "process_event", "SIGSEGV (segmentation fault)"});
+  state.quarantine({"event a", "process_event", "a second report of the same call"});  // from Redis, say
+  state.quarantine({"event a", "on_event", "SIGABRT (aborted)"});
+  CHECK(state.has_quarantine());
+  REQUIRE(state.quarantined("event a", "process_event"));
+  CHECK(state.quarantined("event a", "process_event")->cause == "SIGSEGV (segmentation fault)");
+  CHECK(state.quarantined("event a", "on_event")->cause == "SIGABRT (aborted)");
+  CHECK_FALSE(state.quarantined("event b", "process_event"));
+  CHECK_FALSE(state.quarantined("job a", "process_event"));
+  // Past the bound the oldest go first: "event a"'s two calls make room for the last two jobs.
+  for (std::size_t i = 0; i < TeamPluginState::max_quarantined; ++i)
+    state.quarantine({"job " + std::to_string(i), "run_job", "SIGSEGV (segmentation fault)"});
+  CHECK_FALSE(state.quarantined("event a", "process_event"));
+  CHECK_FALSE(state.quarantined("event a", "on_event"));
+  CHECK(state.quarantined("job 0", "run_job"));
+  state.quarantine({"job next", "run_job", "SIGSEGV (segmentation fault)"});
+  CHECK_FALSE(state.quarantined("job 0", "run_job"));
+  CHECK(state.quarantined("job 1", "run_job"));
+  CHECK(state.quarantined("job " + std::to_string(TeamPluginState::max_quarantined - 1), "run_job"));
+}
+
 }  // namespace plugin_health_test
